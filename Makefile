@@ -1,0 +1,78 @@
+# scio - Happy Eyeballs for programs that cannot be changed.
+# Plain make; build output goes to build/ only.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+SAN     ?=
+
+CFLAGS  ?= -O2 -g
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+BASE     = -std=gnu11 -fPIC -D_GNU_SOURCE $(WARN) -Ilib
+ifneq ($(SAN),)
+SANFLAGS = -fsanitize=$(SAN) -fno-omit-frame-pointer
+endif
+ALL_CFLAGS = $(BASE) $(CFLAGS) $(SANFLAGS)
+LDHARD   = -Wl,-z,relro,-z,now
+ALL_LDFLAGS = $(LDHARD) $(LDFLAGS) $(SANFLAGS)
+
+LIB_SRC  = $(wildcard lib/*.c)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC = $(wildcard tests/c/*.c)
+TEST_BIN = $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+
+TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so
+
+.PHONY: all test test-progs bench clean install uninstall deps
+all: $(TARGETS)
+
+# Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
+FLAGS_NOW = $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+FORCE:
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libscio.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/libscio.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libscio.so.0 $(ALL_LDFLAGS) -o $@ $^
+
+$(BUILD)/tests/%: tests/c/%.c $(BUILD)/libscio.a $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/c -o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
+
+test-progs: $(TEST_BIN)
+
+deps:
+	@sh scripts/test-deps
+
+test: deps all test-progs
+	SCIO_BUILD=$(abspath $(BUILD)) SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+bench: deps all test-progs
+	SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/run.py
+
+clean:
+	rm -rf $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 644 $(BUILD)/libscio.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libscio.so $(DESTDIR)$(PREFIX)/lib/libscio.so.0
+	ln -sf libscio.so.0 $(DESTDIR)$(PREFIX)/lib/libscio.so
+	install -m 644 lib/scio.h $(DESTDIR)$(PREFIX)/include/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libscio.a $(DESTDIR)$(PREFIX)/lib/libscio.so \
+	      $(DESTDIR)$(PREFIX)/lib/libscio.so.0 $(DESTDIR)$(PREFIX)/include/scio.h
+
+-include $(LIB_OBJ:.o=.d)

@@ -1,0 +1,200 @@
+/* connect.c - scio_connect (raced) and scio_connect_serial (classic). */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addrs.h"
+#include "internal.h"
+#include "scio.h"
+#include "sm.h"
+
+static __thread int last_gai_error;
+
+int scio_last_gai_error(void)
+{
+	return last_gai_error;
+}
+
+void scio_options_init(struct scio_options *o)
+{
+	if (!o)
+		return;
+	*o = (struct scio_options){
+		.connect_delay_ms = SCIO_CONNECT_DELAY_DEFAULT_MS,
+		.resolution_delay_ms = SCIO_RESOLUTION_DELAY_DEFAULT_MS,
+		.prefer_family = AF_INET6,
+		.family = AF_UNSPEC,
+		.timeout_ms = -1,
+	};
+}
+
+static int gai_errno(int gai)
+{
+	switch (gai) {
+	case EAI_AGAIN: return EAGAIN;
+	case EAI_MEMORY: return ENOMEM;
+	case EAI_SYSTEM: return errno ? errno : EIO;
+	default: return ENXIO;
+	}
+}
+
+/* Resolves into out[]; returns the count, or -1 with errno (and the
+ * getaddrinfo code in last_gai_error). */
+static int resolve(const char *host, const char *service,
+		   const struct scio_options *o, struct sockaddr_storage *out)
+{
+	if (!host || !*host || !service || !*service) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct addrinfo hints = {
+		.ai_family = o->family,
+		.ai_socktype = SOCK_STREAM,
+	};
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(host, service, &hints, &res);
+	if (rc != 0) {
+		last_gai_error = rc;
+		errno = gai_errno(rc);
+		return -1;
+	}
+	size_t n = scio_collect(res, out, SCIO_MAX_CANDIDATES);
+	freeaddrinfo(res);
+	if (n == 0) {
+		last_gai_error = EAI_NONAME;
+		errno = ENXIO;
+		return -1;
+	}
+	return (int)n;
+}
+
+static void opts_or_defaults(const struct scio_options **o,
+			     struct scio_options *def)
+{
+	last_gai_error = 0;
+	if (!*o) {
+		scio_options_init(def);
+		*o = def;
+	}
+	if ((*o)->report)
+		*(*o)->report = (struct scio_report){ .winner = -1 };
+}
+
+int scio_connect(const char *host, const char *service,
+		 const struct scio_options *o)
+{
+	struct scio_options def;
+	struct sockaddr_storage addrs[SCIO_MAX_CANDIDATES];
+
+	opts_or_defaults(&o, &def);
+	int n = resolve(host, service, o, addrs);
+	if (n < 0)
+		return -1;
+	struct sockaddr_storage first = addrs[0];
+	scio_interleave(addrs, (size_t)n, o->prefer_family);
+
+	size_t primary = 0;
+	while (!scio_same_addr((struct sockaddr *)&addrs[primary],
+			       (struct sockaddr *)&first))
+		primary++;
+	struct scio_race r = {
+		.addrs = addrs, .naddrs = (size_t)n, .primary = primary,
+		.own_fd = -1,
+		.connect_delay_ms = o->connect_delay_ms,
+		.timeout_ms = o->timeout_ms < 0 ? -1 : o->timeout_ms,
+		.report = o->report,
+	};
+	int fd = scio_race_connect(&r);
+	if (fd >= 0 && scio_set_blocking(fd) < 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/* One blocking-style attempt, bounded by timeout_ms (-1: none); returns
+ * the socket or -1 with errno. */
+static int connect_one(const struct sockaddr *dst, int timeout_ms,
+		       struct scio_attempt *a, int64_t t0)
+{
+	int64_t start = scio_now_us();
+	int64_t until = timeout_ms < 0 ? SM_NEVER
+				       : start + (int64_t)timeout_ms * 1000;
+	int err = 0;
+	int fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		err = errno;
+	} else if (connect(fd, dst, scio_sockaddr_len(dst)) < 0) {
+		err = errno;
+		while (err == EINPROGRESS || err == EINTR) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			int rc = poll(&p, 1, scio_poll_timeout(until, scio_now_us()));
+			if (rc < 0 && errno == EINTR)
+				continue;
+			if (rc < 0)
+				err = errno;
+			else if (rc == 0)
+				err = ETIMEDOUT;
+			else
+				err = scio_socket_error(fd, p.revents);
+			break;
+		}
+	}
+	if (a) {
+		memcpy(&a->addr, dst, scio_sockaddr_len(dst));
+		a->addrlen = scio_sockaddr_len(dst);
+		a->start_us = start - t0;
+		a->end_us = scio_now_us() - t0;
+		a->error = err;
+		a->won = err == 0;
+	}
+	if (err == 0 && scio_set_blocking(fd) == 0)
+		return fd;
+	if (err == 0)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	errno = err;
+	return -1;
+}
+
+int scio_connect_serial(const char *host, const char *service,
+			const struct scio_options *o)
+{
+	struct scio_options def;
+	struct sockaddr_storage addrs[SCIO_MAX_CANDIDATES];
+
+	opts_or_defaults(&o, &def);
+	int n = resolve(host, service, o, addrs);
+	if (n < 0)
+		return -1;
+
+	struct scio_report *rep = o->report;
+	int64_t t0 = scio_now_us();
+	int first_err = 0, fd = -1;
+	if (rep)
+		*rep = (struct scio_report){ .candidates = (size_t)n, .winner = -1 };
+	for (int i = 0; i < n && fd < 0; i++) {
+		struct scio_attempt *a = rep && i < SCIO_REPORT_MAX
+			? &rep->attempt[i] : NULL;
+		fd = connect_one((struct sockaddr *)&addrs[i], o->timeout_ms, a, t0);
+		if (fd < 0 && !first_err)
+			first_err = errno;
+		if (a)
+			rep->count = (size_t)i + 1;
+		if (a && fd >= 0)
+			rep->winner = i;
+	}
+	if (rep) {
+		rep->elapsed_us = scio_now_us() - t0;
+		rep->error = fd < 0 ? first_err : 0;
+	}
+	if (fd < 0)
+		errno = first_err;
+	return fd;
+}

@@ -1,0 +1,226 @@
+/*
+ * race.c - the I/O half of the connection race: creates the sockets,
+ * starts the connects and polls them, while sm.c decides what happens next.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "scio.h"
+#include "sm.h"
+
+#define STACK_CANDIDATES 16
+
+struct race_io {
+	const struct scio_race *r;
+	struct sm sm;
+	struct sm_slot *slot;
+	int *fd;                 /* per candidate, -1 when none */
+	struct pollfd *pfd;
+	size_t *pfd_owner;       /* candidate index of each pollfd */
+	int64_t t0;
+};
+
+/* Returns 0 when the connect completed at once, EINPROGRESS, or an error. */
+static int start_attempt(struct race_io *io, size_t i)
+{
+	const struct scio_race *r = io->r;
+	const struct sockaddr *dst = (const struct sockaddr *)&r->addrs[i];
+	int fd;
+
+	if (r->own_fd >= 0 && i == r->own_index) {
+		fd = r->own_fd;
+	} else {
+		fd = socket(dst->sa_family,
+			    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return errno;
+		if (r->prepare && r->prepare(fd, dst, r->prepare_arg) != 0) {
+			int err = errno ? errno : EINVAL;
+			close(fd);
+			return err;
+		}
+	}
+	io->fd[i] = fd;
+	if (connect(fd, dst, scio_sockaddr_len(dst)) == 0)
+		return 0;
+	return errno == EAGAIN ? EINPROGRESS : errno;
+}
+
+static void close_attempt(struct race_io *io, size_t i)
+{
+	int fd = io->fd[i];
+	if (fd < 0)
+		return;
+	io->fd[i] = -1;
+	if (fd != io->r->own_fd) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+	}
+}
+
+static void do_start(struct race_io *io, size_t i)
+{
+	int err = start_attempt(io, i);
+	int64_t now = scio_now_us();
+	if (err == 0) {
+		sm_connected(&io->sm, i, now);
+	} else if (err != EINPROGRESS && err != EINTR) {
+		sm_failed(&io->sm, i, err, now);
+		close_attempt(io, i);
+	}
+	/* EINTR: the connect goes on in the background, like EINPROGRESS */
+}
+
+static size_t collect_running(struct race_io *io)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < io->r->naddrs; i++) {
+		if (io->slot[i].state != SM_RUNNING)
+			continue;
+		io->pfd[n] = (struct pollfd){ .fd = io->fd[i], .events = POLLOUT };
+		io->pfd_owner[n++] = i;
+	}
+	return n;
+}
+
+/* Waits for events until `until`; 0, or -1 with errno EINTR to stop. */
+static int wait_events(struct race_io *io, int64_t until)
+{
+	size_t n = collect_running(io);
+	int rc = poll(io->pfd, n, scio_poll_timeout(until, scio_now_us()));
+	if (rc < 0) {
+		if (errno == EINTR && io->r->interrupted &&
+		    io->r->interrupted(io->r->prepare_arg))
+			return -1;
+		return 0;
+	}
+	int64_t now = scio_now_us();
+	for (size_t k = 0; k < n && rc > 0; k++) {
+		if (!io->pfd[k].revents)
+			continue;
+		rc--;
+		size_t i = io->pfd_owner[k];
+		int err = scio_socket_error(io->pfd[k].fd, io->pfd[k].revents);
+		if (err == 0) {
+			sm_connected(&io->sm, i, now);
+		} else {
+			sm_failed(&io->sm, i, err, now);
+			close_attempt(io, i);
+		}
+	}
+	return 0;
+}
+
+static void fill_report(const struct race_io *io, int64_t end)
+{
+	struct scio_report *rep = io->r->report;
+	if (!rep)
+		return;
+	size_t order[SCIO_REPORT_MAX], count = 0;
+
+	/* attempts in start order; starts are strictly increasing by index */
+	for (size_t i = 0; i < io->r->naddrs && count < SCIO_REPORT_MAX; i++)
+		if (io->slot[i].state != SM_IDLE)
+			order[count++] = i;
+	rep->count = count;
+	rep->candidates = io->r->naddrs;
+	rep->winner = -1;
+	rep->elapsed_us = end - io->t0;
+	for (size_t k = 0; k < count; k++) {
+		size_t i = order[k];
+		const struct sm_slot *s = &io->slot[i];
+		struct scio_attempt *a = &rep->attempt[k];
+		memcpy(&a->addr, &io->r->addrs[i], sizeof(a->addr));
+		a->addrlen = scio_sockaddr_len((const struct sockaddr *)&a->addr);
+		a->start_us = s->start - io->t0;
+		a->end_us = s->state == SM_ABANDONED ? -1 : s->end - io->t0;
+		a->error = s->error;
+		a->won = s->state == SM_WON;
+		if (a->won)
+			rep->winner = (int)k;
+	}
+}
+
+static int run(struct race_io *io)
+{
+	for (;;) {
+		struct sm_action act = sm_next(&io->sm, scio_now_us());
+		switch (act.kind) {
+		case SM_START:
+			do_start(io, act.index);
+			break;
+		case SM_WAIT:
+			if (wait_events(io, act.until) < 0)
+				return -EINTR;
+			break;
+		case SM_DONE:
+			if (io->sm.winner >= 0)
+				return io->fd[act.index];
+			return -act.error;
+		}
+	}
+}
+
+int scio_race_connect(const struct scio_race *r)
+{
+	if (!r || !r->addrs || r->naddrs == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	size_t n = r->naddrs;
+	struct sm_slot slot_buf[STACK_CANDIDATES];
+	int fd_buf[STACK_CANDIDATES];
+	struct pollfd pfd_buf[STACK_CANDIDATES];
+	size_t owner_buf[STACK_CANDIDATES];
+	struct race_io io = { .r = r, .slot = slot_buf, .fd = fd_buf,
+			      .pfd = pfd_buf, .pfd_owner = owner_buf };
+	void *heap = NULL;
+
+	if (n > STACK_CANDIDATES) {
+		size_t each = sizeof(struct sm_slot) + sizeof(int) +
+			      sizeof(struct pollfd) + sizeof(size_t);
+		heap = calloc(n, each);
+		if (!heap)
+			return -1;
+		io.slot = heap;
+		io.pfd = (struct pollfd *)(io.slot + n);
+		io.pfd_owner = (size_t *)(io.pfd + n);
+		io.fd = (int *)(io.pfd_owner + n);
+	}
+	for (size_t i = 0; i < n; i++)
+		io.fd[i] = -1;
+
+	io.t0 = scio_now_us();
+	int64_t deadline = r->timeout_ms < 0
+		? SM_NEVER : io.t0 + (int64_t)r->timeout_ms * 1000;
+	sm_init(&io.sm, io.slot, n, r->primary,
+		(int64_t)r->connect_delay_ms * 1000, deadline);
+
+	int rc = run(&io);
+	int64_t end = scio_now_us();
+	for (size_t i = 0; i < n && rc < 0; i++) {
+		if (io.slot[i].state == SM_RUNNING) {
+			io.slot[i].state = SM_ABANDONED;
+			io.slot[i].error = -rc;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (io.fd[i] != rc)
+			close_attempt(&io, i);
+	fill_report(&io, end);
+	if (r->report)
+		r->report->error = rc < 0 ? -rc : 0;
+	free(heap);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return rc;
+}

@@ -1,0 +1,148 @@
+/*
+ * scio.h - the SCIO library: dual-stack TCP connects that do not hang when
+ * one address family is broken (Happy Eyeballs, RFC 8305), plus buffered
+ * line I/O for simple text protocols.
+ *
+ * Every function that takes a `const struct scio_options *` accepts NULL
+ * for the defaults.  Functions that fail return -1 (or NULL) with errno set.
+ */
+#ifndef SCIO_H
+#define SCIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SCIO_VERSION "0.1.0"
+
+#define SCIO_CONNECT_DELAY_DEFAULT_MS 250
+#define SCIO_CONNECT_DELAY_MIN_MS 10
+#define SCIO_CONNECT_DELAY_MAX_MS 2000
+#define SCIO_RESOLUTION_DELAY_DEFAULT_MS 50
+
+enum scio_log_level {
+	SCIO_LOG_OFF = 0,
+	SCIO_LOG_WARN,
+	SCIO_LOG_INFO,
+	SCIO_LOG_DEBUG,
+};
+
+struct scio_report;
+
+struct scio_options {
+	int connect_delay_ms;    /* Connection Attempt Delay, clamped to 10..2000 */
+	int resolution_delay_ms; /* wait for the other family's answer */
+	int prefer_family;       /* AF_INET6 (default) or AF_INET: first attempt */
+	int family;              /* AF_UNSPEC (default), AF_INET or AF_INET6 only */
+	int timeout_ms;          /* whole connect; -1 (default): no deadline */
+	struct scio_report *report; /* if non-NULL, filled with what happened */
+};
+
+/* Fills *o with the defaults above. */
+void scio_options_init(struct scio_options *o);
+
+/*
+ * Resolves host:service (AF_UNSPEC unless o->family says otherwise,
+ * SOCK_STREAM) and races the addresses.  Returns a connected socket in
+ * blocking mode with FD_CLOEXEC set, or -1 with errno set.  A name that
+ * does not resolve is told apart by scio_last_gai_error().
+ */
+int scio_connect(const char *host, const char *service,
+		 const struct scio_options *o);
+
+/* The classic loop: one address after the other, each bounded by
+ * o->timeout_ms when it is set.  Same return convention as scio_connect. */
+int scio_connect_serial(const char *host, const char *service,
+			const struct scio_options *o);
+
+/*
+ * After scio_connect or scio_connect_serial failed, returns the
+ * getaddrinfo code (EAI_NONAME, EAI_AGAIN, EAI_SERVICE, ...) when the
+ * failure was name resolution, for gai_strerror(), else 0.  Per thread.
+ * errno is then EAGAIN for EAI_AGAIN, ENOMEM for EAI_MEMORY, the system's
+ * errno for EAI_SYSTEM, and ENXIO for every other resolution failure.
+ */
+int scio_last_gai_error(void);
+
+/* ---- what a race did: one entry per attempt, in start order ---- */
+
+#define SCIO_REPORT_MAX 16
+
+struct scio_attempt {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int64_t start_us;   /* microseconds since the race began */
+	int64_t end_us;     /* -1 while still in flight when the race ended */
+	int error;          /* 0 for the winner, else the attempt's errno */
+	int won;
+};
+
+struct scio_report {
+	size_t count;        /* attempts recorded (at most SCIO_REPORT_MAX) */
+	size_t candidates;   /* addresses there were to try */
+	int winner;          /* index into attempt[], or -1 */
+	int error;           /* errno of the whole race, 0 on success */
+	int64_t elapsed_us;  /* whole race */
+	struct scio_attempt attempt[SCIO_REPORT_MAX];
+};
+
+/* Writes "2001:db8::1 port 25" style text for an address; returns buf. */
+const char *scio_addr_str(const struct sockaddr *sa, char *buf, size_t size);
+
+/* ---- the lower-level race over given addresses (used by the shim) ---- */
+
+struct scio_race {
+	const struct sockaddr_storage *addrs; /* candidates, in attempt order */
+	size_t naddrs;
+	size_t primary;       /* its error is the race's error on total failure */
+	int own_fd;           /* -1, or a caller's socket to use for own_index */
+	size_t own_index;
+	int connect_delay_ms; /* clamped to 10..2000 */
+	int timeout_ms;       /* -1: none */
+	/* called on each socket the race creates, before its connect; a
+	 * non-zero return fails that attempt with errno */
+	int (*prepare)(int fd, const struct sockaddr *dst, void *arg);
+	void *prepare_arg;
+	/* 1: return EINTR when poll is interrupted, 0: keep racing */
+	int (*interrupted)(void *arg);
+	struct scio_report *report; /* may be NULL */
+};
+
+/*
+ * Races r->addrs.  Returns the connected socket (non-blocking as created;
+ * own_fd itself when it won), or -1 with errno: the primary address's error
+ * on total failure, ETIMEDOUT when the deadline passed (EINPROGRESS-like
+ * semantics are left to the caller), EINTR when interrupted said so.
+ * Every socket the race created and did not return is closed; own_fd is
+ * never closed.
+ */
+int scio_race_connect(const struct scio_race *r);
+
+/* ---- buffered line I/O ---- */
+
+struct scio_stream;
+
+struct scio_stream *scio_stream_open(int fd);
+/*
+ * Reads one line into buf (NUL-terminated, line ending removed).  Returns
+ * its length, 0 at end of stream before any byte, -1 with errno: EMSGSIZE
+ * when the line does not fit (the rest of that line is discarded, so the
+ * next call reads the next line), EPROTO when the peer closed mid-line
+ * (the partial line is in buf), EINVAL for size 0.
+ */
+ssize_t scio_getline(struct scio_stream *s, char *buf, size_t size);
+/* Writes line and CRLF completely.  0, or -1 with errno. */
+int scio_putline(struct scio_stream *s, const char *line);
+/* Frees the stream and closes its fd. */
+int scio_stream_close(struct scio_stream *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

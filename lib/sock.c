@@ -1,0 +1,47 @@
+/* sock.c - small socket helpers shared by the race and the serial loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+
+#include "internal.h"
+#include "sm.h"
+
+int scio_poll_timeout(int64_t until, int64_t now)
+{
+	if (until == SM_NEVER)
+		return -1;
+	if (until <= now)
+		return 0;
+	int64_t ms = (until - now + 999) / 1000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+int scio_socket_error(int fd, short revents)
+{
+	if (!(revents & (POLLERR | POLLHUP)))
+		return 0;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	/* POLLHUP without an error: connected, then closed by the peer */
+	return err;
+}
+
+int scio_set_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -1;
+	if (!(fl & O_NONBLOCK))
+		return 0;
+	return fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+socklen_t scio_sockaddr_len(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in);
+}
