@@ -10,7 +10,7 @@ SAN     ?=
 
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
-BASE     = -std=gnu11 -fPIC -D_GNU_SOURCE $(WARN) -Ilib
+BASE     = -std=gnu11 -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) -Ilib
 ifneq ($(SAN),)
 SANFLAGS = -fsanitize=$(SAN) -fno-omit-frame-pointer
 endif
@@ -20,10 +20,12 @@ ALL_LDFLAGS = $(LDHARD) $(LDFLAGS) $(SANFLAGS)
 
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SHIM_SRC = $(wildcard shim/*.c)
+SHIM_OBJ = $(SHIM_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC = $(wildcard tests/c/*.c)
 TEST_BIN = $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
-TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so
+TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so
 
 .PHONY: all test test-progs bench clean install uninstall deps
 all: $(TARGETS)
@@ -45,6 +47,14 @@ $(BUILD)/libscio.a: $(LIB_OBJ)
 
 $(BUILD)/libscio.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libscio.so.0 $(ALL_LDFLAGS) -o $@ $^
+
+$(BUILD)/libscio-preload.so: $(SHIM_OBJ) $(LIB_OBJ) shim/exports.map
+	$(CC) -shared -Wl,--version-script=shim/exports.map $(ALL_LDFLAGS) \
+		-o $@ $(SHIM_OBJ) $(LIB_OBJ) -ldl -lpthread
+
+$(BUILD)/obj/shim/%.o: shim/%.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Ishim -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libscio.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
@@ -75,4 +85,4 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libscio.a $(DESTDIR)$(PREFIX)/lib/libscio.so \
 	      $(DESTDIR)$(PREFIX)/lib/libscio.so.0 $(DESTDIR)$(PREFIX)/include/scio.h
 
--include $(LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(SHIM_OBJ:.o=.d)

@@ -9,6 +9,7 @@
 #include "internal.h"
 #include "scio.h"
 #include "sm.h"
+#include "sys.h"
 
 static __thread int last_gai_error;
 
@@ -54,14 +55,14 @@ static int resolve(const char *host, const char *service,
 		.ai_socktype = SOCK_STREAM,
 	};
 	struct addrinfo *res = NULL;
-	int rc = getaddrinfo(host, service, &hints, &res);
+	int rc = scio_sys.getaddrinfo(host, service, &hints, &res);
 	if (rc != 0) {
 		last_gai_error = rc;
 		errno = gai_errno(rc);
 		return -1;
 	}
 	size_t n = scio_collect(res, out, SCIO_MAX_CANDIDATES);
-	freeaddrinfo(res);
+	scio_sys.freeaddrinfo(res);
 	if (n == 0) {
 		last_gai_error = EAI_NONAME;
 		errno = ENXIO;
@@ -129,11 +130,11 @@ static int connect_one(const struct sockaddr *dst, int timeout_ms,
 
 	if (fd < 0) {
 		err = errno;
-	} else if (connect(fd, dst, scio_sockaddr_len(dst)) < 0) {
+	} else if (scio_sys.connect(fd, dst, scio_sockaddr_len(dst)) < 0) {
 		err = errno;
 		while (err == EINPROGRESS || err == EINTR) {
 			struct pollfd p = { .fd = fd, .events = POLLOUT };
-			int rc = poll(&p, 1, scio_poll_timeout(until, scio_now_us()));
+			int rc = scio_sys.poll(&p, 1, scio_poll_timeout(until, scio_now_us()));
 			if (rc < 0 && errno == EINTR)
 				continue;
 			if (rc < 0)

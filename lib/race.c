@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "scio.h"
 #include "sm.h"
+#include "sys.h"
 
 #define STACK_CANDIDATES 16
 
@@ -47,7 +48,7 @@ static int start_attempt(struct race_io *io, size_t i)
 		}
 	}
 	io->fd[i] = fd;
-	if (connect(fd, dst, scio_sockaddr_len(dst)) == 0)
+	if (scio_sys.connect(fd, dst, scio_sockaddr_len(dst)) == 0)
 		return 0;
 	return errno == EAGAIN ? EINPROGRESS : errno;
 }
@@ -94,7 +95,7 @@ static size_t collect_running(struct race_io *io)
 static int wait_events(struct race_io *io, int64_t until)
 {
 	size_t n = collect_running(io);
-	int rc = poll(io->pfd, n, scio_poll_timeout(until, scio_now_us()));
+	int rc = scio_sys.poll(io->pfd, n, scio_poll_timeout(until, scio_now_us()));
 	if (rc < 0) {
 		if (errno == EINTR && io->r->interrupted &&
 		    io->r->interrupted(io->r->prepare_arg))

@@ -20,6 +20,12 @@ extern "C" {
 
 #define SCIO_VERSION "0.1.0"
 
+#if defined(__GNUC__)
+#define SCIO_API __attribute__((visibility("default")))
+#else
+#define SCIO_API
+#endif
+
 #define SCIO_CONNECT_DELAY_DEFAULT_MS 250
 #define SCIO_CONNECT_DELAY_MIN_MS 10
 #define SCIO_CONNECT_DELAY_MAX_MS 2000
@@ -44,7 +50,7 @@ struct scio_options {
 };
 
 /* Fills *o with the defaults above. */
-void scio_options_init(struct scio_options *o);
+SCIO_API void scio_options_init(struct scio_options *o);
 
 /*
  * Resolves host:service (AF_UNSPEC unless o->family says otherwise,
@@ -52,12 +58,12 @@ void scio_options_init(struct scio_options *o);
  * blocking mode with FD_CLOEXEC set, or -1 with errno set.  A name that
  * does not resolve is told apart by scio_last_gai_error().
  */
-int scio_connect(const char *host, const char *service,
+SCIO_API int scio_connect(const char *host, const char *service,
 		 const struct scio_options *o);
 
 /* The classic loop: one address after the other, each bounded by
  * o->timeout_ms when it is set.  Same return convention as scio_connect. */
-int scio_connect_serial(const char *host, const char *service,
+SCIO_API int scio_connect_serial(const char *host, const char *service,
 			const struct scio_options *o);
 
 /*
@@ -67,7 +73,7 @@ int scio_connect_serial(const char *host, const char *service,
  * errno is then EAGAIN for EAI_AGAIN, ENOMEM for EAI_MEMORY, the system's
  * errno for EAI_SYSTEM, and ENXIO for every other resolution failure.
  */
-int scio_last_gai_error(void);
+SCIO_API int scio_last_gai_error(void);
 
 /* ---- what a race did: one entry per attempt, in start order ---- */
 
@@ -92,7 +98,7 @@ struct scio_report {
 };
 
 /* Writes "2001:db8::1 port 25" style text for an address; returns buf. */
-const char *scio_addr_str(const struct sockaddr *sa, char *buf, size_t size);
+SCIO_API const char *scio_addr_str(const struct sockaddr *sa, char *buf, size_t size);
 
 /* ---- the lower-level race over given addresses (used by the shim) ---- */
 
@@ -121,13 +127,13 @@ struct scio_race {
  * Every socket the race created and did not return is closed; own_fd is
  * never closed.
  */
-int scio_race_connect(const struct scio_race *r);
+SCIO_API int scio_race_connect(const struct scio_race *r);
 
 /* ---- buffered line I/O ---- */
 
 struct scio_stream;
 
-struct scio_stream *scio_stream_open(int fd);
+SCIO_API struct scio_stream *scio_stream_open(int fd);
 /*
  * Reads one line into buf (NUL-terminated, line ending removed).  Returns
  * its length, 0 at end of stream before any byte, -1 with errno: EMSGSIZE
@@ -135,11 +141,11 @@ struct scio_stream *scio_stream_open(int fd);
  * next call reads the next line), EPROTO when the peer closed mid-line
  * (the partial line is in buf), EINVAL for size 0.
  */
-ssize_t scio_getline(struct scio_stream *s, char *buf, size_t size);
+SCIO_API ssize_t scio_getline(struct scio_stream *s, char *buf, size_t size);
 /* Writes line and CRLF completely.  0, or -1 with errno. */
-int scio_putline(struct scio_stream *s, const char *line);
+SCIO_API int scio_putline(struct scio_stream *s, const char *line);
 /* Frees the stream and closes its fd. */
-int scio_stream_close(struct scio_stream *s);
+SCIO_API int scio_stream_close(struct scio_stream *s);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,9 @@
  *                    [-P ipv4|ipv6] HOST PORT
  * -n repeats the connect (and close) count times and then reports the fd
  * count before and after: "fds before=N after=M".
+ * -H fills the fd table up to 1100 first, so the race works above
+ * FD_SETSIZE; -L N lowers RLIMIT_NOFILE so that at most N more fds can be
+ * opened (EMFILE after that).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -17,6 +20,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -91,6 +95,25 @@ static void print_success(int fd, double ms)
 		close(fd);
 }
 
+static void use_high_fds(void)
+{
+	struct rlimit rl = { 4096, 4096 };
+	setrlimit(RLIMIT_NOFILE, &rl);
+	for (;;) {
+		int fd = dup(2);
+		if (fd < 0 || fd >= 1100)
+			break;
+	}
+}
+
+static void limit_fds(int extra)
+{
+	int fd = dup(2);
+	close(fd);
+	struct rlimit rl = { (rlim_t)(fd + extra), (rlim_t)(fd + extra) };
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 static int parse_int(const char *s, int *out)
 {
 	char *end;
@@ -106,11 +129,11 @@ int main(int argc, char **argv)
 {
 	struct scio_options o;
 	struct scio_report rep;
-	int serial = 0, count = 0, opt;
+	int serial = 0, count = 0, opt, extra = -1;
 
 	scio_options_init(&o);
 	o.report = &rep;
-	while ((opt = getopt(argc, argv, "sd:t:46n:P:")) != -1) {
+	while ((opt = getopt(argc, argv, "sd:t:46n:P:HL:")) != -1) {
 		switch (opt) {
 		case 's': serial = 1; break;
 		case 'd': if (parse_int(optarg, &o.connect_delay_ms)) goto usage; break;
@@ -118,6 +141,8 @@ int main(int argc, char **argv)
 		case '4': o.family = AF_INET; break;
 		case '6': o.family = AF_INET6; break;
 		case 'n': if (parse_int(optarg, &count)) goto usage; break;
+		case 'H': use_high_fds(); break;
+		case 'L': if (parse_int(optarg, &extra)) goto usage; break;
 		case 'P': o.prefer_family = strcmp(optarg, "ipv4") ? AF_INET6 : AF_INET; break;
 		default: goto usage;
 		}
@@ -125,6 +150,8 @@ int main(int argc, char **argv)
 	if (argc - optind != 2)
 		goto usage;
 	const char *host = argv[optind], *port = argv[optind + 1];
+	if (extra >= 0)
+		limit_fds(extra);
 
 	if (count > 0) {
 		int before = count_fds(), failures = 0;
@@ -158,6 +185,6 @@ int main(int argc, char **argv)
 	       gai, gai ? gai_strerror(gai) : "-", ms);
 	return 1;
 usage:
-	fprintf(stderr, "usage: race_client [-s] [-d ms] [-t ms] [-4|-6] [-n count] [-P ipv4|ipv6] HOST PORT\n");
+	fprintf(stderr, "usage: race_client [-s] [-d ms] [-t ms] [-4|-6] [-n count] [-P ipv4|ipv6] [-H] [-L n] HOST PORT\n");
 	return 2;
 }

@@ -1,0 +1,208 @@
+/* answers.c - the table of recent multi-address getaddrinfo answers. */
+#include <netinet/in.h>
+#include <string.h>
+
+#include "answers.h"
+
+int scio_ip_from_sockaddr(struct scio_ip *ip, uint16_t *port,
+			  const struct sockaddr *sa, socklen_t len)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (!sa)
+		return 0;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const void *)sa;
+		ip->family = AF_INET;
+		memcpy(ip->a, &in->sin_addr, 4);
+		*port = in->sin_port;
+		return 1;
+	}
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		ip->family = AF_INET6;
+		ip->scope = in6->sin6_scope_id;
+		memcpy(ip->a, &in6->sin6_addr, 16);
+		*port = in6->sin6_port;
+		return 1;
+	}
+	return 0;
+}
+
+static void ip_to_sockaddr(const struct scio_ip *ip, uint16_t port,
+			   struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (ip->family == AF_INET) {
+		struct sockaddr_in *in = (void *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = port;
+		memcpy(&in->sin_addr, ip->a, 4);
+	} else {
+		struct sockaddr_in6 *in6 = (void *)ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = port;
+		in6->sin6_scope_id = ip->scope;
+		memcpy(&in6->sin6_addr, ip->a, 16);
+	}
+}
+
+static int ip_equal(const struct scio_ip *a, const struct scio_ip *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+void scio_answers_init(struct scio_answers *t)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	t->next_id = 1;
+}
+
+static struct scio_answers global;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) { pthread_mutex_lock(&global.lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&global.lock); }
+static void fork_child(void) { pthread_mutex_init(&global.lock, NULL); }
+
+static void global_init(void)
+{
+	scio_answers_init(&global);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+struct scio_answers *scio_answers_global(void)
+{
+	pthread_once(&global_once, global_init);
+	return &global;
+}
+
+/* Fills a from res; returns how many distinct addresses it has. */
+static size_t collect(struct scio_answer *a, const struct addrinfo *res)
+{
+	a->n = 0;
+	a->port = 0;
+	for (; res && a->n < SCIO_ANSWER_ADDRS; res = res->ai_next) {
+		struct scio_ip ip;
+		uint16_t port;
+		if (res->ai_protocol != 0 && res->ai_protocol != IPPROTO_TCP)
+			continue;
+		if (!scio_ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen))
+			continue;
+		int dup = 0;
+		for (size_t k = 0; k < a->n && !dup; k++)
+			dup = ip_equal(&a->ip[k], &ip);
+		if (dup)
+			continue;
+		if (a->n == 0)
+			a->port = port;
+		a->ip[a->n++] = ip;
+	}
+	return a->n;
+}
+
+static int same_answer(const struct scio_answer *x, const struct scio_answer *y)
+{
+	return x->id && x->n == y->n && x->port == y->port &&
+	       strcmp(x->name, y->name) == 0 &&
+	       memcmp(x->ip, y->ip, x->n * sizeof(x->ip[0])) == 0;
+}
+
+void scio_answers_record(struct scio_answers *t, const char *name,
+			 const struct addrinfo *res, int64_t now)
+{
+	struct scio_answer a;
+	memset(&a, 0, sizeof(a));
+	if (collect(&a, res) < 2)
+		return;
+	if (name)
+		strncpy(a.name, name, sizeof(a.name) - 1);
+	a.when = now;
+
+	pthread_mutex_lock(&t->lock);
+	unsigned last = (t->next_slot + SCIO_ANSWER_SLOTS - 1) % SCIO_ANSWER_SLOTS;
+	if (same_answer(&t->slot[last], &a)) {
+		/* a program resolving the same name in a loop: just refresh */
+		t->slot[last].when = now;
+	} else {
+		a.id = t->next_id++;
+		t->slot[t->next_slot] = a;
+		t->next_slot = (t->next_slot + 1) % SCIO_ANSWER_SLOTS;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+static int find_ip(const struct scio_answer *a, const struct scio_ip *ip)
+{
+	for (int i = 0; i < a->n; i++)
+		if (ip_equal(&a->ip[i], ip))
+			return i;
+	return -1;
+}
+
+/* Takes the replayable error for address i, if the fallback window is
+ * open; a connect to the address whose race failed starts afresh. */
+static int take_replay(struct scio_answer *a, int i, int64_t now)
+{
+	if (!a->failed_at)
+		return 0;
+	if (now - a->failed_at > SCIO_REPLAY_US || i == a->failed_primary) {
+		a->failed_at = 0;
+		memset(a->error, 0, sizeof(a->error));
+		return 0;
+	}
+	int err = a->error[i];
+	a->error[i] = 0;
+	return err;
+}
+
+int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
+		       int64_t now, struct scio_match *m)
+{
+	struct scio_ip ip;
+	uint16_t port;
+	if (!scio_ip_from_sockaddr(&ip, &port, dst, sizeof(struct sockaddr_storage)))
+		return 0;
+
+	int found = 0;
+	pthread_mutex_lock(&t->lock);
+	/* newest first */
+	for (unsigned k = 1; k <= SCIO_ANSWER_SLOTS && !found; k++) {
+		struct scio_answer *a =
+			&t->slot[(t->next_slot + SCIO_ANSWER_SLOTS - k) % SCIO_ANSWER_SLOTS];
+		if (!a->id || now - a->when > SCIO_ANSWER_TTL_US)
+			continue;
+		if (a->port && a->port != port)
+			continue;
+		int i = find_ip(a, &ip);
+		if (i < 0)
+			continue;
+		found = 1;
+		m->id = a->id;
+		memcpy(m->name, a->name, sizeof(m->name));
+		m->n = a->n;
+		m->asked = (size_t)i;
+		for (size_t j = 0; j < a->n; j++)
+			ip_to_sockaddr(&a->ip[j], port, &m->addr[j]);
+		m->replay_error = take_replay(a, i, now);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return found;
+}
+
+void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
+			 const int *errors, int64_t now)
+{
+	pthread_mutex_lock(&t->lock);
+	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++) {
+		struct scio_answer *a = &t->slot[k];
+		if (a->id != m->id)
+			continue;
+		a->failed_at = now ? now : 1;
+		a->failed_primary = (uint8_t)m->asked;
+		for (size_t i = 0; i < a->n && i < m->n; i++)
+			a->error[i] = errors[i];
+		break;
+	}
+	pthread_mutex_unlock(&t->lock);
+}

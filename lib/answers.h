@@ -1,0 +1,80 @@
+/*
+ * answers.h - which addresses belong together: the shim records the
+ * multi-address answers getaddrinfo gave this process, so that a later
+ * connect() to one of them can race the others.  Bounded (a ring of
+ * slots, each holding at most SCIO_ANSWER_ADDRS addresses), thread-safe,
+ * fork-safe.  Time is passed in (microseconds, monotonic) for tests.
+ */
+#ifndef SCIO_ANSWERS_H
+#define SCIO_ANSWERS_H
+
+#include <netdb.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define SCIO_ANSWER_ADDRS 16
+#define SCIO_ANSWER_SLOTS 64
+#define SCIO_ANSWER_NAME 64
+#define SCIO_ANSWER_TTL_US (600 * 1000000LL)  /* believed for 10 minutes */
+#define SCIO_REPLAY_US (2 * 1000000LL)        /* a fallback loop's window */
+
+struct scio_ip {
+	uint16_t family;    /* AF_INET or AF_INET6 */
+	uint32_t scope;
+	uint8_t a[16];
+};
+
+struct scio_answer {
+	uint64_t id;               /* 0: empty slot */
+	int64_t when;              /* recorded or refreshed */
+	uint16_t port;             /* network order; 0: resolved without one */
+	uint8_t n;
+	char name[SCIO_ANSWER_NAME];
+	struct scio_ip ip[SCIO_ANSWER_ADDRS];
+	/* after a failed race: each address's error, replayed once */
+	int64_t failed_at;
+	uint8_t failed_primary;
+	int error[SCIO_ANSWER_ADDRS];
+};
+
+struct scio_answers {
+	pthread_mutex_t lock;
+	uint64_t next_id;
+	unsigned next_slot;
+	struct scio_answer slot[SCIO_ANSWER_SLOTS];
+};
+
+/* What connect() learns about its destination. */
+struct scio_match {
+	uint64_t id;
+	char name[SCIO_ANSWER_NAME];
+	size_t n;                  /* addresses of the answer, resolver order */
+	size_t asked;              /* the destination's index among them */
+	struct sockaddr_storage addr[SCIO_ANSWER_ADDRS]; /* with dst's port */
+	int replay_error;          /* non-zero: fail at once with this */
+};
+
+void scio_answers_init(struct scio_answers *t);
+/* The process-wide table, with fork handlers installed. */
+struct scio_answers *scio_answers_global(void);
+
+/* Records res when it holds two or more distinct INET/INET6 addresses. */
+void scio_answers_record(struct scio_answers *t, const char *name,
+			 const struct addrinfo *res, int64_t now);
+
+/* 1 when dst is an address of a live multi-address answer (m filled),
+ * else 0. */
+int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
+		       int64_t now, struct scio_match *m);
+
+/* After a failed race over m's answer: errors[i] for m->addr[i] (0: no
+ * outcome to replay). */
+void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
+			 const int *errors, int64_t now);
+
+/* Converts between sockaddrs and struct scio_ip; 0 when not INET/INET6. */
+int scio_ip_from_sockaddr(struct scio_ip *ip, uint16_t *port,
+			  const struct sockaddr *sa, socklen_t len);
+
+#endif

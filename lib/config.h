@@ -1,0 +1,35 @@
+/* config.h - the shim's settings (DESIGN.md, "Settings"). */
+#ifndef SCIO_CONFIG_H
+#define SCIO_CONFIG_H
+
+#include "scio.h"
+
+#define SCIO_PATH_MAX 512
+
+struct scio_config {
+	int disabled;
+	int connect_delay_ms;
+	int resolution_delay_ms;
+	int prefer_family;
+	enum scio_log_level log_level;
+	char log_file[SCIO_PATH_MAX];   /* "" for stderr */
+};
+
+/* Looks a name up (secure_getenv in the shim; anything in tests). */
+typedef const char *(*scio_getenv_fn)(const char *name);
+
+/*
+ * Fills *c from the environment.  Every bad value leaves its default in
+ * place and adds one line to warn[] (up to warn_size bytes, truncated);
+ * returns the number of bad values.
+ */
+int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
+		      char *warn, size_t warn_size);
+
+/* The process's settings, parsed once (thread-safe); warnings logged. */
+const struct scio_config *scio_config(void);
+
+/* Forget the parsed settings (after fork in tests; never in the shim). */
+void scio_config_reset(void);
+
+#endif

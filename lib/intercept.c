@@ -1,0 +1,302 @@
+/*
+ * intercept.c - the shim's connect(): decide whether a connect can be
+ * raced, race it over the other addresses of the same getaddrinfo answer,
+ * and leave the program's fd exactly as a plain connect would have, only
+ * connected sooner.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "addrs.h"
+#include "answers.h"
+#include "config.h"
+#include "intercept.h"
+#include "internal.h"
+#include "log.h"
+#include "scio.h"
+#include "sockopts.h"
+#include "sys.h"
+
+struct attempt_ctx {
+	int own_fd;
+	int family;         /* of the program's socket */
+	int captured;       /* opts holds the program's options */
+	struct scio_sockopts opts;
+};
+
+/* The program's socket is a TCP socket of dst's family, not yet bound. */
+static int raceable_socket(int fd, const struct sockaddr *dst, int *flags)
+{
+	int proto = 0;
+	socklen_t plen = sizeof(proto);
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+
+	*flags = fcntl(fd, F_GETFL);
+	if (*flags < 0 || (*flags & O_NONBLOCK))
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) < 0 ||
+	    proto != IPPROTO_TCP)
+		return 0;
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
+	    local.ss_family != dst->sa_family)
+		return 0;
+	if (local.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&local;
+		return in->sin_port == 0 && in->sin_addr.s_addr == htonl(INADDR_ANY);
+	}
+	const struct sockaddr_in6 *in6 = (const void *)&local;
+	return in6->sin6_port == 0 && IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+}
+
+/* SO_SNDTIMEO bounds a blocking connect; -1 when unset. */
+static int send_timeout_ms(int fd)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) < 0 ||
+	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return -1;
+	int64_t ms = (int64_t)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+static int prepare_attempt(int fd, const struct sockaddr *dst, void *arg)
+{
+	struct attempt_ctx *c = arg;
+	(void)dst;
+	if (!c->captured) {
+		if (scio_sockopts_capture(c->own_fd, c->family, &c->opts) < 0)
+			c->opts.n = 0;
+		c->captured = 1;
+	}
+	int failed = scio_sockopts_apply(fd, dst->sa_family, &c->opts);
+	if (failed)
+		scio_log(SCIO_LOG_DEBUG, "%d socket option(s) could not be copied", failed);
+	return 0;
+}
+
+/*
+ * A blocking connect() is restarted after a handler installed with
+ * SA_RESTART and fails with EINTR otherwise.  poll() cannot say which
+ * signal came, so the race stops when any caught signal lacks SA_RESTART.
+ */
+static int interrupted(void *arg)
+{
+	(void)arg;
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
+			continue;
+		if (!(sa.sa_flags & SA_RESTART))
+			return 1;
+	}
+	return 0;
+}
+
+/* Candidates: the program's address first, then the rest of the answer
+ * alternating families (RFC 8305 section 4). */
+static size_t order_candidates(const struct scio_match *m,
+			       struct sockaddr_storage *out)
+{
+	size_t n = 0;
+	struct sockaddr_storage rest[SCIO_ANSWER_ADDRS];
+	out[n++] = m->addr[m->asked];
+	for (size_t i = 0; i < m->n; i++)
+		if (i != m->asked)
+			rest[n++ - 1] = m->addr[i];
+	int other = m->addr[m->asked].ss_family == AF_INET6 ? AF_INET : AF_INET6;
+	scio_interleave(rest, n - 1, other);
+	memcpy(out + 1, rest, (n - 1) * sizeof(rest[0]));
+	return n;
+}
+
+/* Moves the winner onto the program's fd with the program's flags. */
+static int adopt_winner(int fd, int winner, int flags)
+{
+	int fdflags = fcntl(fd, F_GETFD);
+	if (fdflags < 0 || fcntl(winner, F_SETFL, flags) < 0)
+		return -1;
+	if (flags & O_ASYNC) {
+		struct f_owner_ex owner;
+		if (fcntl(fd, F_GETOWN_EX, &owner) == 0)
+			fcntl(winner, F_SETOWN_EX, &owner);
+	}
+	if (dup3(winner, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		return -1;
+	close(winner);
+	return 0;
+}
+
+/* What the program's own connect would have returned. */
+static int own_outcome(const struct scio_report *rep, int race_error)
+{
+	if (race_error == EINTR)
+		return EINTR;
+	/* attempt 0 is always the program's own */
+	if (rep->count > 0 && rep->attempt[0].end_us < 0 && race_error == ETIMEDOUT)
+		return EINPROGRESS;  /* SO_SNDTIMEO expired mid-connect */
+	return rep->count > 0 ? rep->attempt[0].error : race_error;
+}
+
+static void log_race(const struct scio_match *m, const struct scio_report *rep,
+		     int result)
+{
+	if (!scio_log_enabled(SCIO_LOG_INFO))
+		return;
+	char line[900], addr[80];
+	size_t used = 0;
+	for (size_t i = 0; i < rep->count && used < sizeof(line) - 100; i++) {
+		const struct scio_attempt *a = &rep->attempt[i];
+		scio_addr_str((const struct sockaddr *)&a->addr, addr, sizeof(addr));
+		int w = snprintf(line + used, sizeof(line) - used,
+				 "%s%s (IPv%c) at +%lld ms: %s",
+				 i ? "; " : "", addr,
+				 a->addr.ss_family == AF_INET6 ? '6' : '4',
+				 (long long)(a->start_us / 1000),
+				 a->won ? "won" : a->end_us < 0 ? "cancelled" :
+				 strerrordesc_np(a->error));
+		if (w > 0)
+			used += (size_t)w;
+	}
+	unsigned port = ntohs(((const struct sockaddr_in *)&m->addr[0])->sin_port);
+	if (result == 0) {
+		const struct scio_attempt *w = &rep->attempt[rep->winner];
+		scio_addr_str((const struct sockaddr *)&w->addr, addr, sizeof(addr));
+		scio_log(SCIO_LOG_INFO, "%s port %u: connected to %s over IPv%c in %lld ms [%s]",
+			 m->name, port, addr, w->addr.ss_family == AF_INET6 ? '6' : '4',
+			 (long long)(rep->elapsed_us / 1000), line);
+	} else {
+		scio_log(SCIO_LOG_INFO, "%s port %u: failed (%s) after %lld ms [%s]",
+			 m->name, port, strerrordesc_np(result),
+			 (long long)(rep->elapsed_us / 1000), line);
+	}
+}
+
+/* Network outcomes a fallback connect to the same address would repeat;
+ * local trouble (EMFILE, ENOBUFS, ...) is not replayed. */
+static int replayable(int err)
+{
+	switch (err) {
+	case ECONNREFUSED: case ETIMEDOUT: case EHOSTUNREACH:
+	case ENETUNREACH: case EINPROGRESS: case EACCES: case EADDRNOTAVAIL:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void remember_failure(const struct scio_match *m,
+			     const struct scio_report *rep)
+{
+	int errors[SCIO_ANSWER_ADDRS] = { 0 };
+	for (size_t k = 0; k < rep->count; k++) {
+		const struct scio_attempt *a = &rep->attempt[k];
+		int err = a->end_us < 0 ? EINPROGRESS : a->error;
+		for (size_t i = 0; i < m->n; i++)
+			if (scio_same_addr((const struct sockaddr *)&a->addr,
+					   (const struct sockaddr *)&m->addr[i]) &&
+			    replayable(err))
+				errors[i] = err;
+	}
+	scio_answers_failed(scio_answers_global(), m, errors, scio_now_us());
+}
+
+static int race(int fd, int flags, const struct scio_match *m,
+		const struct scio_config *cfg)
+{
+	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
+	size_t n = order_candidates(m, cand);
+	struct attempt_ctx ctx = { .own_fd = fd, .family = cand[0].ss_family };
+	struct scio_report rep;
+	struct scio_race r = {
+		.addrs = cand, .naddrs = n, .primary = 0,
+		.own_fd = fd, .own_index = 0,
+		.connect_delay_ms = cfg->connect_delay_ms,
+		.timeout_ms = send_timeout_ms(fd),
+		.prepare = prepare_attempt, .prepare_arg = &ctx,
+		.interrupted = interrupted,
+		.report = &rep,
+	};
+
+	if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -2;  /* cannot race: pass through */
+	int winner = scio_race_connect(&r);
+	int err = errno;
+	fcntl(fd, F_SETFL, flags);
+
+	if (winner >= 0 && winner != fd && adopt_winner(fd, winner, flags) < 0) {
+		err = errno;
+		close(winner);
+		winner = -1;
+		scio_log(SCIO_LOG_WARN, "could not move the winning socket onto fd %d: %s",
+			 fd, strerrordesc_np(err));
+	}
+	if (winner >= 0) {
+		log_race(m, &rep, 0);
+		return 0;
+	}
+	int own_err = own_outcome(&rep, err);
+	log_race(m, &rep, own_err);
+	if (own_err != EINTR)
+		remember_failure(m, &rep);
+	errno = own_err;
+	return -1;
+}
+
+int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int saved = errno;
+	const struct scio_config *cfg = scio_config();
+	struct scio_match m;
+	int flags;
+
+	if (cfg->disabled || !addr || len < sizeof(struct sockaddr_in) ||
+	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
+	    (addr->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)))
+		goto pass;
+	if (!scio_answers_match(scio_answers_global(), addr, scio_now_us(), &m))
+		goto pass;
+	if (!raceable_socket(fd, addr, &flags))
+		goto pass;
+	if (m.replay_error) {
+		char a[80];
+		scio_log(SCIO_LOG_DEBUG, "%s: %s already failed in this race: %s",
+			 m.name, scio_addr_str(addr, a, sizeof(a)),
+			 strerrordesc_np(m.replay_error));
+		errno = m.replay_error;
+		return -1;
+	}
+	int rc = race(fd, flags, &m, cfg);
+	if (rc != -2)
+		return rc;
+pass:
+	errno = saved;
+	return scio_sys.connect(fd, addr, len);
+}
+
+int scio_intercept_getaddrinfo(const char *node, const char *service,
+			       const struct addrinfo *hints,
+			       struct addrinfo **res)
+{
+	int rc = scio_sys.getaddrinfo(node, service, hints, res);
+	if (rc != 0 || !node || !res || !*res)
+		return rc;
+	int saved = errno;
+	const struct scio_config *cfg = scio_config();
+	int family = hints ? hints->ai_family : AF_UNSPEC;
+	int socktype = hints ? hints->ai_socktype : 0;
+	if (!cfg->disabled && family == AF_UNSPEC &&
+	    (socktype == 0 || socktype == SOCK_STREAM))
+		scio_answers_record(scio_answers_global(), node, *res, scio_now_us());
+	errno = saved;
+	return rc;
+}

@@ -1,0 +1,11 @@
+/* connect.c - the interposed connect(): see lib/intercept.c. */
+#include <sys/socket.h>
+
+#include "intercept.h"
+#include "shim.h"
+
+SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	shim_init();
+	return scio_intercept_connect(fd, addr, len);
+}

@@ -1,0 +1,59 @@
+"""Helpers the scio tests share: where the build is, how to read the C
+test programs' key=value output."""
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = Path(os.environ.get("SCIO_BUILD", ROOT / "build"))
+TESTBIN = BUILD / "tests"
+SAN = os.environ.get("SCIO_SAN", "")
+
+
+def prog(name):
+    """Absolute path of a C test program; builds it when missing."""
+    path = TESTBIN / name
+    if not path.exists():
+        subprocess.run(["make", "-s", "-C", str(ROOT), f"BUILD={BUILD}",
+                        str(path)], check=True)
+    return str(path)
+
+
+def parse_records(text):
+    """Lines of 'kind key=value ...' into a list of (kind, dict).  A value
+    runs to the next ' key=' or, for line=, to the end of the line."""
+    records = []
+    for raw in text.splitlines():
+        kind, _, rest = raw.partition(" ")
+        fields = {}
+        if "line=" in rest:
+            rest, _, line = rest.partition("line=")
+            fields["line"] = line
+        for part in rest.split():
+            key, eq, value = part.partition("=")
+            if eq:
+                fields[key] = value
+            else:
+                fields.setdefault("words", []).append(part)
+        records.append((kind, fields))
+    return records
+
+
+class RaceOutput:
+    """race_client's report: .attempts (list of dicts), .result (dict)."""
+
+    def __init__(self, res):
+        self.res = res
+        recs = parse_records(res.stdout)
+        self.attempts = [f for k, f in recs if k == "attempt"]
+        results = [f for k, f in recs if k == "result"]
+        self.result = results[-1] if results else {}
+        self.ok = bool(self.result.get("words") == ["ok"])
+
+    @property
+    def family(self):
+        return int(self.result["family"])
+
+    def __repr__(self):
+        return f"RaceOutput({self.res})"
