@@ -141,19 +141,24 @@ static int find_ip(const struct scio_answer *a, const struct scio_ip *ip)
 }
 
 /* Takes the replayable error for address i, if the fallback window is
- * open; a connect to the address whose race failed starts afresh. */
-static int take_replay(struct scio_answer *a, int i, int64_t now)
+ * open; a connect to the address whose race failed starts afresh.  The
+ * other addresses still waiting for their replay go to m->failed. */
+static void take_replay(struct scio_answer *a, int i, int64_t now,
+			struct scio_match *m)
 {
+	m->replay_error = 0;
+	m->failed = 0;
 	if (!a->failed_at)
-		return 0;
+		return;
 	if (now - a->failed_at > SCIO_REPLAY_US || i == a->failed_primary) {
 		a->failed_at = 0;
+		a->tried = 0;
 		memset(a->error, 0, sizeof(a->error));
-		return 0;
+		return;
 	}
-	int err = a->error[i];
+	m->replay_error = a->error[i];
 	a->error[i] = 0;
-	return err;
+	m->failed = a->tried;
 }
 
 int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
@@ -184,7 +189,7 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 		m->asked = (size_t)i;
 		for (size_t j = 0; j < a->n; j++)
 			ip_to_sockaddr(&a->ip[j], port, &m->addr[j]);
-		m->replay_error = take_replay(a, i, now);
+		take_replay(a, i, now, m);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return found;
@@ -198,10 +203,17 @@ void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
 		struct scio_answer *a = &t->slot[k];
 		if (a->id != m->id)
 			continue;
+		if (!a->failed_at || now - a->failed_at > SCIO_REPLAY_US) {
+			memset(a->error, 0, sizeof(a->error));
+			a->tried = 0;
+		}
 		a->failed_at = now ? now : 1;
 		a->failed_primary = (uint8_t)m->asked;
 		for (size_t i = 0; i < a->n && i < m->n; i++)
-			a->error[i] = errors[i];
+			if (errors[i]) {
+				a->error[i] = errors[i];
+				a->tried |= 1u << i;
+			}
 		break;
 	}
 	pthread_mutex_unlock(&t->lock);

@@ -35,6 +35,7 @@ struct scio_answer {
 	/* after a failed race: each address's error, replayed once */
 	int64_t failed_at;
 	uint8_t failed_primary;
+	uint32_t tried;            /* bit i: ip[i] raced in this fallback loop */
 	int error[SCIO_ANSWER_ADDRS];
 };
 
@@ -53,6 +54,7 @@ struct scio_match {
 	size_t asked;              /* the destination's index among them */
 	struct sockaddr_storage addr[SCIO_ANSWER_ADDRS]; /* with dst's port */
 	int replay_error;          /* non-zero: fail at once with this */
+	uint32_t failed;           /* bit i: addr[i] failed in a race just now */
 };
 
 void scio_answers_init(struct scio_answers *t);
@@ -69,7 +71,8 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 		       int64_t now, struct scio_match *m);
 
 /* After a failed race over m's answer: errors[i] for m->addr[i] (0: no
- * outcome to replay). */
+ * outcome to replay).  Merged with what earlier races of the same
+ * fallback loop recorded. */
 void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
 			 const int *errors, int64_t now);
 

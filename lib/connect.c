@@ -141,8 +141,8 @@ static int connect_one(const struct sockaddr *dst, int timeout_ms,
 				err = errno;
 			else if (rc == 0)
 				err = ETIMEDOUT;
-			else
-				err = scio_socket_error(fd, p.revents);
+			else if ((err = scio_connect_finish(fd, dst)) == EINPROGRESS)
+				continue;
 			break;
 		}
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "addrs.h"
@@ -30,29 +31,57 @@ struct attempt_ctx {
 	struct scio_sockopts opts;
 };
 
-/* The program's socket is a TCP socket of dst's family, not yet bound. */
-static int raceable_socket(int fd, const struct sockaddr *dst, int *flags)
+/* A blocking TCP socket: the only kind whose connect the shim races. */
+static int blocking_tcp_socket(int fd, int *flags)
 {
 	int proto = 0;
 	socklen_t plen = sizeof(proto);
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
 
 	*flags = fcntl(fd, F_GETFL);
 	if (*flags < 0 || (*flags & O_NONBLOCK))
 		return 0;
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) < 0 ||
-	    proto != IPPROTO_TCP)
-		return 0;
+	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0 &&
+	       proto == IPPROTO_TCP;
+}
+
+/* Of dst's family and bound to no local address or port yet. */
+static int unbound_socket(int fd, int family)
+{
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+
 	if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
-	    local.ss_family != dst->sa_family)
+	    local.ss_family != family)
 		return 0;
-	if (local.ss_family == AF_INET) {
+	if (family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)&local;
 		return in->sin_port == 0 && in->sin_addr.s_addr == htonl(INADDR_ANY);
 	}
 	const struct sockaddr_in6 *in6 = (const void *)&local;
 	return in6->sin6_port == 0 && IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+}
+
+/*
+ * Copies the program's destination without trusting the pointer: a bad
+ * one must get EFAULT from the kernel's connect, not a crash in here.
+ * Where process_vm_readv is not allowed (some seccomp sandboxes), the
+ * pointer is read directly.
+ */
+static int copy_destination(const struct sockaddr *addr, socklen_t len,
+			    struct sockaddr_storage *out)
+{
+	size_t want = len < sizeof(*out) ? len : sizeof(*out);
+	struct iovec to = { out, want }, from = { (void *)addr, want };
+
+	memset(out, 0, sizeof(*out));
+	ssize_t n = process_vm_readv(getpid(), &to, 1, &from, 1, 0);
+	if (n == (ssize_t)want)
+		return 1;
+	if (n < 0 && errno != EFAULT) {
+		memcpy(out, addr, want);
+		return 1;
+	}
+	return 0;
 }
 
 /* SO_SNDTIMEO bounds a blocking connect; -1 when unset. */
@@ -103,7 +132,8 @@ static int interrupted(void *arg)
 }
 
 /* Candidates: the program's address first, then the rest of the answer
- * alternating families (RFC 8305 section 4). */
+ * alternating families (RFC 8305 section 4), less the addresses that an
+ * earlier race of the same fallback loop already saw fail. */
 static size_t order_candidates(const struct scio_match *m,
 			       struct sockaddr_storage *out)
 {
@@ -111,7 +141,7 @@ static size_t order_candidates(const struct scio_match *m,
 	struct sockaddr_storage rest[SCIO_ANSWER_ADDRS];
 	out[n++] = m->addr[m->asked];
 	for (size_t i = 0; i < m->n; i++)
-		if (i != m->asked)
+		if (i != m->asked && !(m->failed & (1u << i)))
 			rest[n++ - 1] = m->addr[i];
 	int other = m->addr[m->asked].ss_family == AF_INET6 ? AF_INET : AF_INET6;
 	scio_interleave(rest, n - 1, other);
@@ -252,29 +282,37 @@ static int race(int fd, int flags, const struct scio_match *m,
 	return -1;
 }
 
+static int replay(const struct scio_match *m, const struct sockaddr *dst)
+{
+	char a[80];
+	scio_log(SCIO_LOG_DEBUG, "%s: %s already failed in this race: %s",
+		 m->name, scio_addr_str(dst, a, sizeof(a)),
+		 strerrordesc_np(m->replay_error));
+	errno = m->replay_error;
+	return -1;
+}
+
 int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	int saved = errno;
 	const struct scio_config *cfg = scio_config();
+	struct sockaddr_storage dst;
 	struct scio_match m;
 	int flags;
 
 	if (cfg->disabled || !addr || len < sizeof(struct sockaddr_in) ||
-	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
-	    (addr->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)))
+	    !blocking_tcp_socket(fd, &flags) ||
+	    !copy_destination(addr, len, &dst))
 		goto pass;
-	if (!scio_answers_match(scio_answers_global(), addr, scio_now_us(), &m))
+	if (dst.ss_family != AF_INET &&
+	    !(dst.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)))
 		goto pass;
-	if (!raceable_socket(fd, addr, &flags))
+	if (!scio_answers_match(scio_answers_global(), (struct sockaddr *)&dst,
+				scio_now_us(), &m) ||
+	    !unbound_socket(fd, dst.ss_family))
 		goto pass;
-	if (m.replay_error) {
-		char a[80];
-		scio_log(SCIO_LOG_DEBUG, "%s: %s already failed in this race: %s",
-			 m.name, scio_addr_str(addr, a, sizeof(a)),
-			 strerrordesc_np(m.replay_error));
-		errno = m.replay_error;
-		return -1;
-	}
+	if (m.replay_error)
+		return replay(&m, (struct sockaddr *)&dst);
 	int rc = race(fd, flags, &m, cfg);
 	if (rc != -2)
 		return rc;

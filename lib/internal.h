@@ -18,8 +18,9 @@ static inline int64_t scio_now_us(void)
 /* Milliseconds for poll() until `until` (µs), rounded up; -1 for never. */
 int scio_poll_timeout(int64_t until, int64_t now);
 
-/* 0 when connected, else the socket's pending error (SO_ERROR). */
-int scio_socket_error(int fd, short revents);
+/* After poll() reported a connecting socket: 0 when connected,
+ * EINPROGRESS when not yet, else the connect's error. */
+int scio_connect_finish(int fd, const struct sockaddr *dst);
 
 /* Clears O_NONBLOCK; 0 or -1 with errno. */
 int scio_set_blocking(int fd);

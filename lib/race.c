@@ -108,7 +108,10 @@ static int wait_events(struct race_io *io, int64_t until)
 			continue;
 		rc--;
 		size_t i = io->pfd_owner[k];
-		int err = scio_socket_error(io->pfd[k].fd, io->pfd[k].revents);
+		int err = scio_connect_finish(io->pfd[k].fd,
+					      (const struct sockaddr *)&io->r->addrs[i]);
+		if (err == EINPROGRESS)
+			continue;
 		if (err == 0) {
 			sm_connected(&io->sm, i, now);
 		} else {

@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "sm.h"
+#include "sys.h"
 
 int scio_poll_timeout(int64_t until, int64_t now)
 {
@@ -18,16 +19,16 @@ int scio_poll_timeout(int64_t until, int64_t now)
 	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
-int scio_socket_error(int fd, short revents)
+int scio_connect_finish(int fd, const struct sockaddr *dst)
 {
-	if (!(revents & (POLLERR | POLLHUP)))
+	/* A second connect() reports the outcome (and clears it, like
+	 * SO_ERROR) and moves a connected socket to the state a blocking
+	 * connect leaves, so that a later connect() gives EISCONN. */
+	if (scio_sys.connect(fd, dst, scio_sockaddr_len(dst)) == 0 || errno == EISCONN)
 		return 0;
-	int err = 0;
-	socklen_t len = sizeof(err);
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		return errno;
-	/* POLLHUP without an error: connected, then closed by the peer */
-	return err;
+	if (errno == EALREADY || errno == EINTR)
+		return EINPROGRESS;
+	return errno;
 }
 
 int scio_set_blocking(int fd)

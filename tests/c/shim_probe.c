@@ -1,0 +1,351 @@
+/*
+ * shim_probe.c - an ordinary program (it knows nothing of scio) that the
+ * shim tests run with and without LD_PRELOAD and compare.  Output is
+ * key=value lines.
+ *
+ *   shim_probe fidelity HOST PORT   options, flags and fd number kept
+ *   shim_probe passthrough HOST PORT  calls the shim must not touch
+ *   shim_probe alarm HOST PORT      alarm(1), handler without SA_RESTART
+ *   shim_probe alarm-restart HOST PORT  same with SA_RESTART
+ *   shim_probe sndtimeo HOST PORT   SO_SNDTIMEO of 1 s
+ *   shim_probe loop HOST PORT       the classic loop over every address
+ *   shim_probe threads HOST PORT N M  N threads x M connects
+ *   shim_probe fork HOST PORT       connect in parent and child
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *host, *port;
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static const char *errname(int e)
+{
+	const char *s = e ? strerrorname_np(e) : "0";
+	return s ? s : "?";
+}
+
+static struct addrinfo *resolve(void)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res;
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc) {
+		printf("gai error=%s\n", gai_strerror(rc));
+		exit(3);
+	}
+	return res;
+}
+
+static const char *ntop(const struct sockaddr *sa, char *buf, size_t n)
+{
+	const void *a = sa->sa_family == AF_INET6
+		? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+		: (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+	return inet_ntop(sa->sa_family, a, buf, (socklen_t)n);
+}
+
+static int intopt(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+	if (getsockopt(fd, level, name, &v, &len) < 0)
+		return -1;
+	return v;
+}
+
+static void print_peer(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char buf[64] = "?";
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		ntop((struct sockaddr *)&ss, buf, sizeof(buf));
+	printf("peer=%s\n", buf);
+}
+
+static int fidelity(void)
+{
+	struct addrinfo *res = resolve();
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1, sndbuf = 65536, tos = 0x20;
+	struct timeval rcvtimeo = { 7, 0 };
+	struct linger lg = { 1, 5 };
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcvtimeo, sizeof(rcvtimeo));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos));
+	else
+		setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_APPEND);
+	int before_sndbuf = intopt(fd, SOL_SOCKET, SO_SNDBUF);
+
+	double t0 = now_ms();
+	int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	printf("connect rc=%d errno=%s ms=%.0f\n", rc, rc ? errname(errno) : "0",
+	       now_ms() - t0);
+	printf("fd=%d\n", fd);
+	print_peer(fd);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	getpeername(fd, (struct sockaddr *)&ss, &len);
+	int fam = ss.ss_family;
+	printf("cloexec=%d\n", !!(fcntl(fd, F_GETFD) & FD_CLOEXEC));
+	int fl = fcntl(fd, F_GETFL);
+	printf("nonblock=%d append=%d\n", !!(fl & O_NONBLOCK), !!(fl & O_APPEND));
+	printf("nodelay=%d\n", intopt(fd, IPPROTO_TCP, TCP_NODELAY));
+	printf("keepalive=%d\n", intopt(fd, SOL_SOCKET, SO_KEEPALIVE));
+	printf("sndbuf_same=%d\n", intopt(fd, SOL_SOCKET, SO_SNDBUF) == before_sndbuf);
+	struct timeval tv;
+	len = sizeof(tv);
+	getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len);
+	printf("rcvtimeo=%ld\n", (long)tv.tv_sec);
+	len = sizeof(lg);
+	getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len);
+	printf("linger=%d/%d\n", lg.l_onoff, lg.l_linger);
+	printf("tos=%d\n", fam == AF_INET6 ? intopt(fd, IPPROTO_IPV6, IPV6_TCLASS)
+					   : intopt(fd, IPPROTO_IP, IP_TOS));
+	char line[128] = "";
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	if (n > 0)
+		line[strcspn(line, "\r\n")] = '\0';
+	printf("line=%s\n", n > 0 ? line : "(none)");
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void show(const char *what, int rc)
+{
+	printf("%s rc=%d errno=%s\n", what, rc, rc < 0 ? errname(errno) : "0");
+}
+
+static int passthrough(void)
+{
+	struct addrinfo *res = resolve();
+	struct addrinfo *ai = res;
+	int fd;
+
+	/* non-blocking connect: EINPROGRESS, untouched */
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	show("nonblocking", connect(fd, ai->ai_addr, ai->ai_addrlen));
+	close(fd);
+	/* UDP connect to a raced name's address */
+	fd = socket(ai->ai_family, SOCK_DGRAM, 0);
+	show("udp", connect(fd, ai->ai_addr, ai->ai_addrlen));
+	close(fd);
+	/* AF_UNIX */
+	struct sockaddr_un un = { .sun_family = AF_UNIX, .sun_path = "/nonexistent/scio" };
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	show("unix", connect(fd, (struct sockaddr *)&un, sizeof(un)));
+	close(fd);
+	/* bound socket */
+	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	struct sockaddr_storage local;
+	memset(&local, 0, sizeof(local));
+	local.ss_family = (sa_family_t)ai->ai_family;
+	bind(fd, (struct sockaddr *)&local, ai->ai_addrlen);
+	show("bound", connect(fd, ai->ai_addr, ai->ai_addrlen));
+	close(fd);
+	/* errors */
+	show("ebadf", connect(9999, ai->ai_addr, ai->ai_addrlen));
+	int p[2];
+	pipe(p);
+	show("enotsock", connect(p[0], ai->ai_addr, ai->ai_addrlen));
+	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	show("einval", connect(fd, ai->ai_addr, 3));
+	show("efault", connect(fd, (struct sockaddr *)8, ai->ai_addrlen));
+	close(fd);
+	/* EISCONN on a second connect of a connected socket */
+	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	show("first", connect(fd, ai->ai_addr, ai->ai_addrlen));
+	show("eisconn", connect(fd, ai->ai_addr, ai->ai_addrlen));
+	close(fd);
+	/* errno untouched by a successful pass-through connect */
+	fd = socket(ai->ai_family, SOCK_DGRAM, 0);
+	errno = 4242;
+	connect(fd, ai->ai_addr, ai->ai_addrlen);
+	printf("errno_kept=%d\n", errno == 4242);
+	close(fd);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "handler ran\n";
+	write(1, msg, sizeof(msg) - 1);
+}
+
+static int with_alarm(int restart)
+{
+	struct addrinfo *res = resolve();
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = restart ? SA_RESTART : 0 };
+	sigaction(SIGALRM, &sa, NULL);
+	int fd = socket(res->ai_family, SOCK_STREAM, 0);
+	alarm(1);
+	double t0 = now_ms();
+	int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	int err = errno;
+	fflush(stdout);
+	printf("connect rc=%d errno=%s ms=%.0f\n", rc, rc ? errname(err) : "0", now_ms() - t0);
+	print_peer(fd);
+	return 0;
+}
+
+static int sndtimeo(void)
+{
+	struct addrinfo *res = resolve();
+	int fd = socket(res->ai_family, SOCK_STREAM, 0);
+	struct timeval tv = { 1, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	double t0 = now_ms();
+	int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	int err = errno;
+	printf("connect rc=%d errno=%s ms=%.0f\n", rc, rc ? errname(err) : "0", now_ms() - t0);
+	print_peer(fd);
+	return 0;
+}
+
+/* The classic loop: each address in turn until one connects. */
+static int loop(void)
+{
+	struct addrinfo *res = resolve();
+	double t0 = now_ms();
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		char buf[64];
+		int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+		struct timeval tv = { 1, 0 };
+		if (getenv("PROBE_SNDTIMEO"))
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		double t = now_ms();
+		int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+		printf("try addr=%s rc=%d errno=%s ms=%.0f\n",
+		       ntop(ai->ai_addr, buf, sizeof(buf)), rc,
+		       rc ? errname(errno) : "0", now_ms() - t);
+		if (rc == 0) {
+			print_peer(fd);
+			break;
+		}
+		close(fd);
+	}
+	printf("total ms=%.0f\n", now_ms() - t0);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static int per_thread;
+
+static void *connector(void *arg)
+{
+	long *fails = arg;
+	for (int i = 0; i < per_thread; i++) {
+		struct addrinfo *res = resolve();
+		int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(fd, res->ai_addr, res->ai_addrlen) < 0)
+			++*fails;
+		close(fd);
+		freeaddrinfo(res);
+	}
+	return NULL;
+}
+
+static int threads(int n, int m)
+{
+	pthread_t t[64];
+	long fails[64] = { 0 }, total = 0;
+	int before = count_fds();
+	per_thread = m;
+	if (n > 64)
+		n = 64;
+	for (int i = 0; i < n; i++)
+		pthread_create(&t[i], NULL, connector, &fails[i]);
+	for (int i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		total += fails[i];
+	}
+	printf("connects=%d failures=%ld fds_before=%d fds_after=%d\n", n * m,
+	       total, before, count_fds());
+	return 0;
+}
+
+static int forked(void)
+{
+	struct addrinfo *res = resolve();
+	pid_t pid = fork();
+	int fd = socket(res->ai_family, SOCK_STREAM, 0);
+	int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	printf("%s rc=%d errno=%s\n", pid == 0 ? "child" : "parent", rc,
+	       rc ? errname(errno) : "0");
+	fflush(stdout);
+	if (pid == 0)
+		_exit(0);
+	int status;
+	waitpid(pid, &status, 0);
+	printf("child_status=%d\n", status);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 4) {
+		fprintf(stderr, "usage: shim_probe MODE HOST PORT [N M]\n");
+		return 2;
+	}
+	const char *mode = argv[1];
+	host = argv[2];
+	port = argv[3];
+	if (!strcmp(mode, "fidelity"))
+		return fidelity();
+	if (!strcmp(mode, "passthrough"))
+		return passthrough();
+	if (!strcmp(mode, "alarm"))
+		return with_alarm(0);
+	if (!strcmp(mode, "alarm-restart"))
+		return with_alarm(1);
+	if (!strcmp(mode, "sndtimeo"))
+		return sndtimeo();
+	if (!strcmp(mode, "loop"))
+		return loop();
+	if (!strcmp(mode, "threads") && argc == 6)
+		return threads(atoi(argv[4]), atoi(argv[5]));
+	if (!strcmp(mode, "fork"))
+		return forked();
+	fprintf(stderr, "shim_probe: unknown mode %s\n", mode);
+	return 2;
+}
