@@ -8,10 +8,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "addrs.h"
@@ -59,29 +59,6 @@ static int unbound_socket(int fd, int family)
 	}
 	const struct sockaddr_in6 *in6 = (const void *)&local;
 	return in6->sin6_port == 0 && IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
-}
-
-/*
- * Copies the program's destination without trusting the pointer: a bad
- * one must get EFAULT from the kernel's connect, not a crash in here.
- * Where process_vm_readv is not allowed (some seccomp sandboxes), the
- * pointer is read directly.
- */
-static int copy_destination(const struct sockaddr *addr, socklen_t len,
-			    struct sockaddr_storage *out)
-{
-	size_t want = len < sizeof(*out) ? len : sizeof(*out);
-	struct iovec to = { out, want }, from = { (void *)addr, want };
-
-	memset(out, 0, sizeof(*out));
-	ssize_t n = process_vm_readv(getpid(), &to, 1, &from, 1, 0);
-	if (n == (ssize_t)want)
-		return 1;
-	if (n < 0 && errno != EFAULT) {
-		memcpy(out, addr, want);
-		return 1;
-	}
-	return 0;
 }
 
 /* SO_SNDTIMEO bounds a blocking connect; -1 when unset. */
@@ -292,27 +269,31 @@ static int replay(const struct scio_match *m, const struct sockaddr *dst)
 	return -1;
 }
 
+/* The destination, when it is an INET/INET6 address worth looking up.
+ * Pointers into the first page are left to the kernel (EFAULT). */
+static int usable_destination(const struct sockaddr *addr, socklen_t len)
+{
+	if ((uintptr_t)addr < 4096 || len < sizeof(struct sockaddr_in))
+		return 0;
+	return addr->sa_family == AF_INET ||
+	       (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6));
+}
+
 int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	int saved = errno;
 	const struct scio_config *cfg = scio_config();
-	struct sockaddr_storage dst;
 	struct scio_match m;
 	int flags;
 
-	if (cfg->disabled || !addr || len < sizeof(struct sockaddr_in) ||
+	/* cheapest first: most connects leave after a table lookup */
+	if (cfg->disabled || !usable_destination(addr, len) ||
+	    !scio_answers_match(scio_answers_global(), addr, scio_now_us(), &m) ||
 	    !blocking_tcp_socket(fd, &flags) ||
-	    !copy_destination(addr, len, &dst))
-		goto pass;
-	if (dst.ss_family != AF_INET &&
-	    !(dst.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)))
-		goto pass;
-	if (!scio_answers_match(scio_answers_global(), (struct sockaddr *)&dst,
-				scio_now_us(), &m) ||
-	    !unbound_socket(fd, dst.ss_family))
+	    !unbound_socket(fd, addr->sa_family))
 		goto pass;
 	if (m.replay_error)
-		return replay(&m, (struct sockaddr *)&dst);
+		return replay(&m, addr);
 	int rc = race(fd, flags, &m, cfg);
 	if (rc != -2)
 		return rc;

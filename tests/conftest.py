@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent  # repository root
-BUILD = ROOT / "build"
+BUILD = Path(os.environ.get("SCIO_BUILD", ROOT / "build"))
 TESTS = ROOT / "tests"
 
 if str(TESTS) not in sys.path:
@@ -19,11 +19,13 @@ import netlab  # noqa: E402
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "lab(extra_hosts=(), servers=7000): options for the `lab` fixture; "
-        "servers is the greeting-server port, or None to start none")
+        "lab(extra_hosts=(), servers=7000): options for the `lab` fixture: "
+        "extra client hosts-file lines; the greeting-server port, or None "
+        "to start no server")
 
 
 def _unavailable(reason):
+    """No lab here: a failure in CI (CI=true), a skip elsewhere."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"network lab unavailable in CI: {reason}", pytrace=False)
     pytest.skip(f"network lab unavailable: {reason}")
@@ -31,26 +33,39 @@ def _unavailable(reason):
 
 @pytest.fixture(scope="session")
 def _lab_session():
-    """Once per session: clear leftovers of a crashed earlier run."""
+    """Once per session: clear what a crashed earlier run left behind."""
     if os.geteuid() == 0:
         netlab.cleanup_stale()
 
 
 @pytest.fixture
-def lab(request, _lab_session):
-    """A fresh netlab.Lab, greeting servers listening on port 7000 on all
-    six server addresses (change with @pytest.mark.lab(servers=PORT|None,
-    extra_hosts=[...])).  Torn down after the test."""
+def make_lab(_lab_session):
+    """make_lab(**Lab_kwargs) -> a new netlab.Lab (no servers started);
+    every lab made is closed after the test."""
+    labs = []
+
+    def make(**kwargs):
+        try:
+            lab = netlab.Lab(**kwargs)
+        except (netlab.LabError, OSError) as e:
+            _unavailable(str(e))
+        labs.append(lab)
+        return lab
+
+    yield make
+    for lab in labs:
+        lab.close()
+
+
+@pytest.fixture
+def lab(request, make_lab):
+    """A fresh netlab.Lab whose greeting servers listen on port 7000 on all
+    six server addresses.  @pytest.mark.lab(servers=PORT or None,
+    extra_hosts=[...]) changes that.  Torn down after the test."""
     marker = request.node.get_closest_marker("lab")
     opts = dict(marker.kwargs) if marker else {}
     port = opts.pop("servers", netlab.DEFAULT_PORT)
-    try:
-        lab = netlab.Lab(**opts)
-    except (netlab.LabError, OSError) as e:
-        _unavailable(str(e))
-    try:
-        if port is not None:
-            lab.start_servers(port=port)
-        yield lab
-    finally:
-        lab.close()
+    lab = make_lab(**opts)
+    if port is not None:
+        lab.start_servers(port=port)
+    return lab

@@ -20,8 +20,16 @@ UDP a test runs are untouched.  Kinds:
   ok           no fault
   blackhole    TCP to the address is dropped silently (connect times out)
   refuse       TCP is answered with a RST (connect: ECONNREFUSED at once)
-  unreachable  TCP is answered with ICMP host unreachable / ICMPv6 address
-               unreachable (connect: EHOSTUNREACH at once, both families)
+  unreachable  TCP is dropped and each SYN answered, ~2 ms later, with ICMP
+               host unreachable (IPv4, type 3 code 1) / ICMPv6 address
+               unreachable (type 1 code 3) by netlab_icmp.py; connect fails
+               with EHOSTUNREACH within milliseconds, both families.  (An
+               nft `reject with icmpx` answers inside the client's connect()
+               call; Linux drops an ICMP error that finds the socket locked,
+               so IPv6 connects would fail only after the 1 s SYN
+               retransmit.  See netlab_icmp.py.)
+  noroute      like unreachable, with ICMP net unreachable / ICMPv6 no route
+               to destination (type 1 code 0): connect fails with ENETUNREACH
   lossy        the first SYN of every connection is dropped, retransmissions
                pass (connect succeeds after the SYN RTO, about 1 s)
 
@@ -55,6 +63,7 @@ from typing import Iterable, Mapping, Sequence
 
 HERE = Path(__file__).resolve().parent
 SERVER_SCRIPT = HERE / "netlab_server.py"
+ICMP_SCRIPT = HERE / "netlab_icmp.py"
 
 SRV6 = ["2001:db8::10", "2001:db8::11", "2001:db8::12"]
 SRV4 = ["192.0.2.10", "192.0.2.11", "192.0.2.12"]
@@ -73,7 +82,8 @@ HOSTS = [
     ("192.0.2.10", "v4only.test"),
 ]
 
-FAULT_KINDS = ("ok", "blackhole", "refuse", "unreachable", "lossy")
+FAULT_KINDS = ("ok", "blackhole", "refuse", "unreachable", "noroute", "lossy")
+ICMP_KINDS = ("unreachable", "noroute")  # answered by netlab_icmp.py
 
 NETNS_ETC = Path("/etc/netns")
 NS_PREFIX = "scio"
@@ -138,6 +148,27 @@ def _kill_group(proc: subprocess.Popen, grace: float = 1.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _expect(proc: subprocess.Popen, token: bytes, timeout: float,
+            what: str) -> None:
+    """Read proc's (binary, unbuffered) stdout until the line `token`."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while token + b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise LabError(f"{what}: no {token.decode()!r} within {timeout}s; "
+                           f"stdout so far: {buf!r}")
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                rc = proc.wait()
+                raise LabError(f"{what}: exited (rc={rc}) before "
+                               f"{token.decode()!r} (its stderr is in the "
+                               f"test's captured output); stdout: {buf!r}")
+            buf += chunk
 
 
 def _netns_list() -> list[str]:
@@ -214,6 +245,7 @@ class Lab:
         self._namespaces: list[str] = []
         self._procs: list[subprocess.Popen] = []
         self._faults: dict[str, str] = {}
+        self._icmp: subprocess.Popen | None = None  # netlab_icmp.py
         self._closed = False
         self.setup_time = 0.0
         t0 = time.monotonic()
@@ -240,17 +272,20 @@ class Lab:
         # Files under /etc/netns/<ns> must exist before the first
         # `ip netns exec` in that namespace.
         self.write_etc("hosts", self._hosts_text(extra_hosts))
-        self.write_etc("resolv.conf",
-                       "# tests/netlab.py: no DNS server unless a test adds one\n"
-                       "nameserver 127.0.0.1\n"
-                       "options timeout:1 attempts:1\n")
-        self.write_etc("nsswitch.conf", "hosts: files dns\n")
+        if Path("/etc/resolv.conf").exists():  # else glibc uses 127.0.0.1
+            self.write_etc("resolv.conf",
+                           "# tests/netlab.py: no DNS server unless a test "
+                           "adds one\nnameserver 127.0.0.1\n"
+                           "options timeout:1 attempts:1\n")
+        if Path("/etc/nsswitch.conf").exists():
+            self.write_etc("nsswitch.conf", "hosts: files dns\n")
 
         # No DAD anywhere, so addresses (link-local too) are usable at once.
         common = ["net.ipv6.conf.all.accept_dad=0",
                   "net.ipv6.conf.default.accept_dad=0"]
         self._sysctl(self.cli, common)
-        # No ICMP rate limiting: 'unreachable' must answer every SYN.
+        # No ICMP rate limiting of the kernel's own errors (e.g. UDP port
+        # unreachable), so every probe gets its answer.
         self._sysctl(self.srv, common + [
             "net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_ratemask=0",
             "net.ipv6.icmp.ratelimit=0", "net.ipv6.icmp.ratemask=",
@@ -269,7 +304,7 @@ class Lab:
 
         batch(self.cli, [CLI6, CLI4])
         batch(self.srv, SRV_ALL)
-        self._apply_faults(create=True)
+        self._apply_faults({}, create=True)
 
     @staticmethod
     def _hosts_text(extra_hosts) -> str:
@@ -287,7 +322,11 @@ class Lab:
     def write_etc(self, name: str, text: str) -> Path:
         """Write /etc/netns/<client ns>/<name>, seen as /etc/<name> by
         processes started in the client ns from now on (e.g. 'resolv.conf').
-        The file /etc/<name> must exist in the root ns for the bind mount."""
+        /etc/<name> must exist in the root ns: `ip netns exec` bind-mounts
+        over it."""
+        if not Path("/etc", name).exists():
+            raise LabError(f"/etc/{name} does not exist, so /etc/netns/"
+                           f"{self.cli}/{name} could not be mounted over it")
         d = NETNS_ETC / self.cli
         d.mkdir(parents=True, exist_ok=True)
         path = d / name
@@ -300,6 +339,7 @@ class Lab:
         self._sysctl(self.cli, [f"{key}={value}"])
 
     def sysctl_server(self, key: str, value) -> None:
+        """Like sysctl_client(), in the server ns."""
         self._sysctl(self.srv, [f"{key}={value}"])
 
     # ---------------------------------------------------------- processes
@@ -384,23 +424,12 @@ class Lab:
             argv += ["--addr", a]
         p = self.popen_server(argv, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE)
-        buf = b""
-        deadline = time.monotonic() + ready_timeout
-        while b"READY\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                _kill_group(p)
-                raise LabError(f"greeting server on port {port} not READY "
-                               f"within {ready_timeout}s; stdout={buf!r}")
-            ready, _, _ = select.select([p.stdout], [], [], left)
-            if ready:
-                chunk = os.read(p.stdout.fileno(), 4096)
-                if not chunk:
-                    rc = p.wait()
-                    raise LabError(f"greeting server on port {port} exited "
-                                   f"(rc={rc}) before READY (see its stderr, "
-                                   f"captured by pytest); stdout={buf!r}")
-                buf += chunk
+        try:
+            _expect(p, b"READY", ready_timeout,
+                    f"greeting server on port {port}")
+        except LabError:
+            _kill_group(p)
+            raise
         return p
 
     # ------------------------------------------------------------- faults
@@ -423,17 +452,23 @@ class Lab:
         return [addr]
 
     def fault(self, target: str, kind: str) -> None:
-        """Set fault kind ('ok', 'blackhole', 'refuse', 'unreachable',
-        'lossy') for target ('ipv6', 'ipv4', 'all' or one server address),
-        replacing what those addresses had.  Applied atomically."""
+        """Give target ('ipv6', 'ipv4', 'all' or one server address) the
+        fault kind (one of FAULT_KINDS; 'ok' clears), replacing what those
+        addresses had.  Returns once in force; the nft rules are replaced in
+        one transaction."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault kind {kind!r}: want one of {FAULT_KINDS}")
+        faults = dict(self._faults)
         for addr in self._targets(target):
             if kind == "ok":
-                self._faults.pop(addr, None)
+                faults.pop(addr, None)
             else:
-                self._faults[addr] = kind
-        self._apply_faults()
+                faults[addr] = kind
+        icmp = {a: k for a, k in faults.items() if k in ICMP_KINDS}
+        if icmp or self._icmp is not None:
+            self._icmp_targets(icmp)
+        self._apply_faults(faults)
+        self._faults = faults
 
     @property
     def faults(self) -> dict[str, str]:
@@ -444,25 +479,40 @@ class Lab:
     def _rule(addr: str, kind: str) -> str:
         ip = "ip6" if ":" in addr else "ip"
         match = f"{ip} daddr {addr}"
-        if kind == "blackhole":
-            return f"{match} meta l4proto tcp drop"
+        if kind == "blackhole" or kind in ICMP_KINDS:
+            # ICMP kinds: netlab_icmp.py answers the SYNs from user space
+            # (see its docstring for why not `reject with icmpx`).
+            return f"{match} meta l4proto tcp counter drop"
         if kind == "refuse":
-            return f"{match} meta l4proto tcp reject with tcp reset"
-        if kind == "unreachable":
-            # icmpx host-unreachable = ICMP host unreachable (code 1) for
-            # IPv4, ICMPv6 address unreachable (code 3) for IPv6; Linux
-            # turns both into EHOSTUNREACH for a connecting socket.
-            return f"{match} meta l4proto tcp reject with icmpx type host-unreachable"
+            return f"{match} meta l4proto tcp counter reject with tcp reset"
         if kind == "lossy":
             # Drop a SYN whose 4-tuple is not yet in the set, and remember
             # it: the retransmission (same 4-tuple) passes.
             key = f"{ip} saddr . tcp sport . {ip} daddr . tcp dport"
             s = "@lossy6" if ip == "ip6" else "@lossy4"
             return (f"{match} tcp flags & (syn | ack) == syn "
-                    f"{key} != {s} add {s} {{ {key} }} drop")
+                    f"{key} != {s} add {s} {{ {key} }} counter drop")
         raise AssertionError(kind)
 
-    def _apply_faults(self, create: bool = False) -> None:
+    def _icmp_targets(self, table: Mapping[str, str]) -> None:
+        """Tell the ICMP responder (started on first use) which addresses
+        to answer for, and how; wait until it has taken the table."""
+        if self._icmp is None:
+            p = self.popen_server([sys.executable, "-u", str(ICMP_SCRIPT),
+                                   "--dev", IFNAME],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self._icmp = p
+            _expect(p, b"READY", 10.0, "ICMP responder")
+        try:
+            line = " ".join(f"{a}={k}" for a, k in sorted(table.items()))
+            self._icmp.stdin.write((line + "\n").encode())
+            self._icmp.stdin.flush()
+        except BrokenPipeError:
+            raise LabError("ICMP responder died (see captured stderr)") from None
+        _expect(self._icmp, b"OK", 10.0, "ICMP responder")
+
+    def _apply_faults(self, faults: Mapping[str, str],
+                      create: bool = False) -> None:
         lines = []
         if create:
             lines += [
@@ -478,9 +528,10 @@ class Lab:
         # so a change elsewhere does not re-drop retransmitted SYNs.
         lines.append("flush chain inet scio input")
         for addr in SRV_ALL:
-            kind = self._faults.get(addr)
+            kind = faults.get(addr)
             if kind:
-                lines.append(f"add rule inet scio input {self._rule(addr, kind)}")
+                lines.append(f"add rule inet scio input {self._rule(addr, kind)}"
+                             f' comment "{kind}"')
         _check(["ip", "netns", "exec", self.srv, "nft", "-f", "-"],
                input="\n".join(lines) + "\n")
 
