@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -91,14 +92,27 @@ static int prepare_attempt(int fd, const struct sockaddr *dst, void *arg)
 /*
  * A blocking connect() is restarted after a handler installed with
  * SA_RESTART and fails with EINTR otherwise.  poll() cannot say which
- * signal came, so the race stops when any caught signal lacks SA_RESTART.
+ * signal came, so the race stops when any signal that could have come
+ * lacks SA_RESTART: one that is caught, not blocked in this thread, and
+ * not a fault signal (SIGSEGV and friends, whose handlers crash reporters
+ * and sanitizers install, come from faults, not from outside).
  */
+static int is_fault_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+	       sig == SIGTRAP || sig == SIGSYS;
+}
+
 static int interrupted(void *arg)
 {
+	sigset_t blocked;
 	(void)arg;
+	if (pthread_sigmask(SIG_BLOCK, NULL, &blocked) != 0)
+		sigemptyset(&blocked);
 	for (int sig = 1; sig < NSIG; sig++) {
 		struct sigaction sa;
-		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+		if (sig == SIGKILL || sig == SIGSTOP || is_fault_signal(sig) ||
+		    sigismember(&blocked, sig) == 1 || sigaction(sig, NULL, &sa) < 0)
 			continue;
 		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
 			continue;

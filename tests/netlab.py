@@ -348,7 +348,14 @@ class Lab:
         if self._closed:
             raise LabError("lab is closed")
         kw["start_new_session"] = True  # own process group, killed as one
-        p = subprocess.Popen(["ip", "netns", "exec", ns, *map(str, argv)], **kw)
+        # The environment is set by env(1) inside the namespace: `ip` itself
+        # must not run with, say, a sanitizer runtime in LD_PRELOAD.
+        env = kw.pop("env", None)
+        prefix = []
+        if env is not None:
+            prefix = ["env", "-i", *(f"{k}={v}" for k, v in env.items())]
+        p = subprocess.Popen(["ip", "netns", "exec", ns, *prefix,
+                              *map(str, argv)], **kw)
         self._procs.append(p)
         return p
 

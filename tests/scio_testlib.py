@@ -57,3 +57,40 @@ class RaceOutput:
 
     def __repr__(self):
         return f"RaceOutput({self.res})"
+
+
+def _runtime(name):
+    out = subprocess.run(["gcc", f"-print-file-name={name}"],
+                         capture_output=True, text=True).stdout.strip()
+    return out if out.startswith("/") else None
+
+
+def san_env():
+    """Variables that let an uninstrumented program (python3, bash, nc...)
+    load a sanitizer build of the shim: the sanitizer runtime goes into
+    LD_PRELOAD (scio-run keeps it, after the shim), and reports make the
+    program exit 66."""
+    if not SAN:
+        return {}
+    runtimes = []
+    if "address" in SAN:
+        runtimes.append(_runtime("libasan.so"))
+    elif "undefined" in SAN:
+        runtimes.append(_runtime("libubsan.so"))
+    if "thread" in SAN:
+        runtimes.append(_runtime("libtsan.so"))
+    return {
+        "LD_PRELOAD": ":".join(r for r in runtimes if r),
+        "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=0:exitcode=66",
+        "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1:exitcode=66",
+        "TSAN_OPTIONS": "exitcode=66:report_signal_unsafe=0",
+    }
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "WARNING: ThreadSanitizer",
+                   "runtime error:", "ERROR: LeakSanitizer")
+
+
+def assert_no_sanitizer_report(res):
+    for mark in SANITIZER_MARKS:
+        assert mark not in (res.stderr or ""), res

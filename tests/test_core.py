@@ -8,7 +8,7 @@ race_client (tests/c/race_client.c) prints every attempt the race made.
 
 import pytest
 
-from scio_testlib import RaceOutput, prog
+from scio_testlib import RaceOutput, assert_no_sanitizer_report, prog
 
 PORT = "7000"
 
@@ -16,6 +16,7 @@ PORT = "7000"
 def race(lab, *args, timeout=30):
     res = lab.run([prog("race_client"), *args], timeout=timeout)
     assert not res.timed_out, res
+    assert_no_sanitizer_report(res)
     return RaceOutput(res)
 
 
