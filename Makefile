@@ -25,7 +25,9 @@ SHIM_OBJ = $(SHIM_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC = $(wildcard tests/c/*.c)
 TEST_BIN = $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
-TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so
+DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
+	   $(if $(wildcard demo/telar.c),$(BUILD)/telar)
+TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so $(DEMOS)
 
 .PHONY: all test test-progs bench clean install uninstall deps
 all: $(TARGETS)
@@ -56,6 +58,13 @@ $(BUILD)/obj/shim/%.o: shim/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Ishim -MMD -MP -c -o $@ $<
 
+# Each demo is demo/NAME.c plus any demo/NAME-*.c, linked with libscio.a.
+$(BUILD)/scio-smtp: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/scio-smtp*.c)) $(BUILD)/libscio.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS)
+
+$(BUILD)/telar: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/telar*.c)) $(BUILD)/libscio.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS)
+
 $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libscio.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/c -o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
@@ -85,4 +94,4 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libscio.a $(DESTDIR)$(PREFIX)/lib/libscio.so \
 	      $(DESTDIR)$(PREFIX)/lib/libscio.so.0 $(DESTDIR)$(PREFIX)/include/scio.h
 
--include $(LIB_OBJ:.o=.d) $(SHIM_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(patsubst %.c,$(BUILD)/obj/%.d,$(wildcard demo/*.c))

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""make bench: every figure measured side by side in one run, in a
+private network (tests/netlab.py), medians of several runs.
+
+Prints a markdown table and writes it to build/bench.md.
+"""
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import netlab  # noqa: E402
+from scio_testlib import BUILD, ROOT, prog  # noqa: E402
+
+SCIO_RUN = str(ROOT / "scripts" / "scio-run")
+SHIM = str(BUILD / "libscio-preload.so")
+PY = "/usr/bin/python3"
+CAP = 5.0  # seconds a "without scio" run may hang before it is stopped
+
+rows = []
+
+
+def row(scenario, measure, value, note=""):
+    rows.append((scenario, measure, value, note))
+    print(f"  {scenario}: {measure} = {value} {note}", file=sys.stderr, flush=True)
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def us_per_connect(lab, mode, env=None, count=1000):
+    res = lab.run(["taskset", "-c", "1", prog("bench_connect"), mode,
+                   "localhost", str(count)], env=env, timeout=120)
+    if res.returncode != 0:
+        raise RuntimeError(str(res))
+    return float(res.stdout.split()[0].split("=")[1])
+
+
+def loopback_costs(lab, rounds=21):
+    """Nothing broken: plain loop, scio_connect, plain loop under the shim;
+    short rounds, alternated, so machine noise hits all three alike."""
+    plain, race, shim = [], [], []
+    for _ in range(rounds):
+        plain.append(us_per_connect(lab, "plain"))
+        race.append(us_per_connect(lab, "race"))
+        shim.append(us_per_connect(lab, "plain", env={"LD_PRELOAD": SHIM}))
+    p, r, s = median(plain), median(race), median(shim)
+    row("loopback, nothing broken", "plain getaddrinfo+connect loop", f"{p:.1f} µs/connect")
+    row("loopback, nothing broken", "scio_connect (library race)",
+        f"{r:.1f} µs/connect", f"ratio {r / p:.3f} (target ≤ 1.10)")
+    row("loopback, nothing broken", "same loop under the shim (every connect raced)",
+        f"{s:.1f} µs/connect", f"ratio {s / p:.3f} (target ≤ 1.10)")
+
+
+def timed(lab, argv, timeout, env=None):
+    res = lab.run(argv, timeout=timeout, env=env)
+    return res
+
+
+def connect_seconds(lab, argv, runs=5, env=None, timeout=CAP):
+    times = []
+    for _ in range(runs):
+        res = timed(lab, argv, timeout, env)
+        if res.timed_out:
+            return None
+        if res.returncode != 0:
+            raise RuntimeError(str(res))
+        times.append(res.elapsed)
+    return median(times)
+
+
+def fmt(t):
+    return f"> {CAP:.0f} s (stopped)" if t is None else f"{t:.3f} s"
+
+
+def curl_seconds(lab, runs=5):
+    times = []
+    for _ in range(runs):
+        res = lab.run(["curl", "-sS", "-o", "/dev/null", "-m", "5",
+                       "-w", "%{time_connect}", "telnet://dual.test:7000"],
+                      timeout=10)
+        times.append(float(res.stdout.strip()))
+    return median(times)
+
+
+def blackhole_library(lab):
+    race = connect_seconds(lab, [prog("race_client"), "dual.test", "7000"])
+    serial = connect_seconds(lab, [prog("race_client"), "-s", "-t", "5000",
+                                   "dual.test", "7000"], runs=3, timeout=15)
+    curl = curl_seconds(lab)
+    s = "IPv6 blackholed, library"
+    row(s, "scio_connect", fmt(race), "(delay 250 ms; target ≤ 0.300 s)")
+    row(s, "scio_connect_serial, 5 s per address", fmt(serial))
+    row(s, "curl's own race (time_connect)", fmt(curl))
+
+
+PY_CONNECT = ("import socket; s=socket.create_connection(('dual.test',7000));"
+              "s.recv(100)")
+BASH_TCP = "exec 3<>/dev/tcp/dual.test/7000; read -r line <&3"
+TELNET = "sleep 0.3 | telnet dual.test 7000 >/dev/null 2>&1"
+
+
+def blackhole_programs(lab):
+    s = "IPv6 blackholed, unmodified program"
+    for name, argv in (("python3 create_connection", [PY, "-c", PY_CONNECT]),
+                       ("bash /dev/tcp", ["bash", "-c", BASH_TCP])):
+        with_scio = connect_seconds(lab, [SCIO_RUN, *argv])
+        without = connect_seconds(lab, argv, runs=1)
+        row(s, f"{name}: with scio / without", f"{fmt(with_scio)} / {fmt(without)}")
+    # telnet holds the line open for 0.3 s on purpose: subtract it
+    with_scio = connect_seconds(lab, [SCIO_RUN, "sh", "-c", TELNET])
+    without = connect_seconds(lab, ["sh", "-c", TELNET], runs=1)
+    row(s, "telnet (incl. 0.3 s stdin hold): with scio / without",
+        f"{fmt(with_scio)} / {fmt(without)}")
+    row(s, "curl's own race, for comparison", fmt(curl_seconds(lab)))
+
+
+def machine():
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{platform.node()}, {os.cpu_count()} cores, {cpu}, Linux {platform.release()}"
+
+
+def main():
+    started = time.time()
+    print("scio benchmarks (each figure is a median; comparisons run side by side)",
+          file=sys.stderr)
+    lab = netlab.Lab()
+    try:
+        lab.start_servers(port=7000)
+        loopback_costs(lab)
+        lab.fault("ipv6", "blackhole")
+        blackhole_library(lab)
+        blackhole_programs(lab)
+    finally:
+        lab.close()
+
+    lines = [f"Measured {time.strftime('%Y-%m-%d')} on {machine()} "
+             f"({time.time() - started:.0f} s).", "",
+             "| scenario | what | result | note |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    table = "\n".join(lines) + "\n"
+    out = BUILD / "bench.md"
+    out.write_text(table)
+    print(table)
+    print(f"(written to {out})")
+
+
+if __name__ == "__main__":
+    main()
