@@ -133,6 +133,7 @@ static int fidelity(void)
 	if (n > 0)
 		line[strcspn(line, "\r\n")] = '\0';
 	printf("line=%s\n", n > 0 ? line : "(none)");
+	close(fd);
 	freeaddrinfo(res);
 	return 0;
 }
@@ -213,6 +214,8 @@ static int with_alarm(int restart)
 	fflush(stdout);
 	printf("connect rc=%d errno=%s ms=%.0f\n", rc, rc ? errname(err) : "0", now_ms() - t0);
 	print_peer(fd);
+	close(fd);
+	freeaddrinfo(res);
 	return 0;
 }
 
@@ -227,6 +230,8 @@ static int sndtimeo(void)
 	int err = errno;
 	printf("connect rc=%d errno=%s ms=%.0f\n", rc, rc ? errname(err) : "0", now_ms() - t0);
 	print_peer(fd);
+	close(fd);
+	freeaddrinfo(res);
 	return 0;
 }
 
@@ -312,6 +317,8 @@ static int forked(void)
 	printf("%s rc=%d errno=%s\n", pid == 0 ? "child" : "parent", rc,
 	       rc ? errname(errno) : "0");
 	fflush(stdout);
+	close(fd);
+	freeaddrinfo(res);
 	if (pid == 0)
 		_exit(0);
 	int status;
