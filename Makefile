@@ -83,15 +83,47 @@ bench: deps all test-progs
 clean:
 	rm -rf $(BUILD)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
-	install -m 644 $(BUILD)/libscio.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libscio.so $(DESTDIR)$(PREFIX)/lib/libscio.so.0
-	ln -sf libscio.so.0 $(DESTDIR)$(PREFIX)/lib/libscio.so
-	install -m 644 lib/scio.h $(DESTDIR)$(PREFIX)/include/
+VERSION  = $(shell sed -n 's/^\#define SCIO_VERSION "\(.*\)"/\1/p' lib/scio.h)
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/scio
+MANPAGES = $(wildcard man/*.[1-8])
+
+$(BUILD)/scio-run: scripts/scio-run lib/scio.h
+	sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	chmod 755 $@
+
+$(BUILD)/scio.pc: Makefile lib/scio.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+		'Name: scio' 'Description: Happy Eyeballs (RFC 8305) connects and line I/O' \
+		'Version: $(VERSION)' 'Libs: -L$${libdir} -lscio' 'Cflags: -I$${includedir}' > $@
+
+install: all $(BUILD)/scio-run $(BUILD)/scio.pc
+	install -d $(DESTDIR)$(LIBDIR)/scio $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR)
+	install -m 644 $(BUILD)/libscio.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libscio.so $(DESTDIR)$(LIBDIR)/libscio.so.0
+	ln -sf libscio.so.0 $(DESTDIR)$(LIBDIR)/libscio.so
+	install -m 644 $(BUILD)/libscio-preload.so $(DESTDIR)$(LIBDIR)/scio/
+	install -m 644 lib/scio.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(BUILD)/scio.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 755 $(BUILD)/scio-run $(DESTDIR)$(BINDIR)/
+	$(if $(wildcard $(BUILD)/scio-smtp),install -m 755 $(BUILD)/scio-smtp $(DESTDIR)$(BINDIR)/)
+	$(if $(wildcard $(BUILD)/telar),install -m 755 $(BUILD)/telar $(DESTDIR)$(SBINDIR)/)
+	$(foreach f,$(wildcard demo/*.service demo/*.socket),install -m 644 $(f) $(DESTDIR)$(DOCDIR)/;)
+	$(foreach m,$(MANPAGES),install -d $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m))) && \
+		install -m 644 $(m) $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/;)
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libscio.a $(DESTDIR)$(PREFIX)/lib/libscio.so \
-	      $(DESTDIR)$(PREFIX)/lib/libscio.so.0 $(DESTDIR)$(PREFIX)/include/scio.h
+	rm -f $(DESTDIR)$(LIBDIR)/libscio.a $(DESTDIR)$(LIBDIR)/libscio.so \
+	      $(DESTDIR)$(LIBDIR)/libscio.so.0 $(DESTDIR)$(LIBDIR)/scio/libscio-preload.so \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/scio.pc $(DESTDIR)$(INCDIR)/scio.h \
+	      $(DESTDIR)$(BINDIR)/scio-run $(DESTDIR)$(BINDIR)/scio-smtp $(DESTDIR)$(SBINDIR)/telar
+	rm -rf $(DESTDIR)$(DOCDIR)
+	$(foreach m,$(MANPAGES),rm -f $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m));)
+	-rmdir $(DESTDIR)$(LIBDIR)/scio 2>/dev/null
 
 -include $(LIB_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(patsubst %.c,$(BUILD)/obj/%.d,$(wildcard demo/*.c))

@@ -122,21 +122,22 @@ static int interrupted(void *arg)
 	return 0;
 }
 
-/* Candidates: the program's address first, then the rest of the answer
- * alternating families (RFC 8305 section 4), less the addresses that an
- * earlier race of the same fallback loop already saw fail. */
-static size_t order_candidates(const struct scio_match *m,
-			       struct sockaddr_storage *out)
+/* Candidates: the answer's addresses in resolver order, interleaved by
+ * family starting with the preferred one (RFC 8305 section 4), less those
+ * an earlier race of the same fallback loop already saw fail.  Returns the
+ * count; *own is the program's address's index. */
+static size_t order_candidates(const struct scio_match *m, int prefer,
+			       struct sockaddr_storage *out, size_t *own)
 {
 	size_t n = 0;
-	struct sockaddr_storage rest[SCIO_ANSWER_ADDRS];
-	out[n++] = m->addr[m->asked];
 	for (size_t i = 0; i < m->n; i++)
-		if (i != m->asked && !(m->failed & (1u << i)))
-			rest[n++ - 1] = m->addr[i];
-	int other = m->addr[m->asked].ss_family == AF_INET6 ? AF_INET : AF_INET6;
-	scio_interleave(rest, n - 1, other);
-	memcpy(out + 1, rest, (n - 1) * sizeof(rest[0]));
+		if (i == m->asked || !(m->failed & (1u << i)))
+			out[n++] = m->addr[i];
+	scio_interleave(out, n, prefer);
+	for (*own = 0; *own < n; ++*own)
+		if (scio_same_addr((struct sockaddr *)&out[*own],
+				   (const struct sockaddr *)&m->addr[m->asked]))
+			break;
 	return n;
 }
 
@@ -158,14 +159,21 @@ static int adopt_winner(int fd, int winner, int flags)
 }
 
 /* What the program's own connect would have returned. */
-static int own_outcome(const struct scio_report *rep, int race_error)
+static int own_outcome(const struct scio_report *rep,
+		       const struct sockaddr *own, int race_error)
 {
 	if (race_error == EINTR)
 		return EINTR;
-	/* attempt 0 is always the program's own */
-	if (rep->count > 0 && rep->attempt[0].end_us < 0 && race_error == ETIMEDOUT)
-		return EINPROGRESS;  /* SO_SNDTIMEO expired mid-connect */
-	return rep->count > 0 ? rep->attempt[0].error : race_error;
+	for (size_t k = 0; k < rep->count; k++) {
+		const struct scio_attempt *a = &rep->attempt[k];
+		if (!scio_same_addr((const struct sockaddr *)&a->addr, own))
+			continue;
+		if (a->end_us < 0 && race_error == ETIMEDOUT)
+			return EINPROGRESS;  /* SO_SNDTIMEO expired mid-connect */
+		return a->error;
+	}
+	/* the deadline came before its turn: a timed-out connect */
+	return race_error == ETIMEDOUT ? EINPROGRESS : race_error;
 }
 
 static void log_race(const struct scio_match *m, const struct scio_report *rep,
@@ -235,12 +243,13 @@ static int race(int fd, int flags, const struct scio_match *m,
 		const struct scio_config *cfg)
 {
 	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
-	size_t n = order_candidates(m, cand);
-	struct attempt_ctx ctx = { .own_fd = fd, .family = cand[0].ss_family };
+	size_t own;
+	size_t n = order_candidates(m, cfg->prefer_family, cand, &own);
+	struct attempt_ctx ctx = { .own_fd = fd, .family = cand[own].ss_family };
 	struct scio_report rep;
 	struct scio_race r = {
-		.addrs = cand, .naddrs = n, .primary = 0,
-		.own_fd = fd, .own_index = 0,
+		.addrs = cand, .naddrs = n, .primary = own,
+		.own_fd = fd, .own_index = own,
 		.connect_delay_ms = cfg->connect_delay_ms,
 		.timeout_ms = send_timeout_ms(fd),
 		.prepare = prepare_attempt, .prepare_arg = &ctx,
@@ -265,7 +274,7 @@ static int race(int fd, int flags, const struct scio_match *m,
 		log_race(m, &rep, 0);
 		return 0;
 	}
-	int own_err = own_outcome(&rep, err);
+	int own_err = own_outcome(&rep, (struct sockaddr *)&cand[own], err);
 	log_race(m, &rep, own_err);
 	if (own_err != EINTR)
 		remember_failure(m, &rep);

@@ -286,3 +286,14 @@ def test_log_file(lab, tmp_path):
                 SCIO_LOG_FILE=str(log))
     assert "via ipv4" in res.stdout and "scio[" not in res.stderr
     assert "over IPv4" in log.read_text()
+
+
+def test_prefer_ipv4_starts_with_ipv4(lab):
+    res = scio(lab, ["-4", "-v", PY, "-c", PY_CONNECT])
+    assert "via ipv4" in res.stdout, res
+    log = info_lines(res)[0]
+    assert re.search(r"\[192\.0\.2\.10 port 7000 \(IPv4\) at \+0 ms: won\]", log), log
+    # the program asked for IPv6 first; with IPv4 dead it still gets there
+    lab.fault("ipv4", "blackhole")
+    res = scio(lab, ["-4", "-v", PY, "-c", PY_CONNECT])
+    assert "via ipv6" in res.stdout and res.elapsed < 1.0, res
