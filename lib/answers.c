@@ -1,6 +1,7 @@
 /* answers.c - the table of recent multi-address getaddrinfo answers. */
 #include <netinet/in.h>
 #include <string.h>
+#include <time.h>
 
 #include "answers.h"
 
@@ -104,17 +105,21 @@ static size_t collect(struct scio_answer *a, const struct addrinfo *res)
 static int same_answer(const struct scio_answer *x, const struct scio_answer *y)
 {
 	return x->id && x->n == y->n && x->port == y->port &&
+	       x->pending == y->pending &&
 	       strcmp(x->name, y->name) == 0 &&
 	       memcmp(x->ip, y->ip, x->n * sizeof(x->ip[0])) == 0;
 }
 
 void scio_answers_record(struct scio_answers *t, const char *name,
-			 const struct addrinfo *res, int64_t now)
+			 const struct addrinfo *res, int pending, int64_t now)
 {
 	struct scio_answer a;
 	memset(&a, 0, sizeof(a));
-	if (collect(&a, res) < 2)
+	size_t n = collect(&a, res);
+	if (n == 0 || (n < 2 && !pending))
 		return;
+	a.pending = (uint8_t)(pending != 0);
+	a.pending_until = pending ? now + SCIO_LATE_US : 0;
 	if (name)
 		strncpy(a.name, name, sizeof(a.name) - 1);
 	a.when = now;
@@ -177,6 +182,9 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 			&t->slot[(t->next_slot + SCIO_ANSWER_SLOTS - k) % SCIO_ANSWER_SLOTS];
 		if (!a->id || now - a->when > SCIO_ANSWER_TTL_US)
 			continue;
+		int pending = a->pending && now < a->pending_until;
+		if (a->n < 2 && !pending)
+			continue;
 		if (a->port && a->port != port)
 			continue;
 		int i = find_ip(a, &ip);
@@ -184,6 +192,8 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 			continue;
 		found = 1;
 		m->id = a->id;
+		m->pending = pending;
+		m->port = port;
 		memcpy(m->name, a->name, sizeof(m->name));
 		m->n = a->n;
 		m->asked = (size_t)i;
@@ -217,4 +227,63 @@ void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
 		break;
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+static void add_ip(struct scio_answer *a, const struct scio_ip *ip)
+{
+	if (a->n >= SCIO_ANSWER_ADDRS || find_ip(a, ip) >= 0)
+		return;
+	a->ip[a->n++] = *ip;
+}
+
+void scio_answers_late(struct scio_answers *t, const char *name,
+		       const struct addrinfo *res, int64_t now)
+{
+	pthread_mutex_lock(&t->lock);
+	for (unsigned k = 1; k <= SCIO_ANSWER_SLOTS; k++) {
+		struct scio_answer *a =
+			&t->slot[(t->next_slot + SCIO_ANSWER_SLOTS - k) % SCIO_ANSWER_SLOTS];
+		if (!a->id || !a->pending || strncmp(a->name, name, sizeof(a->name) - 1))
+			continue;
+		for (; res; res = res->ai_next) {
+			struct scio_ip ip;
+			uint16_t port;
+			if (scio_ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen))
+				add_ip(a, &ip);
+		}
+		a->pending = 0;
+		a->when = now;
+		break;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+size_t scio_answers_more(struct scio_answers *t, const struct scio_match *m,
+			 size_t known, struct sockaddr_storage *out, size_t cap,
+			 int *pending, int64_t now)
+{
+	size_t count = 0;
+	*pending = 0;
+	pthread_mutex_lock(&t->lock);
+	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++) {
+		struct scio_answer *a = &t->slot[k];
+		if (a->id != m->id)
+			continue;
+		for (size_t i = known; i < a->n && count < cap; i++)
+			ip_to_sockaddr(&a->ip[i], m->port, &out[count++]);
+		*pending = a->pending && now < a->pending_until;
+		break;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return count;
+}
+
+void scio_answers_late_global(const char *name, const struct addrinfo *res,
+			      void *arg)
+{
+	struct timespec ts;
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	scio_answers_late(scio_answers_global(), name, res,
+			  (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
 }

@@ -18,6 +18,7 @@
 #define SCIO_ANSWER_NAME 64
 #define SCIO_ANSWER_TTL_US (600 * 1000000LL)  /* believed for 10 minutes */
 #define SCIO_REPLAY_US (2 * 1000000LL)        /* a fallback loop's window */
+#define SCIO_LATE_US (2 * 1000000LL)          /* wait this long for a late family */
 
 struct scio_ip {
 	uint16_t family;    /* AF_INET or AF_INET6 */
@@ -30,6 +31,8 @@ struct scio_answer {
 	int64_t when;              /* recorded or refreshed */
 	uint16_t port;             /* network order; 0: resolved without one */
 	uint8_t n;
+	uint8_t pending;           /* a family's answer may still come */
+	int64_t pending_until;
 	char name[SCIO_ANSWER_NAME];
 	struct scio_ip ip[SCIO_ANSWER_ADDRS];
 	/* after a failed race: each address's error, replayed once */
@@ -55,15 +58,34 @@ struct scio_match {
 	struct sockaddr_storage addr[SCIO_ANSWER_ADDRS]; /* with dst's port */
 	int replay_error;          /* non-zero: fail at once with this */
 	uint32_t failed;           /* bit i: addr[i] failed in a race just now */
+	int pending;               /* more addresses may still come */
+	uint16_t port;             /* dst's, network order */
 };
 
 void scio_answers_init(struct scio_answers *t);
 /* The process-wide table, with fork handlers installed. */
 struct scio_answers *scio_answers_global(void);
 
-/* Records res when it holds two or more distinct INET/INET6 addresses. */
+/* Records res when it holds two or more distinct INET/INET6 addresses, or
+ * one while the other family's answer is pending. */
 void scio_answers_record(struct scio_answers *t, const char *name,
-			 const struct addrinfo *res, int64_t now);
+			 const struct addrinfo *res, int pending, int64_t now);
+
+/* A pending family answered (res) or failed (NULL): its addresses join
+ * the newest pending answer for name. */
+void scio_answers_late(struct scio_answers *t, const char *name,
+		       const struct addrinfo *res, int64_t now);
+
+/* scio_answers_late on the process-wide table (a scio_late_fn). */
+void scio_answers_late_global(const char *name, const struct addrinfo *res,
+			      void *arg);
+
+/* For a race over m's answer: copies the answer's addresses beyond the
+ * first `known` to out (with m->port), returns how many, and sets *pending
+ * while more may come. */
+size_t scio_answers_more(struct scio_answers *t, const struct scio_match *m,
+			 size_t known, struct sockaddr_storage *out, size_t cap,
+			 int *pending, int64_t now);
 
 /* 1 when dst is an address of a live multi-address answer (m filled),
  * else 0. */

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include "addrs.h"
+#include "answers.h"
 #include "internal.h"
+#include "resolve.h"
 #include "scio.h"
 #include "sm.h"
 #include "sys.h"
@@ -44,7 +46,8 @@ static int gai_errno(int gai)
 /* Resolves into out[]; returns the count, or -1 with errno (and the
  * getaddrinfo code in last_gai_error). */
 static int resolve(const char *host, const char *service,
-		   const struct scio_options *o, struct sockaddr_storage *out)
+		   const struct scio_options *o, struct sockaddr_storage *out,
+		   struct scio_match *late)
 {
 	if (!host || !*host || !service || !*service) {
 		errno = EINVAL;
@@ -55,7 +58,27 @@ static int resolve(const char *host, const char *service,
 		.ai_socktype = SOCK_STREAM,
 	};
 	struct addrinfo *res = NULL;
-	int rc = scio_sys.getaddrinfo(host, service, &hints, &res);
+	int rc, pending = 0;
+	if (late && scio_resolve_worth_racing(host, &hints)) {
+		struct scio_resolve_opts ro = {
+			.delay_ms = o->resolution_delay_ms,
+			.prefer_family = o->prefer_family,
+			.late = scio_answers_late_global,
+		};
+		rc = scio_resolve(host, service, &hints, &ro, &res);
+		pending = ro.pending;
+	} else {
+		rc = scio_sys.getaddrinfo(host, service, &hints, &res);
+	}
+	if (late)
+		late->pending = 0;
+	if (rc == 0 && pending) {
+		/* remember the answer, so that the late family can join */
+		struct scio_answers *t = scio_answers_global();
+		scio_answers_record(t, host, res, 1, scio_now_us());
+		if (!scio_answers_match(t, res->ai_addr, scio_now_us(), late))
+			late->pending = 0;
+	}
 	if (rc != 0) {
 		last_gai_error = rc;
 		errno = gai_errno(rc);
@@ -83,14 +106,26 @@ static void opts_or_defaults(const struct scio_options **o,
 		*(*o)->report = (struct scio_report){ .winner = -1 };
 }
 
+/* The addresses of a family that answered after the lookup returned. */
+static size_t late_addresses(void *arg, struct sockaddr_storage *out,
+			     size_t cap, int *more)
+{
+	struct scio_match *m = arg;
+	size_t n = scio_answers_more(scio_answers_global(), m, m->n, out, cap,
+				     more, scio_now_us());
+	m->n += n;
+	return n;
+}
+
 int scio_connect(const char *host, const char *service,
 		 const struct scio_options *o)
 {
 	struct scio_options def;
 	struct sockaddr_storage addrs[SCIO_MAX_CANDIDATES];
+	struct scio_match late;
 
 	opts_or_defaults(&o, &def);
-	int n = resolve(host, service, o, addrs);
+	int n = resolve(host, service, o, addrs, &late);
 	if (n < 0)
 		return -1;
 	struct sockaddr_storage first = addrs[0];
@@ -105,6 +140,8 @@ int scio_connect(const char *host, const char *service,
 		.own_fd = -1,
 		.connect_delay_ms = o->connect_delay_ms,
 		.timeout_ms = o->timeout_ms < 0 ? -1 : o->timeout_ms,
+		.late = late.pending ? late_addresses : NULL,
+		.late_arg = &late,
 		.report = o->report,
 	};
 	int fd = scio_race_connect(&r);
@@ -171,7 +208,7 @@ int scio_connect_serial(const char *host, const char *service,
 	struct sockaddr_storage addrs[SCIO_MAX_CANDIDATES];
 
 	opts_or_defaults(&o, &def);
-	int n = resolve(host, service, o, addrs);
+	int n = resolve(host, service, o, addrs, NULL);
 	if (n < 0)
 		return -1;
 

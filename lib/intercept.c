@@ -21,14 +21,17 @@
 #include "intercept.h"
 #include "internal.h"
 #include "log.h"
+#include "resolve.h"
 #include "scio.h"
 #include "sockopts.h"
 #include "sys.h"
 
 struct attempt_ctx {
+	const struct scio_match *m;
 	int own_fd;
 	int family;         /* of the program's socket */
 	int captured;       /* opts holds the program's options */
+	size_t late_seen;   /* late addresses already handed to the race */
 	struct scio_sockopts opts;
 };
 
@@ -141,6 +144,17 @@ static size_t order_candidates(const struct scio_match *m, int prefer,
 	return n;
 }
 
+/* Addresses a late DNS answer added to the program's answer mid-race. */
+static size_t late_addresses(void *arg, struct sockaddr_storage *out, size_t cap,
+			     int *more)
+{
+	struct attempt_ctx *c = arg;
+	size_t n = scio_answers_more(scio_answers_global(), c->m, c->m->n + c->late_seen,
+				     out, cap, more, scio_now_us());
+	c->late_seen += n;
+	return n;
+}
+
 /* Moves the winner onto the program's fd with the program's flags. */
 static int adopt_winner(int fd, int winner, int flags)
 {
@@ -245,7 +259,7 @@ static int race(int fd, int flags, const struct scio_match *m,
 	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
 	size_t own;
 	size_t n = order_candidates(m, cfg->prefer_family, cand, &own);
-	struct attempt_ctx ctx = { .own_fd = fd, .family = cand[own].ss_family };
+	struct attempt_ctx ctx = { .m = m, .own_fd = fd, .family = cand[own].ss_family };
 	struct scio_report rep;
 	struct scio_race r = {
 		.addrs = cand, .naddrs = n, .primary = own,
@@ -254,6 +268,7 @@ static int race(int fd, int flags, const struct scio_match *m,
 		.timeout_ms = send_timeout_ms(fd),
 		.prepare = prepare_attempt, .prepare_arg = &ctx,
 		.interrupted = interrupted,
+		.late = m->pending ? late_addresses : NULL, .late_arg = &ctx,
 		.report = &rep,
 	};
 
@@ -266,9 +281,10 @@ static int race(int fd, int flags, const struct scio_match *m,
 	if (winner >= 0 && winner != fd && adopt_winner(fd, winner, flags) < 0) {
 		err = errno;
 		close(winner);
-		winner = -1;
 		scio_log(SCIO_LOG_WARN, "could not move the winning socket onto fd %d: %s",
 			 fd, strerrordesc_np(err));
+		errno = err;
+		return -1;
 	}
 	if (winner >= 0) {
 		log_race(m, &rep, 0);
@@ -329,16 +345,31 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 			       const struct addrinfo *hints,
 			       struct addrinfo **res)
 {
-	int rc = scio_sys.getaddrinfo(node, service, hints, res);
-	if (rc != 0 || !node || !res || !*res)
-		return rc;
 	int saved = errno;
 	const struct scio_config *cfg = scio_config();
+	int rc, pending = 0;
+
+	if (!cfg->disabled && scio_resolve_worth_racing(node, hints)) {
+		struct scio_resolve_opts o = {
+			.delay_ms = cfg->resolution_delay_ms,
+			.prefer_family = cfg->prefer_family,
+			.late = scio_answers_late_global,
+		};
+		rc = scio_resolve(node, service, hints, &o, res);
+		pending = o.pending;
+	} else {
+		errno = saved;
+		rc = scio_sys.getaddrinfo(node, service, hints, res);
+	}
+	if (rc != 0 || !node || !res || !*res)
+		return rc;
 	int family = hints ? hints->ai_family : AF_UNSPEC;
 	int socktype = hints ? hints->ai_socktype : 0;
+	saved = errno;
 	if (!cfg->disabled && family == AF_UNSPEC &&
 	    (socktype == 0 || socktype == SOCK_STREAM))
-		scio_answers_record(scio_answers_global(), node, *res, scio_now_us());
+		scio_answers_record(scio_answers_global(), node, *res, pending,
+				    scio_now_us());
 	errno = saved;
 	return rc;
 }

@@ -16,9 +16,14 @@
 #include "sys.h"
 
 #define STACK_CANDIDATES 16
+#define LATE_MAX 16            /* room for addresses learnt mid-race */
+#define LATE_POLL_US 20000     /* how often to ask for them */
 
 struct race_io {
 	const struct scio_race *r;
+	struct sockaddr_storage *addr;  /* candidates: given, then late ones */
+	size_t cap;
+	int more;                /* late addresses may still come */
 	struct sm sm;
 	struct sm_slot *slot;
 	int *fd;                 /* per candidate, -1 when none */
@@ -31,7 +36,7 @@ struct race_io {
 static int start_attempt(struct race_io *io, size_t i)
 {
 	const struct scio_race *r = io->r;
-	const struct sockaddr *dst = (const struct sockaddr *)&r->addrs[i];
+	const struct sockaddr *dst = (const struct sockaddr *)&io->addr[i];
 	int fd;
 
 	if (r->own_fd >= 0 && i == r->own_index) {
@@ -82,7 +87,7 @@ static void do_start(struct race_io *io, size_t i)
 static size_t collect_running(struct race_io *io)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < io->r->naddrs; i++) {
+	for (size_t i = 0; i < io->sm.n; i++) {
 		if (io->slot[i].state != SM_RUNNING)
 			continue;
 		io->pfd[n] = (struct pollfd){ .fd = io->fd[i], .events = POLLOUT };
@@ -95,6 +100,11 @@ static size_t collect_running(struct race_io *io)
 static int wait_events(struct race_io *io, int64_t until)
 {
 	size_t n = collect_running(io);
+	if (io->more) {
+		int64_t soon = scio_now_us() + LATE_POLL_US;
+		if (until > soon)
+			until = soon;
+	}
 	int rc = scio_sys.poll(io->pfd, n, scio_poll_timeout(until, scio_now_us()));
 	if (rc < 0) {
 		if (errno == EINTR && io->r->interrupted &&
@@ -109,7 +119,7 @@ static int wait_events(struct race_io *io, int64_t until)
 		rc--;
 		size_t i = io->pfd_owner[k];
 		int err = scio_connect_finish(io->pfd[k].fd,
-					      (const struct sockaddr *)&io->r->addrs[i]);
+					      (const struct sockaddr *)&io->addr[i]);
 		if (err == EINPROGRESS)
 			continue;
 		if (err == 0) {
@@ -130,18 +140,18 @@ static void fill_report(const struct race_io *io, int64_t end)
 	size_t order[SCIO_REPORT_MAX], count = 0;
 
 	/* attempts in start order; starts are strictly increasing by index */
-	for (size_t i = 0; i < io->r->naddrs && count < SCIO_REPORT_MAX; i++)
+	for (size_t i = 0; i < io->sm.n && count < SCIO_REPORT_MAX; i++)
 		if (io->slot[i].state != SM_IDLE)
 			order[count++] = i;
 	rep->count = count;
-	rep->candidates = io->r->naddrs;
+	rep->candidates = io->sm.n;
 	rep->winner = -1;
 	rep->elapsed_us = end - io->t0;
 	for (size_t k = 0; k < count; k++) {
 		size_t i = order[k];
 		const struct sm_slot *s = &io->slot[i];
 		struct scio_attempt *a = &rep->attempt[k];
-		memcpy(&a->addr, &io->r->addrs[i], sizeof(a->addr));
+		memcpy(&a->addr, &io->addr[i], sizeof(a->addr));
 		a->addrlen = scio_sockaddr_len((const struct sockaddr *)&a->addr);
 		a->start_us = s->start - io->t0;
 		a->end_us = s->state == SM_ABANDONED ? -1 : s->end - io->t0;
@@ -152,9 +162,28 @@ static void fill_report(const struct race_io *io, int64_t end)
 	}
 }
 
+/* Adds the addresses a late answer brought, if any. */
+static void take_late(struct race_io *io)
+{
+	const struct scio_race *r = io->r;
+	if (!io->more || io->sm.done)
+		return;
+	int more = 0;
+	size_t room = io->cap - io->sm.n;
+	size_t k = r->late(r->late_arg, io->addr + io->sm.n, room, &more);
+	if (k > room)
+		k = room;
+	for (size_t i = io->sm.n; i < io->sm.n + k; i++)
+		io->fd[i] = -1;
+	sm_add(&io->sm, k);
+	io->more = more && io->sm.n < io->cap;
+	sm_more_coming(&io->sm, io->more);
+}
+
 static int run(struct race_io *io)
 {
 	for (;;) {
+		take_late(io);
 		struct sm_action act = sm_next(&io->sm, scio_now_us());
 		switch (act.kind) {
 		case SM_START:
@@ -179,25 +208,30 @@ int scio_race_connect(const struct scio_race *r)
 		return -1;
 	}
 	size_t n = r->naddrs;
+	size_t cap = n + (r->late ? LATE_MAX : 0);
 	struct sm_slot slot_buf[STACK_CANDIDATES];
 	int fd_buf[STACK_CANDIDATES];
 	struct pollfd pfd_buf[STACK_CANDIDATES];
 	size_t owner_buf[STACK_CANDIDATES];
+	struct sockaddr_storage addr_buf[STACK_CANDIDATES];
 	struct race_io io = { .r = r, .slot = slot_buf, .fd = fd_buf,
-			      .pfd = pfd_buf, .pfd_owner = owner_buf };
+			      .pfd = pfd_buf, .pfd_owner = owner_buf,
+			      .addr = addr_buf, .cap = cap, .more = r->late != NULL };
 	void *heap = NULL;
 
-	if (n > STACK_CANDIDATES) {
-		size_t each = sizeof(struct sm_slot) + sizeof(int) +
-			      sizeof(struct pollfd) + sizeof(size_t);
-		heap = calloc(n, each);
+	if (cap > STACK_CANDIDATES) {
+		size_t each = sizeof(struct sockaddr_storage) + sizeof(struct sm_slot) +
+			      sizeof(struct pollfd) + sizeof(size_t) + sizeof(int);
+		heap = calloc(cap, each);
 		if (!heap)
 			return -1;
-		io.slot = heap;
-		io.pfd = (struct pollfd *)(io.slot + n);
-		io.pfd_owner = (size_t *)(io.pfd + n);
-		io.fd = (int *)(io.pfd_owner + n);
+		io.addr = heap;
+		io.slot = (struct sm_slot *)(io.addr + cap);
+		io.pfd = (struct pollfd *)(io.slot + cap);
+		io.pfd_owner = (size_t *)(io.pfd + cap);
+		io.fd = (int *)(io.pfd_owner + cap);
 	}
+	memcpy(io.addr, r->addrs, n * sizeof(*io.addr));
 	for (size_t i = 0; i < n; i++)
 		io.fd[i] = -1;
 
@@ -206,16 +240,17 @@ int scio_race_connect(const struct scio_race *r)
 		? SM_NEVER : io.t0 + (int64_t)r->timeout_ms * 1000;
 	sm_init(&io.sm, io.slot, n, r->primary,
 		(int64_t)r->connect_delay_ms * 1000, deadline);
+	sm_more_coming(&io.sm, io.more);
 
 	int rc = run(&io);
 	int64_t end = scio_now_us();
-	for (size_t i = 0; i < n && rc < 0; i++) {
+	for (size_t i = 0; i < io.sm.n && rc < 0; i++) {
 		if (io.slot[i].state == SM_RUNNING) {
 			io.slot[i].state = SM_ABANDONED;
 			io.slot[i].error = -rc;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < io.sm.n; i++)
 		if (io.fd[i] != rc)
 			close_attempt(&io, i);
 	fill_report(&io, end);

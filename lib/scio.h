@@ -116,6 +116,12 @@ struct scio_race {
 	void *prepare_arg;
 	/* 1: return EINTR when poll is interrupted, 0: keep racing */
 	int (*interrupted)(void *arg);
+	/* optional: addresses learnt during the race (a late DNS answer).
+	 * Writes up to cap new ones to out and returns how many; sets *more
+	 * while others may still come.  Called about every 20 ms. */
+	size_t (*late)(void *arg, struct sockaddr_storage *out, size_t cap,
+		       int *more);
+	void *late_arg;
 	struct scio_report *report; /* may be NULL */
 };
 

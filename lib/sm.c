@@ -92,11 +92,25 @@ struct sm_action sm_next(struct sm *m, int64_t now)
 		m->running++;
 		return (struct sm_action){ .kind = SM_START, .index = i };
 	}
-	if (m->running == 0)
+	if (m->running == 0 && !m->more_coming)
 		return finish(m, now);
 
 	int64_t until = more ? next_start : SM_NEVER;
 	if (m->deadline < until)
 		until = m->deadline;
 	return (struct sm_action){ .kind = SM_WAIT, .until = until };
+}
+
+void sm_add(struct sm *m, size_t count)
+{
+	if (m->done)
+		return;
+	for (size_t i = m->n; i < m->n + count; i++)
+		m->slot[i] = (struct sm_slot){ .state = SM_IDLE, .end = -1 };
+	m->n += count;
+}
+
+void sm_more_coming(struct sm *m, int yes)
+{
+	m->more_coming = yes;
 }

@@ -40,6 +40,7 @@ struct sm {
 	int64_t deadline;  /* SM_NEVER: none */
 	int64_t last_start;
 	int winner;        /* -1 until an attempt connects */
+	int more_coming;   /* candidates may still be added (late answers) */
 	int done;
 	int error;         /* set once done without a winner */
 };
@@ -66,5 +67,10 @@ void sm_init(struct sm *m, struct sm_slot *slot, size_t n, size_t primary,
 void sm_connected(struct sm *m, size_t i, int64_t now);
 void sm_failed(struct sm *m, size_t i, int error, int64_t now);
 struct sm_action sm_next(struct sm *m, int64_t now);
+/* Appends `count` candidates (slot[] must have room); they start like any
+ * other, after the delay or at once when nothing is in flight. */
+void sm_add(struct sm *m, size_t count);
+/* While set, running out of candidates means waiting, not failing. */
+void sm_more_coming(struct sm *m, int yes);
 
 #endif

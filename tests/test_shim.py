@@ -46,9 +46,10 @@ def scio(lab, argv, timeout=20, **env):
     runtime and the shim itself, as scio-run would."""
     if TSAN:
         argv = list(argv)
-        if argv[0] == "-v":
-            env.setdefault("SCIO_LOG", "info")
-            argv = argv[1:]
+        flags = {"-v": ("SCIO_LOG", "info"), "-q": ("SCIO_LOG", "off"),
+                 "-4": ("SCIO_PREFER", "ipv4"), "-6": ("SCIO_PREFER", "ipv6")}
+        while argv and argv[0] in flags:
+            env.setdefault(*flags[argv.pop(0)])
         extra = preload_env(**env)
         extra["LD_PRELOAD"] += ":" + str(BUILD / "libscio-preload.so")
         res = lab.run(argv, timeout=timeout, env=extra)

@@ -1,0 +1,222 @@
+/* hostsfile.c - which names the hosts file answers (see hostsfile.h). */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "hostsfile.h"
+
+#define HOSTS_PATH "/etc/hosts"
+#define NSSWITCH_PATH "/etc/nsswitch.conf"
+#define RECHECK_US 1000000
+#define NAME_MAX_LEN 255
+
+struct names {
+	size_t cap;        /* power of two */
+	size_t count;
+	char **slot;       /* open addressing, lowercased names */
+};
+
+static uint64_t hash_name(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)tolower((unsigned char)s[i])) * 1099511628211ULL;
+	return h;
+}
+
+static size_t name_len(const char *name)
+{
+	size_t len = strnlen(name, NAME_MAX_LEN + 1);
+	if (len > 0 && name[len - 1] == '.')
+		len--;  /* "host." is "host" */
+	return len;
+}
+
+static int names_find(const struct names *t, const char *name, size_t len)
+{
+	if (!t->cap || len == 0 || len > NAME_MAX_LEN)
+		return 0;
+	for (size_t i = hash_name(name, len) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		const char *s = t->slot[i];
+		if (!s)
+			return 0;
+		if (strlen(s) == len && strncasecmp(s, name, len) == 0)
+			return 1;
+	}
+}
+
+static void names_free(struct names *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		free(t->slot[i]);
+	free(t->slot);
+	memset(t, 0, sizeof(*t));
+}
+
+static int names_grow(struct names *t)
+{
+	struct names bigger = { .cap = t->cap ? t->cap * 2 : 64 };
+	bigger.slot = calloc(bigger.cap, sizeof(char *));
+	if (!bigger.slot)
+		return -1;
+	for (size_t i = 0; i < t->cap; i++) {
+		char *s = t->slot[i];
+		if (!s)
+			continue;
+		size_t j = hash_name(s, strlen(s)) & (bigger.cap - 1);
+		while (bigger.slot[j])
+			j = (j + 1) & (bigger.cap - 1);
+		bigger.slot[j] = s;
+		bigger.count++;
+	}
+	free(t->slot);
+	*t = bigger;
+	return 0;
+}
+
+static int names_add(struct names *t, const char *name)
+{
+	size_t len = name_len(name);
+	if (len == 0 || len > NAME_MAX_LEN || names_find(t, name, len))
+		return 0;
+	if ((t->count + 1) * 2 > t->cap && names_grow(t) < 0)
+		return -1;
+	char *copy = strndup(name, len);
+	if (!copy)
+		return -1;
+	size_t i = hash_name(copy, len) & (t->cap - 1);
+	while (t->slot[i])
+		i = (i + 1) & (t->cap - 1);
+	t->slot[i] = copy;
+	t->count++;
+	return 0;
+}
+
+/* Every name on the hosts file's address lines. */
+static int load_hosts(const char *path, struct names *t)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char line[4096];
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "#\n")] = '\0';
+		char *save, *tok = strtok_r(line, " \t\r", &save);
+		if (!tok)
+			continue;  /* blank; the first token is the address */
+		while ((tok = strtok_r(NULL, " \t\r", &save)))
+			if (names_add(t, tok) < 0) {
+				fclose(f);
+				return -1;
+			}
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Does nsswitch.conf consult "files" first for hosts?  glibc's default,
+ * without the file, is "files dns". */
+static int files_first(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 1;
+	char line[1024];
+	int first = 0, found = 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " \t");
+		if (strncmp(p, "hosts:", 6) != 0)
+			continue;
+		found = 1;
+		p += 6 + strspn(p + 6, " \t");
+		first = strncmp(p, "files", 5) == 0 &&
+			(p[5] == '\0' || isspace((unsigned char)p[5]));
+	}
+	fclose(f);
+	return found ? first : 1;
+}
+
+int scio_hosts_file_has(const char *hosts_path, const char *nsswitch_path,
+			const char *name)
+{
+	struct names t = { 0 };
+	int has = files_first(nsswitch_path) && load_hosts(hosts_path, &t) == 0 &&
+		  names_find(&t, name, name_len(name));
+	names_free(&t);
+	return has;
+}
+
+/* ---- the process's cache ---- */
+
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	int64_t checked;
+	struct file_id hosts, nss;
+	int files_first;
+	struct names names;
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void file_id(const char *path, struct file_id *id)
+{
+	struct stat st;
+	memset(id, 0, sizeof(*id));
+	if (stat(path, &st) == 0) {
+		id->dev = st.st_dev;
+		id->ino = st.st_ino;
+		id->size = st.st_size;
+		id->mtime = st.st_mtim;
+	}
+}
+
+static void refresh(int64_t now)
+{
+	if (cache.checked && now - cache.checked < RECHECK_US)
+		return;
+	cache.checked = now;
+	struct file_id hosts, nss;
+	file_id(HOSTS_PATH, &hosts);
+	file_id(NSSWITCH_PATH, &nss);
+	if (cache.names.cap && !memcmp(&hosts, &cache.hosts, sizeof(hosts)) &&
+	    !memcmp(&nss, &cache.nss, sizeof(nss)))
+		return;
+	cache.hosts = hosts;
+	cache.nss = nss;
+	names_free(&cache.names);
+	cache.files_first = files_first(NSSWITCH_PATH);
+	if (load_hosts(HOSTS_PATH, &cache.names) < 0)
+		names_free(&cache.names);  /* unknown: every name is raced */
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&cache.lock, NULL);
+}
+
+static void fork_prepare(void) { pthread_mutex_lock(&cache.lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&cache.lock); }
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+int scio_hosts_has(const char *name, int64_t now_us)
+{
+	pthread_once(&atfork_once, register_atfork);
+	pthread_mutex_lock(&cache.lock);
+	refresh(now_us);
+	int has = cache.files_first && names_find(&cache.names, name, name_len(name));
+	pthread_mutex_unlock(&cache.lock);
+	return has;
+}

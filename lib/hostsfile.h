@@ -1,0 +1,21 @@
+/*
+ * hostsfile.h - is a name answered from /etc/hosts?  The resolution race
+ * costs two threads; a name that glibc finds in the hosts file (nsswitch
+ * "hosts: files ...") needs no race and is passed straight to getaddrinfo.
+ * This only classifies names: it never answers a lookup itself.
+ */
+#ifndef SCIO_HOSTSFILE_H
+#define SCIO_HOSTSFILE_H
+
+#include <stdint.h>
+
+/* 1 when `name` appears in the hosts file and nsswitch consults the file
+ * first.  The files are re-read when they change (checked at most once a
+ * second).  Thread-safe and fork-safe. */
+int scio_hosts_has(const char *name, int64_t now_us);
+
+/* The same over given files, for tests; no caching. */
+int scio_hosts_file_has(const char *hosts_path, const char *nsswitch_path,
+			const char *name);
+
+#endif
