@@ -12,10 +12,11 @@
 
 struct scio_stream {
 	int fd;
+	char *buf;
+	size_t cap;
 	size_t start, end;  /* unread bytes are buf[start..end) */
 	int eof;
-	int skipping;  /* discarding the rest of a line that did not fit */
-	char buf[STREAM_BUF];
+	int skipping;       /* discarding the rest of a line that did not fit */
 };
 
 struct scio_stream *scio_stream_open(int fd)
@@ -25,20 +26,39 @@ struct scio_stream *scio_stream_open(int fd)
 		return NULL;
 	}
 	struct scio_stream *s = calloc(1, sizeof(*s));
-	if (s)
-		s->fd = fd;
+	if (!s)
+		return NULL;
+	s->buf = malloc(STREAM_BUF);
+	if (!s->buf) {
+		free(s);
+		return NULL;
+	}
+	s->fd = fd;
+	s->cap = STREAM_BUF;
 	return s;
 }
 
-/* Reads more bytes into the (empty) buffer: 1 when some came, 0 at EOF,
- * -1 on error. */
-static int fill(struct scio_stream *s)
+/* Reads more bytes after the unread ones, growing the buffer up to
+ * `want` bytes if it is full: 1 when some came, 0 at EOF, -1 on error
+ * (nothing is lost: a later call goes on where this one stopped). */
+static int fill(struct scio_stream *s, size_t want)
 {
-	s->start = s->end = 0;
+	if (s->start > 0) {
+		memmove(s->buf, s->buf + s->start, s->end - s->start);
+		s->end -= s->start;
+		s->start = 0;
+	}
+	if (s->end == s->cap && s->cap < want) {
+		char *bigger = realloc(s->buf, want);
+		if (!bigger)
+			return -1;
+		s->buf = bigger;
+		s->cap = want;
+	}
 	for (;;) {
-		ssize_t n = read(s->fd, s->buf, sizeof(s->buf));
+		ssize_t n = read(s->fd, s->buf + s->end, s->cap - s->end);
 		if (n > 0) {
-			s->end = (size_t)n;
+			s->end += (size_t)n;
 			return 1;
 		}
 		if (n == 0) {
@@ -50,17 +70,23 @@ static int fill(struct scio_stream *s)
 	}
 }
 
-static ssize_t too_long(char *buf, size_t size)
+/* Gives the caller what fits of a line that is too long; the rest of it
+ * is skipped by the following calls. */
+static ssize_t too_long(struct scio_stream *s, char *buf, size_t size,
+			size_t consumed, int more_follows)
 {
+	memcpy(buf, s->buf + s->start, size - 1);
 	buf[size - 1] = '\0';
+	s->start += consumed;
+	s->skipping = more_follows;
 	errno = EMSGSIZE;
 	return -1;
 }
 
 /*
- * buf briefly holds up to `size` bytes (the NUL's slot included) so that a
- * line of size-1 bytes whose CR arrives in the last slot still fits once
- * the CR is stripped.
+ * Nothing is taken from the stream until a whole line is there (or the
+ * line is known to be too long), so a read error or timeout in the middle
+ * of a line loses nothing.
  */
 ssize_t scio_getline(struct scio_stream *s, char *buf, size_t size)
 {
@@ -68,48 +94,42 @@ ssize_t scio_getline(struct scio_stream *s, char *buf, size_t size)
 		errno = EINVAL;
 		return -1;
 	}
-	size_t have = 0;
 	for (;;) {
 		char *p = s->buf + s->start;
 		size_t avail = s->end - s->start;
 		char *nl = memchr(p, '\n', avail);
-		size_t len = nl ? (size_t)(nl - p) : avail;
 
 		if (s->skipping) {
-			s->start += nl ? len + 1 : len;
+			s->start += nl ? (size_t)(nl - p) + 1 : avail;
 			s->skipping = !nl;
-		} else {
-			size_t n = len < size - have ? len : size - have;
-			memcpy(buf + have, p, n);
-			have += n;
-			s->start += n;
-			if (n < len) {
-				s->skipping = 1;
-				return too_long(buf, size);
-			}
-			if (nl) {
-				s->start++;
-				if (have > 0 && buf[have - 1] == '\r')
-					have--;
-				if (have == size)
-					return too_long(buf, size);
-				buf[have] = '\0';
-				return (ssize_t)have;
-			}
+			if (nl)
+				continue;
+		} else if (nl) {
+			size_t len = (size_t)(nl - p), line = len;
+			if (line > 0 && p[line - 1] == '\r')
+				line--;
+			if (line > size - 1)
+				return too_long(s, buf, size, len + 1, 0);
+			memcpy(buf, p, line);
+			buf[line] = '\0';
+			s->start += len + 1;
+			return (ssize_t)line;
+		} else if (avail > size || (avail == size && p[size - 1] != '\r')) {
+			/* size-1 bytes and a CR could still end well; more cannot */
+			return too_long(s, buf, size, avail, 1);
 		}
-		if (s->start < s->end)
-			continue;
-		int rc = s->eof ? 0 : fill(s);
-		if (rc < 0)
-			return -1;
-		if (rc == 0) {
-			s->skipping = 0;
-			if (have == 0)
+		if (s->eof) {
+			if (s->start == s->end)
 				return 0;
-			buf[have < size ? have : size - 1] = '\0';
+			size_t n = avail < size - 1 ? avail : size - 1;
+			memcpy(buf, s->buf + s->start, n);
+			buf[n] = '\0';
+			s->start = s->end;
 			errno = EPROTO;
 			return -1;
 		}
+		if (fill(s, size + 1 > STREAM_BUF ? size + 1 : STREAM_BUF) < 0)
+			return -1;
 	}
 }
 
@@ -158,6 +178,7 @@ int scio_stream_close(struct scio_stream *s)
 		return -1;
 	}
 	int rc = close(s->fd);
+	free(s->buf);
 	free(s);
 	return rc;
 }

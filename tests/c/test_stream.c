@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -191,6 +193,45 @@ static void putline_to_closed_peer_is_epipe(void)
 	scio_stream_close(in);
 }
 
+/* A read timeout in the middle of a line loses nothing: the next call
+ * returns the whole line. */
+static void timeout_mid_line_keeps_the_line(void)
+{
+	char buf[128];
+	struct timeval tv = { 0, 100000 };
+	open_pair();
+	setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	send_str("250-hello wo");
+	errno = 0;
+	CHECK_EQ(scio_getline(in, buf, sizeof(buf)), -1);
+	CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+	send_str("rld\r\n");
+	CHECK_EQ(scio_getline(in, buf, sizeof(buf)), 15);
+	CHECK(strcmp(buf, "250-hello world") == 0);
+	close_pair();
+}
+
+/* Lines longer than the internal buffer fit a big enough caller buffer. */
+static void long_line_into_big_buffer(void)
+{
+	size_t len = 20000;
+	char *line = malloc(len + 3), *buf = malloc(len + 1);
+	memset(line, 'z', len);
+	memcpy(line + len, "\r\n", 3);
+	open_pair();
+	pid_t pid = fork();
+	if (pid == 0) {
+		ssize_t w = write(sp[1], line, len + 2);
+		_exit(w == (ssize_t)(len + 2) ? 0 : 1);
+	}
+	CHECK_EQ(scio_getline(in, buf, len + 1), (long long)len);
+	CHECK(buf[len] == '\0' && buf[len - 1] == 'z');
+	waitpid(pid, NULL, 0);
+	close_pair();
+	free(line);
+	free(buf);
+}
+
 static void works_on_pipes(void)
 {
 	int p[2];
@@ -215,6 +256,8 @@ int main(void)
 	RUN(putline_handles_short_writes);
 	RUN(getline_survives_eintr);
 	RUN(putline_to_closed_peer_is_epipe);
+	RUN(timeout_mid_line_keeps_the_line);
+	RUN(long_line_into_big_buffer);
 	RUN(works_on_pipes);
 	return check_exit();
 }
