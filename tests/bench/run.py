@@ -15,6 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
 import netlab  # noqa: E402
 from scio_testlib import BUILD, ROOT, prog  # noqa: E402
@@ -123,6 +124,51 @@ def blackhole_programs(lab):
     row(s, "curl's own race, for comparison", fmt(curl_seconds(lab)))
 
 
+def per_call(lab, name, count, env=None):
+    res = lab.run(["taskset", "-c", "1", prog("bench_gai"), name, str(count)],
+                  env=env, timeout=300)
+    if res.returncode != 0:
+        raise RuntimeError(str(res))
+    return float(res.stdout.split()[0].split("=")[1])
+
+
+GAI_ONCE = ("import socket,sys; socket.getaddrinfo(sys.argv[1], 80, 0, "
+            "socket.SOCK_STREAM)")
+
+
+def resolution(lab, tmp):
+    """getaddrinfo through the resolution race vs glibc alone, against the
+    lab's DNS server (tests/dnsserver.py) with glibc's default options."""
+    import json
+    from test_dnsserver import ZONE
+    zone = Path(tmp) / "zone.json"
+    zone.write_text(json.dumps(ZONE))
+    dns = lab.popen_server([PY, str(HERE.parent / "dnsserver.py"), "--listen",
+                            "192.0.2.10", "--port", "53", "--zone", str(zone)],
+                           stdout=subprocess.PIPE, text=True)
+    if dns.stdout.readline().strip() != "READY":
+        raise RuntimeError("DNS server did not start")
+    lab.write_etc("resolv.conf", "nameserver 192.0.2.10\n")
+    s = "resolution"
+    shim = {"LD_PRELOAD": SHIM}
+    for label, name, count in (("/etc/hosts name", "dual.test", 2000),
+                               ("healthy DNS name", "dns-dual.test", 200)):
+        plain, raced = [], []
+        for _ in range(7):
+            plain.append(per_call(lab, name, count))
+            raced.append(per_call(lab, name, count, env=shim))
+        p, r = median(plain), median(raced)
+        row(s, f"{label}: getaddrinfo without / with scio",
+            f"{p:.1f} / {r:.1f} µs/call", f"ratio {r / p:.3f} (target ≤ 1.10)")
+    with_scio = connect_seconds(lab, [SCIO_RUN, PY, "-c", GAI_ONCE, "aaaa-drop.test"],
+                                timeout=30)
+    without = connect_seconds(lab, [PY, "-c", GAI_ONCE, "aaaa-drop.test"], runs=1,
+                              timeout=30)
+    row(s, "AAAA dropped: getaddrinfo with scio / without (glibc defaults)",
+        f"{fmt(with_scio)} / {fmt(without)}", "(target ≤ 0.100 s vs about 15 s; "
+        "includes python3 start-up)")
+
+
 def machine():
     cpu = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -136,15 +182,25 @@ def main():
     started = time.time()
     print("scio benchmarks (each figure is a median; comparisons run side by side)",
           file=sys.stderr)
+    import tempfile
     lab = netlab.Lab()
     try:
         lab.start_servers(port=7000)
         loopback_costs(lab)
+        with tempfile.TemporaryDirectory() as tmp:
+            resolution(lab, tmp)
         lab.fault("ipv6", "blackhole")
         blackhole_library(lab)
         blackhole_programs(lab)
     finally:
         lab.close()
+    if (HERE / "telar_bench.py").exists():
+        import telar_bench
+        lab = netlab.Lab()
+        try:
+            telar_bench.run(lab, row)
+        finally:
+            lab.close()
 
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {machine()} "
              f"({time.time() - started:.0f} s).", "",
