@@ -21,6 +21,7 @@
 #include "intercept.h"
 #include "internal.h"
 #include "log.h"
+#include "pending.h"
 #include "resolve.h"
 #include "scio.h"
 #include "sockopts.h"
@@ -35,14 +36,14 @@ struct attempt_ctx {
 	struct scio_sockopts opts;
 };
 
-/* A blocking TCP socket: the only kind whose connect the shim races. */
-static int blocking_tcp_socket(int fd, int *flags)
+/* A TCP socket (the only kind the shim races); *flags its status flags. */
+static int tcp_socket(int fd, int *flags)
 {
 	int proto = 0;
 	socklen_t plen = sizeof(proto);
 
 	*flags = fcntl(fd, F_GETFL);
-	if (*flags < 0 || (*flags & O_NONBLOCK))
+	if (*flags < 0)
 		return 0;
 	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0 &&
 	       proto == IPPROTO_TCP;
@@ -318,6 +319,27 @@ static int usable_destination(const struct sockaddr *addr, socklen_t len)
 	       (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6));
 }
 
+/*
+ * A non-blocking connect: started as the program asked; the race runs
+ * when the program waits for it (scio_wait_race).  A second socket to the
+ * same answer means the program races on its own: it is left alone.
+ */
+static int connect_later(int fd, const struct sockaddr *addr, socklen_t len,
+			 const struct scio_match *m)
+{
+	int64_t now = scio_now_us();
+	int own_race = scio_pending_drop_answer(m->id);
+	int rc = scio_sys.connect(fd, addr, len);
+	int err = errno;
+	if (own_race)
+		scio_log(SCIO_LOG_DEBUG, "%s: the program races on its own; left alone",
+			 m->name);
+	else if (rc < 0 && err == EINPROGRESS)
+		scio_pending_add(fd, m, now);
+	errno = err;
+	return rc;
+}
+
 int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	int saved = errno;
@@ -328,9 +350,13 @@ int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	/* cheapest first: most connects leave after a table lookup */
 	if (cfg->disabled || !usable_destination(addr, len) ||
 	    !scio_answers_match(scio_answers_global(), addr, scio_now_us(), &m) ||
-	    !blocking_tcp_socket(fd, &flags) ||
+	    !tcp_socket(fd, &flags) ||
 	    !unbound_socket(fd, addr->sa_family))
 		goto pass;
+	if (flags & O_NONBLOCK) {
+		errno = saved;
+		return connect_later(fd, addr, len, &m);
+	}
 	if (m.replay_error)
 		return replay(&m, addr);
 	int rc = race(fd, flags, &m, cfg);
@@ -372,4 +398,73 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 				    scio_now_us());
 	errno = saved;
 	return rc;
+}
+
+/* ---- the race of a pending non-blocking connect, inside poll/select ---- */
+
+/* The program's address first (its connect is already under way), then
+ * the rest of the answer alternating families. */
+static size_t order_after_own(const struct scio_match *m,
+			      struct sockaddr_storage *out)
+{
+	size_t n = 0;
+	out[n++] = m->addr[m->asked];
+	for (size_t i = 0; i < m->n; i++)
+		if (i != m->asked)
+			out[n++] = m->addr[i];
+	int other = out[0].ss_family == AF_INET6 ? AF_INET : AF_INET6;
+	scio_interleave(out + 1, n - 1, other);
+	return n;
+}
+
+static int always_interrupted(void *arg)
+{
+	(void)arg;
+	return 1;  /* poll and select are never restarted after a handler */
+}
+
+enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms)
+{
+	struct scio_pending p;
+	if (!scio_pending_take(fd, &p))
+		return SCIO_WAIT_NOT_OURS;
+	int saved = errno;
+	const struct scio_config *cfg = scio_config();
+	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
+	size_t n = order_after_own(&p.m, cand);
+	struct attempt_ctx ctx = { .m = &p.m, .own_fd = fd, .family = cand[0].ss_family };
+	struct scio_report rep;
+	int64_t waited = (scio_now_us() - p.started) / 1000;
+	struct scio_race r = {
+		.addrs = cand, .naddrs = n, .primary = 0,
+		.own_fd = fd, .own_index = 0, .own_started = 1, .started_us = p.started,
+		.connect_delay_ms = cfg->connect_delay_ms,
+		.timeout_ms = timeout_ms < 0 ? -1 : timeout_ms + (int)waited,
+		.prepare = prepare_attempt, .prepare_arg = &ctx,
+		.interrupted = always_interrupted,
+		.late = p.m.pending ? late_addresses : NULL, .late_arg = &ctx,
+		.report = &rep,
+	};
+	int flags = fcntl(fd, F_GETFL);
+	int winner = flags < 0 ? -1 : scio_race_connect(&r);
+	int err = errno;
+
+	if (winner >= 0 && winner != fd && adopt_winner(fd, winner, flags) < 0) {
+		close(winner);
+		winner = -1;
+		err = EIO;
+	}
+	errno = saved;
+	if (winner >= 0) {
+		log_race(&p.m, &rep, 0);
+		return SCIO_WAIT_WON;
+	}
+	if (err == EINTR) {
+		scio_pending_put_back(&p);
+		return SCIO_WAIT_INTERRUPTED;
+	}
+	log_race(&p.m, &rep, err);
+	/* the program's own attempt still under way: its wait timed out */
+	int own_running = rep.count > 0 && rep.attempt[0].end_us < 0;
+	return own_running ? SCIO_WAIT_TIMEOUT : SCIO_WAIT_FAILED;
 }

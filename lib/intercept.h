@@ -16,4 +16,18 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 			       const struct addrinfo *hints,
 			       struct addrinfo **res);
 
+/*
+ * The program waits for fd alone to become writable, for timeout_ms (-1:
+ * forever).  When fd has a pending non-blocking connect of this thread,
+ * runs its race within that time.
+ */
+enum scio_wait_outcome {
+	SCIO_WAIT_NOT_OURS,    /* no pending race: do the program's wait */
+	SCIO_WAIT_WON,         /* fd is connected: report it writable */
+	SCIO_WAIT_TIMEOUT,     /* the wait timed out, fd still connecting */
+	SCIO_WAIT_FAILED,      /* every attempt failed: fd holds its error */
+	SCIO_WAIT_INTERRUPTED, /* a signal: EINTR (the race resumes later) */
+};
+enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms);
+
 #endif

@@ -41,6 +41,10 @@ static int start_attempt(struct race_io *io, size_t i)
 
 	if (r->own_fd >= 0 && i == r->own_index) {
 		fd = r->own_fd;
+		if (r->own_started) {
+			io->fd[i] = fd;
+			return EINPROGRESS;
+		}
 	} else {
 		fd = socket(dst->sa_family,
 			    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -96,6 +100,19 @@ static size_t collect_running(struct race_io *io)
 	return n;
 }
 
+/* The program's own connect, started before the race: leave its error
+ * and state for the program to read. */
+static int own_untouched(const struct race_io *io, size_t i)
+{
+	return io->r->own_started && io->r->own_fd >= 0 && i == io->r->own_index;
+}
+
+/* EIO stands for "failed"; the program reads the real error itself. */
+static int outcome_from_poll(short revents)
+{
+	return (revents & (POLLERR | POLLHUP)) ? EIO : 0;
+}
+
 /* Waits for events until `until`; 0, or -1 with errno EINTR to stop. */
 static int wait_events(struct race_io *io, int64_t until)
 {
@@ -118,7 +135,8 @@ static int wait_events(struct race_io *io, int64_t until)
 			continue;
 		rc--;
 		size_t i = io->pfd_owner[k];
-		int err = scio_connect_finish(io->pfd[k].fd,
+		int err = own_untouched(io, i) ? outcome_from_poll(io->pfd[k].revents)
+			: scio_connect_finish(io->pfd[k].fd,
 					      (const struct sockaddr *)&io->addr[i]);
 		if (err == EINPROGRESS)
 			continue;
@@ -235,12 +253,18 @@ int scio_race_connect(const struct scio_race *r)
 	for (size_t i = 0; i < n; i++)
 		io.fd[i] = -1;
 
-	io.t0 = scio_now_us();
+	io.t0 = r->own_started ? r->started_us : scio_now_us();
 	int64_t deadline = r->timeout_ms < 0
 		? SM_NEVER : io.t0 + (int64_t)r->timeout_ms * 1000;
 	sm_init(&io.sm, io.slot, n, r->primary,
 		(int64_t)r->connect_delay_ms * 1000, deadline);
 	sm_more_coming(&io.sm, io.more);
+	if (r->own_started && r->own_fd >= 0 && r->own_index == 0) {
+		/* the program's connect was the race's first start */
+		struct sm_action act = sm_next(&io.sm, io.t0);
+		if (act.kind == SM_START)
+			do_start(&io, act.index);
+	}
 
 	int rc = run(&io);
 	int64_t end = scio_now_us();

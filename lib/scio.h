@@ -109,7 +109,12 @@ struct scio_race {
 	int own_fd;           /* -1, or a caller's socket to use for own_index */
 	size_t own_index;
 	int connect_delay_ms; /* clamped to 10..2000 */
-	int timeout_ms;       /* -1: none */
+	int timeout_ms;       /* -1: none; counted from the race's start */
+	/* own_fd's connect was already started, at started_us (CLOCK_MONOTONIC
+	 * µs, own_index must be 0); its outcome is read from poll() alone so
+	 * that its SO_ERROR and connect state stay the program's to read */
+	int own_started;
+	int64_t started_us;
 	/* called on each socket the race creates, before its connect; a
 	 * non-zero return fails that attempt with errno */
 	int (*prepare)(int fd, const struct sockaddr *dst, void *arg);

@@ -10,7 +10,10 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/select.h>
 #include <sys/socket.h>
+#include <time.h>
 
 struct scio_sys {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
@@ -18,6 +21,15 @@ struct scio_sys {
 			   struct addrinfo **);
 	void (*freeaddrinfo)(struct addrinfo *);
 	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *,
+		     const sigset_t *);
+	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+		       const sigset_t *);
+	/* _FORTIFY_SOURCE builds call these instead of poll/ppoll */
+	int (*poll_chk)(struct pollfd *, nfds_t, int, size_t);
+	int (*ppoll_chk)(struct pollfd *, nfds_t, const struct timespec *,
+			 const sigset_t *, size_t);
 };
 
 extern struct scio_sys scio_sys;

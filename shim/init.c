@@ -31,6 +31,47 @@ static void no_freeaddrinfo(struct addrinfo *res)
 	(void)res;
 }
 
+static int raw_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	return (int)syscall(SYS_poll, fds, n, timeout);
+}
+
+static int raw_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t,
+		     const sigset_t *mask)
+{
+	return (int)syscall(SYS_ppoll, fds, n, t, mask, _NSIG / 8);
+}
+
+static int raw_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *t)
+{
+	return (int)syscall(SYS_select, n, r, w, e, t);
+}
+
+static int raw_pselect(int n, fd_set *r, fd_set *w, fd_set *e,
+		       const struct timespec *t, const sigset_t *mask)
+{
+	struct timespec copy, *tp = NULL;
+	struct { const sigset_t *set; size_t size; } m = { mask, _NSIG / 8 };
+	if (t) {
+		copy = *t;  /* the kernel writes back what is left */
+		tp = &copy;
+	}
+	return (int)syscall(SYS_pselect6, n, r, w, e, tp, mask ? &m : NULL);
+}
+
+static int raw_poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t len)
+{
+	(void)len;
+	return raw_poll(fds, n, timeout);
+}
+
+static int raw_ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *t,
+			 const sigset_t *mask, size_t len)
+{
+	(void)len;
+	return raw_ppoll(fds, n, t, mask);
+}
+
 static void *next(const char *name, void *fallback)
 {
 	void *p = dlsym(RTLD_NEXT, name);
@@ -43,7 +84,12 @@ static void resolve(void)
 	scio_sys.connect = next("connect", (void *)raw_connect);
 	scio_sys.getaddrinfo = next("getaddrinfo", (void *)no_getaddrinfo);
 	scio_sys.freeaddrinfo = next("freeaddrinfo", (void *)no_freeaddrinfo);
-	scio_sys.poll = next("poll", (void *)poll);
+	scio_sys.poll = next("poll", (void *)raw_poll);
+	scio_sys.ppoll = next("ppoll", (void *)raw_ppoll);
+	scio_sys.select = next("select", (void *)raw_select);
+	scio_sys.pselect = next("pselect", (void *)raw_pselect);
+	scio_sys.poll_chk = next("__poll_chk", (void *)raw_poll_chk);
+	scio_sys.ppoll_chk = next("__ppoll_chk", (void *)raw_ppoll_chk);
 	errno = saved;
 }
 

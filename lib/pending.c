@@ -1,0 +1,113 @@
+/* pending.c - the table of non-blocking connects waiting to be raced. */
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pending.h"
+
+__thread int scio_pending_here __attribute__((tls_model("initial-exec")));
+
+static struct {
+	pthread_mutex_t lock;
+	struct scio_pending e[SCIO_PENDING_MAX];
+	int used[SCIO_PENDING_MAX];
+} table = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void fork_prepare(void) { pthread_mutex_lock(&table.lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&table.lock); }
+static void fork_child(void) { pthread_mutex_init(&table.lock, NULL); }
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+uint64_t scio_socket_cookie(int fd)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0)
+		return 0;
+	return cookie;
+}
+
+static void release(int i)
+{
+	table.used[i] = 0;
+	if (table.e[i].tid == gettid())
+		scio_pending_here--;
+}
+
+static int insert(const struct scio_pending *p)
+{
+	int free_slot = -1;
+	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
+		if (table.used[i] && table.e[i].fd == p->fd)
+			release(i);  /* the fd was closed and reused */
+		if (table.used[i] &&
+		    p->started - table.e[i].started > SCIO_PENDING_TTL_US)
+			release(i);
+		if (!table.used[i] && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return -1;
+	table.e[free_slot] = *p;
+	table.used[free_slot] = 1;
+	scio_pending_here++;
+	return 0;
+}
+
+int scio_pending_add(int fd, const struct scio_match *m, int64_t now)
+{
+	struct scio_pending p = { .fd = fd, .cookie = scio_socket_cookie(fd),
+				  .tid = gettid(), .started = now, .m = *m };
+	if (!p.cookie)
+		return -1;
+	pthread_once(&atfork_once, register_atfork);
+	pthread_mutex_lock(&table.lock);
+	int rc = insert(&p);
+	pthread_mutex_unlock(&table.lock);
+	return rc;
+}
+
+int scio_pending_take(int fd, struct scio_pending *out)
+{
+	int found = 0;
+	pid_t me = gettid();
+	pthread_mutex_lock(&table.lock);
+	for (int i = 0; i < SCIO_PENDING_MAX && !found; i++) {
+		if (!table.used[i] || table.e[i].fd != fd || table.e[i].tid != me)
+			continue;
+		struct scio_pending p = table.e[i];
+		release(i);
+		if (p.cookie == scio_socket_cookie(fd)) {
+			*out = p;
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&table.lock);
+	return found;
+}
+
+void scio_pending_put_back(const struct scio_pending *p)
+{
+	pthread_mutex_lock(&table.lock);
+	insert(p);
+	pthread_mutex_unlock(&table.lock);
+}
+
+int scio_pending_drop_answer(uint64_t answer_id)
+{
+	int dropped = 0;
+	pthread_mutex_lock(&table.lock);
+	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
+		if (table.used[i] && table.e[i].m.id == answer_id) {
+			release(i);
+			dropped = 1;
+		}
+	}
+	pthread_mutex_unlock(&table.lock);
+	return dropped;
+}
