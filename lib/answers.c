@@ -132,6 +132,7 @@ void scio_answers_record(struct scio_answers *t, const char *name,
 	} else {
 		a.id = t->next_id++;
 		t->slot[t->next_slot] = a;
+		__atomic_store_n(&t->recorded, 1, __ATOMIC_RELEASE);
 		t->next_slot = (t->next_slot + 1) % SCIO_ANSWER_SLOTS;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -145,25 +146,39 @@ static int find_ip(const struct scio_answer *a, const struct scio_ip *ip)
 	return -1;
 }
 
-/* Takes the replayable error for address i, if the fallback window is
- * open; a connect to the address whose race failed starts afresh.  The
- * other addresses still waiting for their replay go to m->failed. */
-static void take_replay(struct scio_answer *a, int i, int64_t now,
-			struct scio_match *m)
+static struct scio_answer *find_id(struct scio_answers *t, uint64_t id)
 {
+	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++)
+		if (t->slot[k].id == id)
+			return &t->slot[k];
+	return NULL;
+}
+
+int scio_answers_take_replay(struct scio_answers *t, struct scio_match *m,
+			     int64_t now)
+{
+	int open = 0;
 	m->replay_error = 0;
 	m->failed = 0;
-	if (!a->failed_at)
-		return;
-	if (now - a->failed_at > SCIO_REPLAY_US || i == a->failed_primary) {
-		a->failed_at = 0;
-		a->tried = 0;
-		memset(a->error, 0, sizeof(a->error));
-		return;
+	pthread_mutex_lock(&t->lock);
+	struct scio_answer *a = find_id(t, m->id);
+	if (a && a->failed_at) {
+		size_t i = m->asked;
+		if (now - a->failed_at > SCIO_REPLAY_US || i == a->failed_primary ||
+		    a->failed_port != m->port) {
+			/* a new connect, not a fallback loop's next step */
+			a->failed_at = 0;
+			a->tried = 0;
+			memset(a->error, 0, sizeof(a->error));
+		} else {
+			open = 1;
+			m->replay_error = a->error[i];
+			a->error[i] = 0;
+			m->failed = a->tried;
+		}
 	}
-	m->replay_error = a->error[i];
-	a->error[i] = 0;
-	m->failed = a->tried;
+	pthread_mutex_unlock(&t->lock);
+	return open;
 }
 
 int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
@@ -171,7 +186,8 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 {
 	struct scio_ip ip;
 	uint16_t port;
-	if (!scio_ip_from_sockaddr(&ip, &port, dst, sizeof(struct sockaddr_storage)))
+	if (!__atomic_load_n(&t->recorded, __ATOMIC_ACQUIRE) ||
+	    !scio_ip_from_sockaddr(&ip, &port, dst, sizeof(struct sockaddr_storage)))
 		return 0;
 
 	int found = 0;
@@ -199,7 +215,8 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 		m->asked = (size_t)i;
 		for (size_t j = 0; j < a->n; j++)
 			ip_to_sockaddr(&a->ip[j], port, &m->addr[j]);
-		take_replay(a, i, now, m);
+		m->replay_error = 0;
+		m->failed = 0;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return found;
@@ -219,6 +236,7 @@ void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
 		}
 		a->failed_at = now ? now : 1;
 		a->failed_primary = (uint8_t)m->asked;
+		a->failed_port = m->port;
 		for (size_t i = 0; i < a->n && i < m->n; i++)
 			if (errors[i]) {
 				a->error[i] = errors[i];

@@ -38,12 +38,14 @@ struct scio_answer {
 	/* after a failed race: each address's error, replayed once */
 	int64_t failed_at;
 	uint8_t failed_primary;
+	uint16_t failed_port;
 	uint32_t tried;            /* bit i: ip[i] raced in this fallback loop */
 	int error[SCIO_ANSWER_ADDRS];
 };
 
 struct scio_answers {
 	pthread_mutex_t lock;
+	int recorded;              /* any answer ever: lets connects skip the lock */
 	uint64_t next_id;
 	unsigned next_slot;
 	struct scio_answer slot[SCIO_ANSWER_SLOTS];
@@ -87,10 +89,18 @@ size_t scio_answers_more(struct scio_answers *t, const struct scio_match *m,
 			 size_t known, struct sockaddr_storage *out, size_t cap,
 			 int *pending, int64_t now);
 
-/* 1 when dst is an address of a live multi-address answer (m filled),
- * else 0. */
+/* 1 when dst is an address of a live multi-address answer (m filled,
+ * without replay information), else 0.  Changes nothing. */
 int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 		       int64_t now, struct scio_match *m);
+
+/* For a blocking connect about to be raced: 1 when it continues the
+ * fallback loop of a race that just failed over the same answer and port
+ * (m->replay_error: this address's recorded error, to return at once;
+ * m->failed: addresses not to try again); else 0, and the old race's
+ * records are forgotten. */
+int scio_answers_take_replay(struct scio_answers *t, struct scio_match *m,
+			     int64_t now);
 
 /* After a failed race over m's answer: errors[i] for m->addr[i] (0: no
  * outcome to replay).  Merged with what earlier races of the same

@@ -27,12 +27,19 @@
 #include "sockopts.h"
 #include "sys.h"
 
+static const char *errdesc(int err)
+{
+	const char *d = strerrordesc_np(err);
+	return d ? d : "unknown error";
+}
+
 struct attempt_ctx {
 	const struct scio_match *m;
 	int own_fd;
 	int family;         /* of the program's socket */
 	int captured;       /* opts holds the program's options */
 	size_t late_seen;   /* late addresses already handed to the race */
+	int sndtimeo;       /* the program's socket has SO_SNDTIMEO */
 	struct scio_sockopts opts;
 };
 
@@ -99,7 +106,9 @@ static int prepare_attempt(int fd, const struct sockaddr *dst, void *arg)
  * signal came, so the race stops when any signal that could have come
  * lacks SA_RESTART: one that is caught, not blocked in this thread, and
  * not a fault signal (SIGSEGV and friends, whose handlers crash reporters
- * and sanitizers install, come from faults, not from outside).
+ * and sanitizers install, come from faults, not from outside).  When that
+ * guess gives EINTR too eagerly, a program that retries its connect (or
+ * waits for the fd) resumes the race: see scio_pending_add in race().
  */
 static int is_fault_signal(int sig)
 {
@@ -109,8 +118,11 @@ static int is_fault_signal(int sig)
 
 static int interrupted(void *arg)
 {
+	const struct attempt_ctx *c = arg;
 	sigset_t blocked;
-	(void)arg;
+	/* with SO_SNDTIMEO the kernel cannot restart a connect: EINTR */
+	if (c->sndtimeo)
+		return 1;
 	if (pthread_sigmask(SIG_BLOCK, NULL, &blocked) != 0)
 		sigemptyset(&blocked);
 	for (int sig = 1; sig < NSIG; sig++) {
@@ -126,22 +138,20 @@ static int interrupted(void *arg)
 	return 0;
 }
 
-/* Candidates: the answer's addresses in resolver order, interleaved by
- * family starting with the preferred one (RFC 8305 section 4), less those
- * an earlier race of the same fallback loop already saw fail.  Returns the
- * count; *own is the program's address's index. */
-static size_t order_candidates(const struct scio_match *m, int prefer,
-			       struct sockaddr_storage *out, size_t *own)
+/* Candidates: the program's address first (it is the program's choice,
+ * and its own socket needs no swap when it wins), then the rest of the
+ * answer alternating families (RFC 8305 section 4), less the addresses an
+ * earlier race of the same fallback loop already saw fail. */
+static size_t order_candidates(const struct scio_match *m,
+			       struct sockaddr_storage *out)
 {
 	size_t n = 0;
+	out[n++] = m->addr[m->asked];
 	for (size_t i = 0; i < m->n; i++)
-		if (i == m->asked || !(m->failed & (1u << i)))
+		if (i != m->asked && !(m->failed & (1u << i)))
 			out[n++] = m->addr[i];
-	scio_interleave(out, n, prefer);
-	for (*own = 0; *own < n; ++*own)
-		if (scio_same_addr((struct sockaddr *)&out[*own],
-				   (const struct sockaddr *)&m->addr[m->asked]))
-			break;
+	int other = out[0].ss_family == AF_INET6 ? AF_INET : AF_INET6;
+	scio_interleave(out + 1, n - 1, other);
 	return n;
 }
 
@@ -173,22 +183,16 @@ static int adopt_winner(int fd, int winner, int flags)
 	return 0;
 }
 
-/* What the program's own connect would have returned. */
-static int own_outcome(const struct scio_report *rep,
-		       const struct sockaddr *own, int race_error)
+/* What the program's own connect would have returned (attempt 0 is the
+ * program's own). */
+static int own_outcome(const struct scio_report *rep, int race_error)
 {
-	if (race_error == EINTR)
-		return EINTR;
-	for (size_t k = 0; k < rep->count; k++) {
-		const struct scio_attempt *a = &rep->attempt[k];
-		if (!scio_same_addr((const struct sockaddr *)&a->addr, own))
-			continue;
-		if (a->end_us < 0 && race_error == ETIMEDOUT)
-			return EINPROGRESS;  /* SO_SNDTIMEO expired mid-connect */
-		return a->error;
-	}
-	/* the deadline came before its turn: a timed-out connect */
-	return race_error == ETIMEDOUT ? EINPROGRESS : race_error;
+	if (race_error == EINTR || rep->count == 0)
+		return race_error;
+	const struct scio_attempt *own = &rep->attempt[0];
+	if (own->end_us < 0 && race_error == ETIMEDOUT)
+		return EINPROGRESS;  /* SO_SNDTIMEO expired mid-connect */
+	return own->error;
 }
 
 static void log_race(const struct scio_match *m, const struct scio_report *rep,
@@ -196,7 +200,7 @@ static void log_race(const struct scio_match *m, const struct scio_report *rep,
 {
 	if (!scio_log_enabled(SCIO_LOG_INFO))
 		return;
-	char line[900], addr[80];
+	char line[900] = "", addr[80];
 	size_t used = 0;
 	for (size_t i = 0; i < rep->count && used < sizeof(line) - 100; i++) {
 		const struct scio_attempt *a = &rep->attempt[i];
@@ -207,7 +211,7 @@ static void log_race(const struct scio_match *m, const struct scio_report *rep,
 				 a->addr.ss_family == AF_INET6 ? '6' : '4',
 				 (long long)(a->start_us / 1000),
 				 a->won ? "won" : a->end_us < 0 ? "cancelled" :
-				 strerrordesc_np(a->error));
+				 errdesc(a->error));
 		if (w > 0)
 			used += (size_t)w;
 	}
@@ -220,7 +224,7 @@ static void log_race(const struct scio_match *m, const struct scio_report *rep,
 			 (long long)(rep->elapsed_us / 1000), line);
 	} else {
 		scio_log(SCIO_LOG_INFO, "%s port %u: failed (%s) after %lld ms [%s]",
-			 m->name, port, strerrordesc_np(result),
+			 m->name, port, errdesc(result),
 			 (long long)(rep->elapsed_us / 1000), line);
 	}
 }
@@ -254,19 +258,21 @@ static void remember_failure(const struct scio_match *m,
 	scio_answers_failed(scio_answers_global(), m, errors, scio_now_us());
 }
 
-static int race(int fd, int flags, const struct scio_match *m,
-		const struct scio_config *cfg)
+static __attribute__((noinline)) int race(int fd, int flags,
+					   const struct scio_match *m,
+					   const struct scio_config *cfg)
 {
 	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
-	size_t own;
-	size_t n = order_candidates(m, cfg->prefer_family, cand, &own);
-	struct attempt_ctx ctx = { .m = m, .own_fd = fd, .family = cand[own].ss_family };
-	struct scio_report rep;
+	size_t n = order_candidates(m, cand);
+	int timeout_ms = send_timeout_ms(fd);
+	struct attempt_ctx ctx = { .m = m, .own_fd = fd, .family = cand[0].ss_family,
+				   .sndtimeo = timeout_ms >= 0 };
+	struct scio_report rep = { .count = 0 };
 	struct scio_race r = {
-		.addrs = cand, .naddrs = n, .primary = own,
-		.own_fd = fd, .own_index = own,
+		.addrs = cand, .naddrs = n, .primary = 0,
+		.own_fd = fd, .own_index = 0,
 		.connect_delay_ms = cfg->connect_delay_ms,
-		.timeout_ms = send_timeout_ms(fd),
+		.timeout_ms = timeout_ms,
 		.prepare = prepare_attempt, .prepare_arg = &ctx,
 		.interrupted = interrupted,
 		.late = m->pending ? late_addresses : NULL, .late_arg = &ctx,
@@ -275,15 +281,18 @@ static int race(int fd, int flags, const struct scio_match *m,
 
 	if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -2;  /* cannot race: pass through */
+	int64_t start = scio_now_us();
 	int winner = scio_race_connect(&r);
 	int err = errno;
 	fcntl(fd, F_SETFL, flags);
 
+	if (winner < 0 && rep.count == 0)
+		return -2;  /* the race could not even start (no memory) */
 	if (winner >= 0 && winner != fd && adopt_winner(fd, winner, flags) < 0) {
 		err = errno;
 		close(winner);
 		scio_log(SCIO_LOG_WARN, "could not move the winning socket onto fd %d: %s",
-			 fd, strerrordesc_np(err));
+			 fd, errdesc(err));
 		errno = err;
 		return -1;
 	}
@@ -291,9 +300,11 @@ static int race(int fd, int flags, const struct scio_match *m,
 		log_race(m, &rep, 0);
 		return 0;
 	}
-	int own_err = own_outcome(&rep, (struct sockaddr *)&cand[own], err);
+	int own_err = own_outcome(&rep, err);
 	log_race(m, &rep, own_err);
-	if (own_err != EINTR)
+	if (own_err == EINTR)
+		scio_pending_add(fd, m, start);  /* a retried connect resumes */
+	else
 		remember_failure(m, &rep);
 	errno = own_err;
 	return -1;
@@ -304,7 +315,7 @@ static int replay(const struct scio_match *m, const struct sockaddr *dst)
 	char a[80];
 	scio_log(SCIO_LOG_DEBUG, "%s: %s already failed in this race: %s",
 		 m->name, scio_addr_str(dst, a, sizeof(a)),
-		 strerrordesc_np(m->replay_error));
+		 errdesc(m->replay_error));
 	errno = m->replay_error;
 	return -1;
 }
@@ -340,26 +351,66 @@ static int connect_later(int fd, const struct sockaddr *addr, socklen_t len,
 	return rc;
 }
 
+static enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking);
+
+/* A blocking connect() again on a socket whose race a signal interrupted:
+ * the race resumes where it stopped. */
+static int resume_connect(int fd)
+{
+	switch (wait_race(fd, send_timeout_ms(fd), 1)) {
+	case SCIO_WAIT_WON:
+		return 0;
+	case SCIO_WAIT_TIMEOUT:
+		errno = EINPROGRESS;
+		return -1;
+	case SCIO_WAIT_INTERRUPTED:
+		errno = EINTR;
+		return -1;
+	case SCIO_WAIT_FAILED: {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		errno = err ? err : ECONNREFUSED;
+		return -1;
+	}
+	default:
+		return -2;
+	}
+}
+
 int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	int saved = errno;
 	const struct scio_config *cfg = scio_config();
 	struct scio_match m;
-	int flags;
+	int flags, rc;
 
+	if (cfg->disabled || !usable_destination(addr, len))
+		goto pass;
+	if (scio_pending_in_this_thread() && tcp_socket(fd, &flags) &&
+	    !(flags & O_NONBLOCK) && (rc = resume_connect(fd)) != -2)
+		return rc;
 	/* cheapest first: most connects leave after a table lookup */
-	if (cfg->disabled || !usable_destination(addr, len) ||
-	    !scio_answers_match(scio_answers_global(), addr, scio_now_us(), &m) ||
-	    !tcp_socket(fd, &flags) ||
-	    !unbound_socket(fd, addr->sa_family))
+	if (!scio_answers_match(scio_answers_global(), addr, scio_now_us(), &m) ||
+	    !tcp_socket(fd, &flags) || !unbound_socket(fd, addr->sa_family))
 		goto pass;
 	if (flags & O_NONBLOCK) {
+		if (m.asked != 0)
+			goto pass;
 		errno = saved;
 		return connect_later(fd, addr, len, &m);
 	}
+	int fallback = scio_answers_take_replay(scio_answers_global(), &m,
+						scio_now_us());
 	if (m.replay_error)
 		return replay(&m, addr);
-	int rc = race(fd, flags, &m, cfg);
+	/* the program's first choice, or the next step of a failed race's
+	 * fallback loop: anything else is the program's own business */
+	if (m.asked != 0 && !fallback)
+		goto pass;
+	rc = race(fd, flags, &m, cfg);
+	if (rc == 0)
+		errno = saved;
 	if (rc != -2)
 		return rc;
 pass:
@@ -390,6 +441,8 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 	if (rc != 0 || !node || !res || !*res)
 		return rc;
 	int family = hints ? hints->ai_family : AF_UNSPEC;
+	if (!cfg->disabled && family == AF_UNSPEC)
+		*res = scio_addrinfo_interleave(*res, cfg->prefer_family);
 	int socktype = hints ? hints->ai_socktype : 0;
 	saved = errno;
 	if (!cfg->disabled && family == AF_UNSPEC &&
@@ -402,28 +455,13 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 
 /* ---- the race of a pending non-blocking connect, inside poll/select ---- */
 
-/* The program's address first (its connect is already under way), then
- * the rest of the answer alternating families. */
-static size_t order_after_own(const struct scio_match *m,
-			      struct sockaddr_storage *out)
-{
-	size_t n = 0;
-	out[n++] = m->addr[m->asked];
-	for (size_t i = 0; i < m->n; i++)
-		if (i != m->asked)
-			out[n++] = m->addr[i];
-	int other = out[0].ss_family == AF_INET6 ? AF_INET : AF_INET6;
-	scio_interleave(out + 1, n - 1, other);
-	return n;
-}
-
 static int always_interrupted(void *arg)
 {
 	(void)arg;
 	return 1;  /* poll and select are never restarted after a handler */
 }
 
-enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms)
+static enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
 {
 	struct scio_pending p;
 	if (!scio_pending_take(fd, &p))
@@ -431,9 +469,10 @@ enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms)
 	int saved = errno;
 	const struct scio_config *cfg = scio_config();
 	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
-	size_t n = order_after_own(&p.m, cand);
-	struct attempt_ctx ctx = { .m = &p.m, .own_fd = fd, .family = cand[0].ss_family };
-	struct scio_report rep;
+	size_t n = order_candidates(&p.m, cand);
+	struct attempt_ctx ctx = { .m = &p.m, .own_fd = fd, .family = cand[0].ss_family,
+				   .sndtimeo = blocking && timeout_ms >= 0 };
+	struct scio_report rep = { .count = 0 };
 	int64_t waited = (scio_now_us() - p.started) / 1000;
 	struct scio_race r = {
 		.addrs = cand, .naddrs = n, .primary = 0,
@@ -441,13 +480,17 @@ enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms)
 		.connect_delay_ms = cfg->connect_delay_ms,
 		.timeout_ms = timeout_ms < 0 ? -1 : timeout_ms + (int)waited,
 		.prepare = prepare_attempt, .prepare_arg = &ctx,
-		.interrupted = always_interrupted,
+		.interrupted = blocking ? interrupted : always_interrupted,
 		.late = p.m.pending ? late_addresses : NULL, .late_arg = &ctx,
 		.report = &rep,
 	};
 	int flags = fcntl(fd, F_GETFL);
 	int winner = flags < 0 ? -1 : scio_race_connect(&r);
 	int err = errno;
+	if (winner < 0 && rep.count == 0) {
+		errno = saved;
+		return SCIO_WAIT_NOT_OURS;  /* no race possible: the plain wait */
+	}
 
 	if (winner >= 0 && winner != fd && adopt_winner(fd, winner, flags) < 0) {
 		close(winner);
@@ -467,4 +510,9 @@ enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms)
 	/* the program's own attempt still under way: its wait timed out */
 	int own_running = rep.count > 0 && rep.attempt[0].end_us < 0;
 	return own_running ? SCIO_WAIT_TIMEOUT : SCIO_WAIT_FAILED;
+}
+
+enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms)
+{
+	return wait_race(fd, timeout_ms, 0);
 }

@@ -316,3 +316,24 @@ int scio_resolve_worth_racing(const char *node, const struct addrinfo *hints)
 		return 0;  /* a literal (IPv6, maybe with a %scope, or IPv4) */
 	return !scio_hosts_has(node, scio_now_us());
 }
+
+struct addrinfo *scio_addrinfo_interleave(struct addrinfo *res, int prefer)
+{
+	struct addrinfo *mine = NULL, *other = NULL, **mt = &mine, **ot = &other;
+	if (prefer != AF_INET)
+		prefer = AF_INET6;
+	for (struct addrinfo *ai = res, *next; ai; ai = next) {
+		next = ai->ai_next;
+		ai->ai_next = NULL;
+		if (ai->ai_family == prefer) {
+			*mt = ai;
+			mt = &ai->ai_next;
+		} else {
+			*ot = ai;
+			ot = &ai->ai_next;
+		}
+	}
+	struct addrinfo *head = interleave(mine, other);
+	canonname_first(head);
+	return head;
+}

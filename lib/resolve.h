@@ -43,6 +43,10 @@ int scio_resolve(const char *node, const char *service,
  * family AF_UNSPEC, not answered by /etc/hosts (which needs no race). */
 int scio_resolve_worth_racing(const char *node, const struct addrinfo *hints);
 
+/* Relinks a getaddrinfo list so that families alternate, starting with
+ * `prefer`, each in its own order; returns the new head. */
+struct addrinfo *scio_addrinfo_interleave(struct addrinfo *res, int prefer);
+
 /* Lookups whose threads have not finished yet (for tests). */
 int scio_resolve_in_flight(void);
 

@@ -12,7 +12,10 @@ struct optdef {
 };
 
 /* Options worth carrying to another TCP socket before connect.  Only the
- * ones that differ from a fresh socket's are copied. */
+ * ones that differ from a fresh socket's are copied.  Left out: the ones
+ * the kernel changes itself once a connect is under way (TCP_MAXSEG and
+ * TCP_WINDOW_CLAMP report the SYN_SENT clamp, SO_INCOMING_CPU the CPU):
+ * the program's socket is read only after its own attempt started. */
 static const struct optdef common_opts[] = {
 	{ SOL_SOCKET, SO_KEEPALIVE }, { SOL_SOCKET, SO_SNDBUF },
 	{ SOL_SOCKET, SO_RCVBUF }, { SOL_SOCKET, SO_RCVTIMEO },
@@ -23,12 +26,10 @@ static const struct optdef common_opts[] = {
 	{ SOL_SOCKET, SO_RCVLOWAT }, { SOL_SOCKET, SO_BINDTODEVICE },
 	{ SOL_SOCKET, SO_TIMESTAMP }, { SOL_SOCKET, SO_BUSY_POLL },
 	{ SOL_SOCKET, SO_MAX_PACING_RATE }, { SOL_SOCKET, SO_ZEROCOPY },
-	{ SOL_SOCKET, SO_INCOMING_CPU },
-	{ IPPROTO_TCP, TCP_NODELAY }, { IPPROTO_TCP, TCP_MAXSEG },
-	{ IPPROTO_TCP, TCP_CORK }, { IPPROTO_TCP, TCP_KEEPIDLE },
-	{ IPPROTO_TCP, TCP_KEEPINTVL }, { IPPROTO_TCP, TCP_KEEPCNT },
-	{ IPPROTO_TCP, TCP_SYNCNT }, { IPPROTO_TCP, TCP_LINGER2 },
-	{ IPPROTO_TCP, TCP_WINDOW_CLAMP }, { IPPROTO_TCP, TCP_QUICKACK },
+	{ IPPROTO_TCP, TCP_NODELAY }, { IPPROTO_TCP, TCP_CORK },
+	{ IPPROTO_TCP, TCP_KEEPIDLE }, { IPPROTO_TCP, TCP_KEEPINTVL },
+	{ IPPROTO_TCP, TCP_KEEPCNT }, { IPPROTO_TCP, TCP_SYNCNT },
+	{ IPPROTO_TCP, TCP_LINGER2 }, { IPPROTO_TCP, TCP_QUICKACK },
 	{ IPPROTO_TCP, TCP_CONGESTION }, { IPPROTO_TCP, TCP_USER_TIMEOUT },
 	{ IPPROTO_TCP, TCP_NOTSENT_LOWAT }, { IPPROTO_TCP, TCP_FASTOPEN_CONNECT },
 	{ IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS },

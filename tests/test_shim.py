@@ -298,3 +298,48 @@ def test_prefer_ipv4_starts_with_ipv4(lab):
     lab.fault("ipv4", "blackhole")
     res = scio(lab, ["-4", "-v", PY, "-c", PY_CONNECT])
     assert "via ipv6" in res.stdout and res.elapsed < 1.0, res
+
+
+# ---- regressions found in review ----
+
+def test_winner_keeps_its_own_mss(lab):
+    # the program's socket is read while its connect is under way, when
+    # the kernel reports a clamped MSS: that must not be copied
+    lab.fault("ipv6", "blackhole")
+    res = scio(lab, [prog("shim_probe"), "fidelity", "dual.test", PORT])
+    out = dict(kv.split("=", 1) for kv in res.stdout.split() if "=" in kv)
+    assert out["peer"] == "192.0.2.10" and int(out["maxseg"]) > 1000, res
+
+
+def test_literal_non_first_address_is_the_programs_choice(lab):
+    code = ("import socket; socket.getaddrinfo('dual.test', 7000)\n"
+            "s = socket.socket(socket.AF_INET); s.connect(('192.0.2.10', 7000))\n"
+            "print(s.getpeername()[0], s.recv(100).decode().strip())")
+    res = scio(lab, ["-v", PY, "-c", code])
+    assert res.stdout.startswith("192.0.2.10 hello from 192.0.2.10"), res
+    assert info_lines(res) == [], "not the answer's first address: not raced"
+
+
+def test_eintr_then_retry_resumes_the_race(lab):
+    lab.fault("ipv6", "blackhole")
+    res = scio(lab, [prog("shim_probe"), "eintr-retry", "dual.test", PORT])
+    recs = {k: f for k, f in parse_records(res.stdout)}
+    assert recs["first"]["errno"] == "EINTR", res
+    assert recs["retry"]["rc"] == "0" and float(recs["retry"]["ms"]) < 600, res
+    assert "peer=192.0.2.10" in res.stdout
+
+
+def test_sndtimeo_makes_any_signal_eintr(lab):
+    lab.fault("all", "blackhole")
+    res = scio(lab, [prog("shim_probe"), "sndtimeo-restart", "dual.test", PORT])
+    assert "errno=EINTR" in res.stdout, res
+    ms = float(re.search(r"ms=(\d+)", res.stdout).group(1))
+    assert 250 <= ms < 1000
+
+
+def test_replay_is_per_port(lab):
+    # nothing listens on 7001 (refused by the kernel), 7002 is served
+    lab.start_servers(port=7002)
+    res = scio(lab, [prog("shim_probe"), "other-port", "dual.test", "7002", "7001"])
+    assert "first rc=-1 errno=ECONNREFUSED" in res.stdout, res
+    assert "second rc=0" in res.stdout, res

@@ -11,6 +11,11 @@
  *   shim_probe loop HOST PORT       the classic loop over every address
  *   shim_probe threads HOST PORT N M  N threads x M connects
  *   shim_probe fork HOST PORT       connect in parent and child
+ *   shim_probe eintr-retry HOST PORT  EINTR at 100 ms, connect() again
+ *   shim_probe sndtimeo-restart HOST PORT  SO_SNDTIMEO 2 s, SA_RESTART alarm
+ *   shim_probe other-port HOST PORT PORT2  resolve without a port; every
+ *                                   address refuses PORT2; then PORT on the
+ *                                   second address
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -117,6 +122,7 @@ static int fidelity(void)
 	int fl = fcntl(fd, F_GETFL);
 	printf("nonblock=%d append=%d\n", !!(fl & O_NONBLOCK), !!(fl & O_APPEND));
 	printf("nodelay=%d\n", intopt(fd, IPPROTO_TCP, TCP_NODELAY));
+	printf("maxseg=%d\n", intopt(fd, IPPROTO_TCP, TCP_MAXSEG));
 	printf("keepalive=%d\n", intopt(fd, SOL_SOCKET, SO_KEEPALIVE));
 	printf("sndbuf_same=%d\n", intopt(fd, SOL_SOCKET, SO_SNDBUF) == before_sndbuf);
 	struct timeval tv;
@@ -262,6 +268,83 @@ static int loop(void)
 	return 0;
 }
 
+static void quiet(int sig)
+{
+	(void)sig;
+}
+
+/* A signal without SA_RESTART interrupts the connect; the program tries
+ * again on the same socket, as many do. */
+static int eintr_retry(void)
+{
+	struct addrinfo *res = resolve();
+	struct sigaction sa = { .sa_handler = quiet };
+	sigaction(SIGALRM, &sa, NULL);
+	int fd = socket(res->ai_family, SOCK_STREAM, 0);
+	double t0 = now_ms();
+	ualarm(100000, 0);
+	int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	printf("first rc=%d errno=%s ms=%.0f\n", rc, rc ? errname(errno) : "0", now_ms() - t0);
+	while (rc < 0 && errno == EINTR)
+		rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	printf("retry rc=%d errno=%s ms=%.0f\n", rc, rc ? errname(errno) : "0", now_ms() - t0);
+	print_peer(fd);
+	close(fd);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* With SO_SNDTIMEO set, the kernel cannot restart an interrupted connect:
+ * EINTR even for an SA_RESTART handler. */
+static int sndtimeo_restart(void)
+{
+	struct addrinfo *res = resolve();
+	struct sigaction sa = { .sa_handler = quiet, .sa_flags = SA_RESTART };
+	sigaction(SIGALRM, &sa, NULL);
+	int fd = socket(res->ai_family, SOCK_STREAM, 0);
+	struct timeval tv = { 2, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	double t0 = now_ms();
+	ualarm(300000, 0);
+	int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	printf("connect rc=%d errno=%s ms=%.0f\n", rc, rc ? errname(errno) : "0", now_ms() - t0);
+	close(fd);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int connect_port(const struct sockaddr *sa, socklen_t len, int to)
+{
+	struct sockaddr_storage ss;
+	memcpy(&ss, sa, len);
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)to);
+	else
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)to);
+	int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	int rc = connect(fd, (struct sockaddr *)&ss, len);
+	int err = errno;
+	close(fd);
+	errno = err;
+	return rc;
+}
+
+/* Resolved without a port (like wget): a failed race on one port must
+ * not fail a connect to another port. */
+static int other_port(int port2)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res->ai_next)
+		return 3;
+	int rc = connect_port(res->ai_addr, res->ai_addrlen, port2);
+	printf("first rc=%d errno=%s\n", rc, rc ? errname(errno) : "0");
+	rc = connect_port(res->ai_next->ai_addr, res->ai_next->ai_addrlen, atoi(port));
+	printf("second rc=%d errno=%s\n", rc, rc ? errname(errno) : "0");
+	freeaddrinfo(res);
+	return 0;
+}
+
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -353,6 +436,12 @@ int main(int argc, char **argv)
 		return threads(atoi(argv[4]), atoi(argv[5]));
 	if (!strcmp(mode, "fork"))
 		return forked();
+	if (!strcmp(mode, "eintr-retry"))
+		return eintr_retry();
+	if (!strcmp(mode, "sndtimeo-restart"))
+		return sndtimeo_restart();
+	if (!strcmp(mode, "other-port") && argc == 5)
+		return other_port(atoi(argv[4]));
 	fprintf(stderr, "shim_probe: unknown mode %s\n", mode);
 	return 2;
 }
