@@ -169,6 +169,33 @@ def resolution(lab, tmp):
         "includes python3 start-up)")
 
 
+PY_TIMEOUT = ("import socket; s=socket.create_connection(('dual.test',7000),timeout=5);"
+              "s.recv(100)")
+
+
+def nonblocking_programs(lab):
+    """Programs that connect non-blocking with a timeout (IPv6 blackholed)."""
+    s = "IPv6 blackholed, non-blocking connect"
+    for name, argv in (("python3 create_connection(timeout=5)", [PY, "-c", PY_TIMEOUT]),
+                       ("nc -N", ["sh", "-c", "nc -N dual.test 7000 </dev/null"]),
+                       ("nc -N -w 5", ["sh", "-c", "nc -N -w 5 dual.test 7000 </dev/null"])):
+        with_scio = connect_seconds(lab, [SCIO_RUN, *argv], timeout=10)
+        without = connect_seconds(lab, argv, runs=1, timeout=10)
+        row(s, f"{name}: with scio / without", f"{fmt(with_scio)} / {fmt(without)}")
+
+
+def poll_cost(lab, rounds=11):
+    plain, shim = [], []
+    for _ in range(rounds):
+        for env, out in ((None, plain), ({"LD_PRELOAD": SHIM}, shim)):
+            res = lab.run(["taskset", "-c", "1", prog("bench_poll"), "300000"],
+                          env=env, timeout=60)
+            out.append(float(res.stdout.split("=")[1]))
+    p, q = median(plain), median(shim)
+    row("no connect at all", "poll() on a pipe without / with the shim",
+        f"{p:.0f} / {q:.0f} ns/call", f"ratio {q / p:.3f} (target ≤ 1.02)")
+
+
 def machine():
     cpu = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -187,11 +214,13 @@ def main():
     try:
         lab.start_servers(port=7000)
         loopback_costs(lab)
+        poll_cost(lab)
         with tempfile.TemporaryDirectory() as tmp:
             resolution(lab, tmp)
         lab.fault("ipv6", "blackhole")
         blackhole_library(lab)
         blackhole_programs(lab)
+        nonblocking_programs(lab)
     finally:
         lab.close()
     if (HERE / "telar_bench.py").exists():
