@@ -27,7 +27,8 @@ TEST_BIN = $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
 DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 	   $(if $(wildcard demo/telar.c),$(BUILD)/telar)
-TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so $(DEMOS)
+TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
+	  $(BUILD)/scio-history $(DEMOS)
 
 .PHONY: all test test-progs bench clean install uninstall deps
 all: $(TARGETS)
@@ -57,6 +58,9 @@ $(BUILD)/libscio-preload.so: $(SHIM_OBJ) $(LIB_OBJ) shim/exports.map
 $(BUILD)/obj/shim/%.o: shim/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Ishim -MMD -MP -c -o $@ $<
+
+$(BUILD)/scio-history: $(BUILD)/obj/tools/scio-history.o $(BUILD)/libscio.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) -lpthread
 
 # Each demo is demo/NAME.c plus any demo/NAME-*.c, linked with libscio.a.
 $(BUILD)/scio-smtp: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/scio-smtp*.c)) $(BUILD)/libscio.a
@@ -108,6 +112,7 @@ install: all $(BUILD)/scio-run $(BUILD)/scio.pc
 	install -m 755 $(BUILD)/libscio.so $(DESTDIR)$(LIBDIR)/libscio.so.0
 	ln -sf libscio.so.0 $(DESTDIR)$(LIBDIR)/libscio.so
 	install -m 644 $(BUILD)/libscio-preload.so $(DESTDIR)$(LIBDIR)/scio/
+	install -m 755 $(BUILD)/scio-history $(DESTDIR)$(LIBDIR)/scio/
 	install -m 644 lib/scio.h $(DESTDIR)$(INCDIR)/
 	install -m 644 $(BUILD)/scio.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	install -m 755 $(BUILD)/scio-run $(DESTDIR)$(BINDIR)/
@@ -120,6 +125,7 @@ install: all $(BUILD)/scio-run $(BUILD)/scio.pc
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libscio.a $(DESTDIR)$(LIBDIR)/libscio.so \
 	      $(DESTDIR)$(LIBDIR)/libscio.so.0 $(DESTDIR)$(LIBDIR)/scio/libscio-preload.so \
+	      $(DESTDIR)$(LIBDIR)/scio/scio-history \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/scio.pc $(DESTDIR)$(INCDIR)/scio.h \
 	      $(DESTDIR)$(BINDIR)/scio-run $(DESTDIR)$(BINDIR)/scio-smtp $(DESTDIR)$(SBINDIR)/telar
 	rm -rf $(DESTDIR)$(DOCDIR)

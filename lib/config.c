@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "history.h"
 #include "log.h"
 
 static void add_warning(char *warn, size_t size, const char *fmt, ...)
@@ -78,6 +79,9 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 	static const char *const fam_words[] = { "ipv6", "ipv4", NULL };
 	static const int fam_values[] = { AF_INET6, AF_INET };
 	static const char *const bool_words[] = { "0", "1", NULL };
+	static const char *const hist_words[] = { "off", "process", "on", NULL };
+	static const int hist_values[] = { SCIO_HISTORY_OFF, SCIO_HISTORY_PROCESS,
+					   SCIO_HISTORY_SHARED };
 	static const int bool_values[] = { 0, 1 };
 	const char *v;
 	int bad = 0, level = SCIO_LOG_WARN;
@@ -87,6 +91,7 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 		.resolution_delay_ms = SCIO_RESOLUTION_DELAY_DEFAULT_MS,
 		.prefer_family = AF_INET6,
 		.log_level = SCIO_LOG_WARN,
+		.history = SCIO_HISTORY_SHARED,
 	};
 	if (warn && warn_size)
 		warn[0] = '\0';
@@ -110,6 +115,17 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 		bad += parse_choice("SCIO_LOG", v, log_words, log_values, &level,
 				    warn, warn_size);
 		c->log_level = (enum scio_log_level)level;
+	}
+	if ((v = get("SCIO_HISTORY")) && *v)
+		bad += parse_choice("SCIO_HISTORY", v, hist_words, hist_values,
+				    &c->history, warn, warn_size);
+	if ((v = get("SCIO_HISTORY_FILE")) && *v) {
+		if (strlen(v) >= sizeof(c->history_file) || v[0] != '/') {
+			add_warning(warn, warn_size, "SCIO_HISTORY_FILE must be an absolute path; using the default\n");
+			bad++;
+		} else {
+			strcpy(c->history_file, v);
+		}
 	}
 	if ((v = get("SCIO_LOG_FILE")) && *v) {
 		if (strlen(v) >= sizeof(c->log_file)) {
@@ -135,6 +151,9 @@ static void load_config(void)
 	char warn[1024];
 	int bad = scio_config_parse(&the_config, env_get, warn, sizeof(warn));
 	scio_log_set(&the_config);
+	scio_history_configure(the_config.disabled ? SCIO_HISTORY_OFF
+						   : (enum scio_history_mode)the_config.history,
+			       the_config.history_file);
 	if (bad == 0)
 		return;
 	for (char *line = warn, *nl; *line; line = nl + 1) {

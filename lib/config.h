@@ -13,6 +13,8 @@ struct scio_config {
 	int prefer_family;
 	enum scio_log_level log_level;
 	char log_file[SCIO_PATH_MAX];   /* "" for stderr */
+	int history;                    /* enum scio_history_mode */
+	char history_file[SCIO_PATH_MAX]; /* "": the default place */
 };
 
 /* Looks a name up (secure_getenv in the shim; anything in tests). */

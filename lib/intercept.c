@@ -18,6 +18,7 @@
 #include "addrs.h"
 #include "answers.h"
 #include "config.h"
+#include "history.h"
 #include "intercept.h"
 #include "internal.h"
 #include "log.h"
@@ -183,16 +184,22 @@ static int adopt_winner(int fd, int winner, int flags)
 	return 0;
 }
 
-/* What the program's own connect would have returned (attempt 0 is the
- * program's own). */
-static int own_outcome(const struct scio_report *rep, int race_error)
+/* What the program's own connect would have returned. */
+static int own_outcome(const struct scio_report *rep,
+		       const struct sockaddr *own, int race_error)
 {
-	if (race_error == EINTR || rep->count == 0)
-		return race_error;
-	const struct scio_attempt *own = &rep->attempt[0];
-	if (own->end_us < 0 && race_error == ETIMEDOUT)
-		return EINPROGRESS;  /* SO_SNDTIMEO expired mid-connect */
-	return own->error;
+	if (race_error == EINTR)
+		return EINTR;
+	for (size_t k = 0; k < rep->count; k++) {
+		const struct scio_attempt *a = &rep->attempt[k];
+		if (!scio_same_addr((const struct sockaddr *)&a->addr, own))
+			continue;
+		if (a->end_us < 0 && race_error == ETIMEDOUT)
+			return EINPROGRESS;  /* SO_SNDTIMEO expired mid-connect */
+		return a->error;
+	}
+	/* the deadline came before its turn: a timed-out connect */
+	return race_error == ETIMEDOUT ? EINPROGRESS : race_error;
 }
 
 static void log_race(const struct scio_match *m, const struct scio_report *rep,
@@ -258,19 +265,44 @@ static void remember_failure(const struct scio_match *m,
 	scio_answers_failed(scio_answers_global(), m, errors, scio_now_us());
 }
 
+/* History: addresses whose destination or network failed recently go
+ * after the others (they are still tried, so recovery is noticed).
+ * Returns the new index of candidate 0 (the program's own). */
+static size_t history_order(struct sockaddr_storage *cand, size_t n)
+{
+	struct sockaddr_storage good[SCIO_ANSWER_ADDRS], bad[SCIO_ANSWER_ADDRS];
+	size_t ng = 0, nb = 0, own = 0;
+	int64_t now = scio_wall_ms();
+	for (size_t i = 0; i < n; i++) {
+		if (scio_history_broken((struct sockaddr *)&cand[i], now)) {
+			if (i == 0)
+				own = SIZE_MAX;
+			bad[nb++] = cand[i];
+		} else {
+			good[ng++] = cand[i];
+		}
+	}
+	if (ng == 0 || nb == 0)
+		return 0;
+	memcpy(cand, good, ng * sizeof(good[0]));
+	memcpy(cand + ng, bad, nb * sizeof(bad[0]));
+	return own == SIZE_MAX ? ng : 0;
+}
+
 static __attribute__((noinline)) int race(int fd, int flags,
 					   const struct scio_match *m,
 					   const struct scio_config *cfg)
 {
 	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
 	size_t n = order_candidates(m, cand);
+	size_t own = history_order(cand, n);
 	int timeout_ms = send_timeout_ms(fd);
-	struct attempt_ctx ctx = { .m = m, .own_fd = fd, .family = cand[0].ss_family,
+	struct attempt_ctx ctx = { .m = m, .own_fd = fd, .family = cand[own].ss_family,
 				   .sndtimeo = timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
 	struct scio_race r = {
-		.addrs = cand, .naddrs = n, .primary = 0,
-		.own_fd = fd, .own_index = 0,
+		.addrs = cand, .naddrs = n, .primary = own,
+		.own_fd = fd, .own_index = own,
 		.connect_delay_ms = cfg->connect_delay_ms,
 		.timeout_ms = timeout_ms,
 		.prepare = prepare_attempt, .prepare_arg = &ctx,
@@ -288,6 +320,7 @@ static __attribute__((noinline)) int race(int fd, int flags,
 
 	if (winner < 0 && rep.count == 0)
 		return -2;  /* the race could not even start (no memory) */
+	scio_history_record(&rep, scio_wall_ms());
 	if (winner >= 0 && winner != fd && adopt_winner(fd, winner, flags) < 0) {
 		err = errno;
 		close(winner);
@@ -300,7 +333,7 @@ static __attribute__((noinline)) int race(int fd, int flags,
 		log_race(m, &rep, 0);
 		return 0;
 	}
-	int own_err = own_outcome(&rep, err);
+	int own_err = own_outcome(&rep, (struct sockaddr *)&cand[own], err);
 	log_race(m, &rep, own_err);
 	if (own_err == EINTR)
 		scio_pending_add(fd, m, start);  /* a retried connect resumes */
@@ -418,6 +451,25 @@ pass:
 	return scio_sys.connect(fd, addr, len);
 }
 
+/* The family to list first: the preferred one, unless history says its
+ * first address (or network) fails and the other family's does not. */
+static int history_prefer(const struct addrinfo *res, int prefer)
+{
+	const struct sockaddr *mine = NULL, *other = NULL;
+	for (const struct addrinfo *ai = res; ai && !(mine && other); ai = ai->ai_next) {
+		if (ai->ai_family == prefer && !mine)
+			mine = ai->ai_addr;
+		else if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+			 ai->ai_family != prefer && !other)
+			other = ai->ai_addr;
+	}
+	int64_t now = scio_wall_ms();
+	if (mine && other && scio_history_broken(mine, now) &&
+	    !scio_history_broken(other, now))
+		return other->sa_family;
+	return prefer;
+}
+
 int scio_intercept_getaddrinfo(const char *node, const char *service,
 			       const struct addrinfo *hints,
 			       struct addrinfo **res)
@@ -442,7 +494,7 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 		return rc;
 	int family = hints ? hints->ai_family : AF_UNSPEC;
 	if (!cfg->disabled && family == AF_UNSPEC)
-		*res = scio_addrinfo_interleave(*res, cfg->prefer_family);
+		*res = scio_addrinfo_interleave(*res, history_prefer(*res, cfg->prefer_family));
 	int socktype = hints ? hints->ai_socktype : 0;
 	saved = errno;
 	if (!cfg->disabled && family == AF_UNSPEC &&
@@ -491,6 +543,7 @@ static enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
 		errno = saved;
 		return SCIO_WAIT_NOT_OURS;  /* no race possible: the plain wait */
 	}
+	scio_history_record(&rep, scio_wall_ms());
 
 	if (winner >= 0 && winner != fd && adopt_winner(fd, winner, flags) < 0) {
 		close(winner);

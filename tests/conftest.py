@@ -69,3 +69,10 @@ def lab(request, make_lab):
     if port is not None:
         lab.start_servers(port=port)
     return lab
+
+
+@pytest.fixture(autouse=True)
+def _private_history(tmp_path, monkeypatch):
+    """Each test gets its own scio history store: what one test teaches
+    scio about a broken family must not change another test."""
+    monkeypatch.setenv("SCIO_HISTORY_FILE", str(tmp_path / "scio-history"))

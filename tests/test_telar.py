@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import netlab
-from scio_testlib import BUILD, ROOT, prog
+from scio_testlib import BUILD, ROOT, SANITIZER_MARKS, prog
 
 TELAR = str(BUILD / "telar")
 PY = sys.executable
@@ -40,6 +40,19 @@ def _built():
     if not Path(TELAR).exists():
         subprocess.run(["make", "-s", "-C", str(ROOT), f"BUILD={BUILD}", TELAR],
                        check=True)
+
+
+_started = []  # every Telar of the current test
+
+
+@pytest.fixture(autouse=True)
+def _no_sanitizer_reports():
+    """With a sanitizer build (make SAN=...), telar must not report."""
+    yield
+    for t in _started:
+        for mark in SANITIZER_MARKS:
+            assert mark not in t.stderr, t.stderr
+    _started.clear()
 
 
 # ----------------------------------------------------------------- helpers
@@ -77,6 +90,7 @@ class Telar:
         with open(self.errfile, "wb") as err:
             self.proc = lab.popen_server(argv, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=err)
+        _started.append(self)
         if wait:
             wait_listening(lab, port, count)
 
@@ -300,16 +314,17 @@ def start_holder(lab, addr, count, port=PORT):
     """HOLD in the client ns; returns (process, what each socket saw)."""
     proc = lab.popen([PY, "-c", HOLD, addr, str(port), str(count)],
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    lines = []
+    buf = b""
     deadline = time.monotonic() + 15
-    while not lines or lines[-1] != "READY":
+    while b"READY\n" not in buf:
         left = deadline - time.monotonic()
-        assert left > 0, f"holding client not ready: {lines}"
+        assert left > 0, f"holding client not ready: {buf!r}"
         ready, _, _ = select.select([proc.stdout], [], [], left)
         if ready:
-            line = proc.stdout.readline()
-            assert line, f"holding client exited (rc={proc.wait()}): {lines}"
-            lines.append(line.decode().strip())
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, f"holding client exited (rc={proc.wait()}): {buf!r}"
+            buf += chunk
+    lines = buf.decode().splitlines()
     return proc, json.loads(lines[0])
 
 

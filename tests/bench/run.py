@@ -196,6 +196,26 @@ def poll_cost(lab, rounds=11):
         f"{p:.0f} / {q:.0f} ns/call", f"ratio {q / p:.3f} (target ≤ 1.02)")
 
 
+def history_loop(lab, tmp):
+    """20 runs of bash /dev/tcp with IPv6 blackholed: scio with history,
+    scio without, curl's own race."""
+    s = "IPv6 blackholed, 20 runs of a client in a shell loop"
+    loop = ("for i in $(seq 20); do exec 3<>/dev/tcp/dual.test/7000; "
+            "read -r l <&3; exec 3<&-; done")
+    hist = str(Path(tmp) / "history")
+    res = lab.run([SCIO_RUN, "bash", "-c", loop], env={"SCIO_HISTORY_FILE": hist},
+                  timeout=60)
+    row(s, "bash /dev/tcp under scio, history on", f"{res.elapsed:.2f} s",
+        "(target < 0.6 s)")
+    res = lab.run([SCIO_RUN, "bash", "-c", loop], env={"SCIO_HISTORY": "off"},
+                  timeout=60)
+    row(s, "bash /dev/tcp under scio, history off", f"{res.elapsed:.2f} s")
+    curl = ("for i in $(seq 20); do curl -s -o /dev/null -m 5 "
+            "telnet://dual.test:7000 </dev/null; done")
+    res = lab.run(["bash", "-c", curl], timeout=120)
+    row(s, "curl's own race, 20 runs", f"{res.elapsed:.2f} s")
+
+
 def machine():
     cpu = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -221,6 +241,8 @@ def main():
         blackhole_library(lab)
         blackhole_programs(lab)
         nonblocking_programs(lab)
+        with tempfile.TemporaryDirectory() as tmp:
+            history_loop(lab, tmp)
     finally:
         lab.close()
     if (HERE / "telar_bench.py").exists():

@@ -1,0 +1,74 @@
+/*
+ * history.h - what worked, per destination and per network (IPv6 /64,
+ * IPv4 /24), so that after one failure later connects go straight to the
+ * family that works (RFC 8305 sections 4 and 5 allow historical data).
+ *
+ * Kept in memory, and (unless SCIO_HISTORY=process or off) in a per-user
+ * file shared by every process: $XDG_RUNTIME_DIR/scio/history, else
+ * ~/.cache/scio/history, or SCIO_HISTORY_FILE.  The file is fixed-size,
+ * mode 0600, opened without following symlinks, owner checked, updated
+ * under flock; a corrupt, truncated, foreign or future-version file is
+ * ignored and rebuilt.  Times are wall-clock milliseconds.
+ */
+#ifndef SCIO_HISTORY_H
+#define SCIO_HISTORY_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "scio.h"
+
+#define SCIO_HISTORY_SLOTS 256
+#define SCIO_HISTORY_TTL_MS (600 * 1000LL)  /* a failure is believed 10 min */
+#define SCIO_HISTORY_VERSION 1
+
+enum scio_history_mode { SCIO_HISTORY_OFF, SCIO_HISTORY_PROCESS, SCIO_HISTORY_SHARED };
+
+enum scio_fail_kind { SCIO_FAIL_NONE, SCIO_FAIL_TIMEOUT, SCIO_FAIL_UNREACHABLE,
+		      SCIO_FAIL_REFUSED };
+
+struct scio_hist_entry {
+	uint8_t kind;          /* 0 empty, 1 destination, 2 network */
+	uint8_t family;        /* 4 or 6 */
+	uint8_t fail_kind;     /* enum scio_fail_kind of the last failure */
+	uint8_t prefix;        /* bits of addr that count */
+	uint32_t srtt_us;      /* smoothed connect time, 0: no sample */
+	uint8_t addr[16];
+	int64_t last_success;
+	int64_t last_failure;
+	int64_t used;          /* for LRU */
+};
+
+struct scio_hist_file {
+	char magic[8];         /* "SCIOHIST" */
+	uint32_t version;
+	uint32_t slots;
+	uint32_t entry_size;
+	uint32_t reserved;
+	struct scio_hist_entry e[SCIO_HISTORY_SLOTS];
+};
+
+/* Sets the mode and file (NULL: the default path); resets the cache. */
+void scio_history_configure(enum scio_history_mode mode, const char *file);
+
+/* Records what a race did (report of scio_race_connect). */
+void scio_history_record(const struct scio_report *rep, int64_t now_ms);
+
+/* 1 when dst, or its network, failed recently and has not worked since. */
+int scio_history_broken(const struct sockaddr *dst, int64_t now_ms);
+
+/* Smoothed connect time to dst's network in µs, 0 when unknown. */
+uint32_t scio_history_srtt(const struct sockaddr *dst, int64_t now_ms);
+
+/* The history file in use ("" when none). */
+const char *scio_history_path(void);
+
+/* Reads a history file into *out; 0, or -1 (missing, foreign, corrupt). */
+int scio_history_load_file(const char *path, struct scio_hist_file *out);
+
+/* Empties the store (memory and file). */
+void scio_history_forget(void);
+
+int64_t scio_wall_ms(void);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * scio-history - shows or clears what scio remembers about broken
+ * families and paths (the per-user history store; see scio-run(1)).
+ *
+ *   scio-history           print the store as a table
+ *   scio-history --forget  empty it
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "history.h"
+
+static const char *kind_name(int kind)
+{
+	static const char *const names[] = { "ok", "timeout", "unreachable", "refused" };
+	return kind >= 0 && kind <= SCIO_FAIL_REFUSED ? names[kind] : "?";
+}
+
+static void age(int64_t then, int64_t now, char *buf, size_t size)
+{
+	if (!then) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	int64_t s = (now - then) / 1000;
+	if (s < 120)
+		snprintf(buf, size, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(buf, size, "%lldm", (long long)(s / 60));
+	else
+		snprintf(buf, size, "%lldh", (long long)(s / 3600));
+}
+
+static int print_store(const char *path)
+{
+	struct scio_hist_file *f = malloc(sizeof(*f));
+	if (!f)
+		return 1;
+	if (scio_history_load_file(path, f) < 0) {
+		printf("scio history %s: empty\n", path);
+		free(f);
+		return 0;
+	}
+	int64_t now = scio_wall_ms();
+	printf("%-44s %-6s %-12s %9s %9s %9s\n", "destination", "family", "state",
+	       "rtt", "failed", "worked");
+	for (size_t i = 0; i < SCIO_HISTORY_SLOTS; i++) {
+		const struct scio_hist_entry *e = &f->e[i];
+		if (!e->kind)
+			continue;
+		char addr[INET6_ADDRSTRLEN], dest[64], rtt[32], failed[32], worked[32];
+		inet_ntop(e->family == 6 ? AF_INET6 : AF_INET, e->addr, addr, sizeof(addr));
+		if (e->kind == 2)
+			snprintf(dest, sizeof(dest), "%s/%d (network)", addr, e->prefix);
+		else
+			snprintf(dest, sizeof(dest), "%s", addr);
+		int failing = e->last_failure > e->last_success &&
+			      now - e->last_failure < SCIO_HISTORY_TTL_MS;
+		if (e->srtt_us)
+			snprintf(rtt, sizeof(rtt), "%.1fms", e->srtt_us / 1000.0);
+		else
+			snprintf(rtt, sizeof(rtt), "-");
+		age(e->last_failure, now, failed, sizeof(failed));
+		age(e->last_success, now, worked, sizeof(worked));
+		printf("%-44s IPv%-3d %-12s %9s %9s %9s\n", dest, e->family,
+		       failing ? kind_name(e->fail_kind) : "ok", rtt, failed, worked);
+	}
+	free(f);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct scio_config *cfg = scio_config();
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--forget") != 0)) {
+		fprintf(stderr, "usage: scio-history [--forget]\n");
+		return 2;
+	}
+	if (cfg->history != SCIO_HISTORY_SHARED || !scio_history_path()[0]) {
+		printf("scio history: no shared store (SCIO_HISTORY=%s)\n",
+		       cfg->history == SCIO_HISTORY_OFF ? "off" : "process");
+		return 0;
+	}
+	if (argc == 2) {
+		scio_history_forget();
+		printf("scio history %s: forgotten\n", scio_history_path());
+		return 0;
+	}
+	return print_store(scio_history_path());
+}
