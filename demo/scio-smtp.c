@@ -684,7 +684,7 @@ static int read_reply(struct session *ss, struct reply *r, const char *what)
 		ssize_t n = scio_getline(ss->stream, line, sizeof(line));
 		if (n < 0)
 			return read_failed(ss, errno, what);
-		if (n == 0) {
+		if (n == 0 && scio_stream_eof(ss->stream)) {
 			err_msg("connection closed by the server %s %s",
 				r->lines ? "in the middle of" : "before", what);
 			return ST_CLOSED;

@@ -147,12 +147,15 @@ struct scio_stream;
 SCIO_API struct scio_stream *scio_stream_open(int fd);
 /*
  * Reads one line into buf (NUL-terminated, line ending removed).  Returns
- * its length, 0 at end of stream before any byte, -1 with errno: EMSGSIZE
+ * its length, 0 for an empty line or at end of stream (scio_stream_eof()
+ * tells which), -1 with errno: EMSGSIZE
  * when the line does not fit (the rest of that line is discarded, so the
  * next call reads the next line), EPROTO when the peer closed mid-line
  * (the partial line is in buf), EINVAL for size 0.
  */
 SCIO_API ssize_t scio_getline(struct scio_stream *s, char *buf, size_t size);
+/* 1 once the peer has closed and every line has been read. */
+SCIO_API int scio_stream_eof(const struct scio_stream *s);
 /* Writes line and CRLF completely.  0, or -1 with errno. */
 SCIO_API int scio_putline(struct scio_stream *s, const char *line);
 /* Frees the stream and closes its fd. */

@@ -133,6 +133,11 @@ ssize_t scio_getline(struct scio_stream *s, char *buf, size_t size)
 	}
 }
 
+int scio_stream_eof(const struct scio_stream *s)
+{
+	return s && s->eof && s->start == s->end;
+}
+
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len > 0) {

@@ -48,7 +48,9 @@ static void crlf_and_lf(void)
 	CHECK(strcmp(buf, "plain") == 0);
 	CHECK_EQ(scio_getline(in, buf, sizeof(buf)), 0);   /* "\r\n": empty */
 	CHECK(strcmp(buf, "") == 0);
+	CHECK(!scio_stream_eof(in));
 	CHECK_EQ(scio_getline(in, buf, sizeof(buf)), 0);   /* "\n": empty */
+	CHECK(!scio_stream_eof(in));
 	/* EOF mid-line: EPROTO, partial line kept */
 	errno = 0;
 	CHECK_EQ(scio_getline(in, buf, sizeof(buf)), -1);
@@ -56,6 +58,7 @@ static void crlf_and_lf(void)
 	CHECK(strcmp(buf, "last") == 0);
 	/* then plain EOF */
 	CHECK_EQ(scio_getline(in, buf, sizeof(buf)), 0);
+	CHECK(scio_stream_eof(in));
 	scio_stream_close(in);
 }
 
