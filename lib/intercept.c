@@ -515,11 +515,16 @@ static int always_interrupted(void *arg)
 
 static enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
 {
+	const struct scio_config *cfg = scio_config();
 	struct scio_pending p;
+	/* A wait shorter than the delay is a program with its own schedule
+	 * (curl waits 200 ms before its own second attempt): not ours.  The
+	 * entry stays; the program's second connect to the answer drops it. */
+	if (!blocking && timeout_ms >= 0 && timeout_ms < cfg->connect_delay_ms)
+		return SCIO_WAIT_NOT_OURS;
 	if (!scio_pending_take(fd, &p))
 		return SCIO_WAIT_NOT_OURS;
 	int saved = errno;
-	const struct scio_config *cfg = scio_config();
 	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
 	size_t n = order_candidates(&p.m, cand);
 	struct attempt_ctx ctx = { .m = &p.m, .own_fd = fd, .family = cand[0].ss_family,
