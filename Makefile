@@ -30,7 +30,7 @@ DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
 	  $(BUILD)/scio-history $(DEMOS)
 
-.PHONY: all test test-progs bench clean install uninstall deps
+.PHONY: all test test-progs bench clean install uninstall deps demo
 all: $(TARGETS)
 
 # Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
@@ -80,6 +80,10 @@ deps:
 
 test: deps all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+demo: all
+	@sh scripts/test-deps
+	@SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) scripts/demo.py
 
 bench: deps all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/run.py

@@ -569,6 +569,13 @@ def test_verbose_logs_each_connection(lab, tmp_path):
     assert f"telar: connection from {netlab.CLI4} port" in log, log
 
 
+def test_syslog_keeps_stderr_quiet(lab, tmp_path):
+    t = start(lab, tmp_path, "-s", "-v")
+    assert_answers(lab)
+    assert t.stop() == 0
+    assert t.stderr == ""
+
+
 BAD_ARGS = [
     ["-p", "0"], ["-p", "65536"], ["-p", "-1"], ["-p", ""], ["-p", "23x"],
     ["-p", "no-such-service"], ["-c", "0"], ["-c", "abc"], ["-c", "10x"],
