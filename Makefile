@@ -30,7 +30,7 @@ DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
 	  $(BUILD)/scio-history $(DEMOS)
 
-.PHONY: all test test-progs bench clean install uninstall deps demo
+.PHONY: all test test-progs bench clean install uninstall deps demo fuzz
 all: $(TARGETS)
 
 # Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
@@ -80,6 +80,28 @@ deps:
 
 test: deps all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+# libFuzzer targets (clang): each runs FUZZ_SECONDS from the seeds in
+# tests/fuzz/seeds/NAME (corpus grown in build/); crash reproducers land
+# in tests/fuzz/crashes, to be committed with their fix.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_FLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilib -fsanitize=fuzzer,address,undefined
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lpthread
+
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+	@mkdir -p tests/fuzz/crashes
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$t; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		$(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+			-artifact_prefix=tests/fuzz/crashes/ $(BUILD)/fuzz/corpus/$$t \
+			tests/fuzz/seeds/$$t 2>&1 | grep -E '^Done|ERROR|SUMMARY' || true; \
+		test -z "$$(ls tests/fuzz/crashes 2>/dev/null)" || exit 1; \
+	done
 
 demo: all
 	@sh scripts/test-deps
