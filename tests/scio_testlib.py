@@ -94,3 +94,30 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "WARNING: ThreadSanitizer",
 def assert_no_sanitizer_report(res):
     for mark in SANITIZER_MARKS:
         assert mark not in (res.stderr or ""), res
+
+
+SCIO_RUN = str(ROOT / "scripts" / "scio-run")
+TSAN = "thread" in SAN
+# scio-run's flags, for runs that cannot go through the script
+_FLAG_ENV = {"-v": ("SCIO_LOG", "info"), "-q": ("SCIO_LOG", "off"),
+             "-4": ("SCIO_PREFER", "ipv4"), "-6": ("SCIO_PREFER", "ipv6")}
+
+
+def run_scio(lab, argv, shim=True, timeout=20, **env):
+    """Runs argv in the lab's client namespace, through scio-run when shim
+    is true.  Under TSan scio-run itself (a sh script) cannot start with
+    the runtime preloaded: the runtime and the shim are then preloaded
+    directly, and scio-run's flags become their variables."""
+    argv = list(argv)
+    env = {k: str(v) for k, v in env.items()}
+    if shim and TSAN:
+        while argv and argv[0] in _FLAG_ENV:
+            env.setdefault(*_FLAG_ENV[argv.pop(0)])
+    full = {**san_env(), **env}
+    if shim and TSAN:
+        full["LD_PRELOAD"] += ":" + str(BUILD / "libscio-preload.so")
+    elif shim:
+        argv = [SCIO_RUN, *argv]
+    res = lab.run(argv, timeout=timeout, env=full)
+    assert_no_sanitizer_report(res)
+    return res

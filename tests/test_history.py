@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from scio_testlib import BUILD, ROOT, SAN, assert_no_sanitizer_report, san_env
+from scio_testlib import BUILD, ROOT, SAN, assert_no_sanitizer_report, san_env, run_scio
 
 SCIO_RUN = str(ROOT / "scripts" / "scio-run")
 PY = "/usr/bin/python3"
@@ -16,18 +16,8 @@ PY_CONNECT = ("import socket; s=socket.create_connection(('dual.test',7000));"
               "print(s.recv(200).decode().strip())")
 
 
-def run(lab, argv, timeout=20, **env):
-    env = {**san_env(), **{k: str(v) for k, v in env.items()}}
-    if TSAN:
-        if argv[0] == "-v":
-            argv = argv[1:]
-            env.setdefault("SCIO_LOG", "info")
-        env["LD_PRELOAD"] += ":" + str(BUILD / "libscio-preload.so")
-        res = lab.run(argv, timeout=timeout, env=env)
-    else:
-        res = lab.run([SCIO_RUN, *argv], timeout=timeout, env=env)
-    assert_no_sanitizer_report(res)
-    return res
+def run(lab, argv, shim=True, timeout=20, **env):
+    return run_scio(lab, argv, shim=shim, timeout=timeout, **env)
 
 
 def log_line(res):

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from scio_testlib import ROOT, SAN, assert_no_sanitizer_report, parse_records, prog, san_env
+from scio_testlib import ROOT, SAN, assert_no_sanitizer_report, parse_records, prog, san_env, run_scio
 
 SCIO_RUN = str(ROOT / "scripts" / "scio-run")
 PY = "/usr/bin/python3"
@@ -25,16 +25,7 @@ PY_TIMEOUT = ("import socket; s=socket.create_connection(('dual.test',7000),time
 
 
 def run(lab, argv, shim=True, timeout=20, **env):
-    env = {**san_env(), **{k: str(v) for k, v in env.items()}}
-    if shim and TSAN:
-        env["LD_PRELOAD"] += ":" + str(ROOT / "build" / "libscio-preload.so")
-        res = lab.run(argv, timeout=timeout, env=env)
-    elif shim:
-        res = lab.run([SCIO_RUN, *argv], timeout=timeout, env=env)
-    else:
-        res = lab.run(argv, timeout=timeout, env=env)
-    assert_no_sanitizer_report(res)
-    return res
+    return run_scio(lab, argv, shim=shim, timeout=timeout, **env)
 
 
 def probe(lab, mode, timeout_ms, shim=True, **env):

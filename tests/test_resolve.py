@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from scio_testlib import ROOT, SAN, assert_no_sanitizer_report, prog, san_env
+from scio_testlib import ROOT, SAN, assert_no_sanitizer_report, prog, san_env, run_scio
 from test_dnsserver import Dns, ZONE
 
 SCIO_RUN = str(ROOT / "scripts" / "scio-run")
@@ -40,16 +40,7 @@ def dns(lab, tmp_path):
 
 
 def run(lab, argv, shim=True, timeout=20, **env):
-    env = {**san_env(), **{k: str(v) for k, v in env.items()}}
-    if shim and TSAN:
-        env["LD_PRELOAD"] += ":" + str(ROOT / "build" / "libscio-preload.so")
-        res = lab.run(argv, timeout=timeout, env=env)
-    elif shim:
-        res = lab.run([SCIO_RUN, *argv], timeout=timeout, env=env)
-    else:
-        res = lab.run(argv, timeout=timeout, env=env)
-    assert_no_sanitizer_report(res)
-    return res
+    return run_scio(lab, argv, shim=shim, timeout=timeout, **env)
 
 
 def gai(lab, name, shim=True, timeout=20):
