@@ -59,6 +59,16 @@ class RaceOutput:
         return f"RaceOutput({self.res})"
 
 
+TSAN_OPTIONS = ("exitcode=66:report_signal_unsafe=0:suppressions="
+                + str(ROOT / "tests" / "tsan.supp"))
+if "thread" in SAN:
+    # for the instrumented C test programs too
+    os.environ.setdefault("TSAN_OPTIONS", TSAN_OPTIONS)
+
+# Timing bounds stretch under TSan, which slows every thread down.
+SLACK = 2.0 if "thread" in SAN else 1.0
+
+
 def _runtime(name):
     out = subprocess.run(["gcc", f"-print-file-name={name}"],
                          capture_output=True, text=True).stdout.strip()
@@ -83,7 +93,7 @@ def san_env():
         "LD_PRELOAD": ":".join(r for r in runtimes if r),
         "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=0:exitcode=66",
         "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1:exitcode=66",
-        "TSAN_OPTIONS": "exitcode=66:report_signal_unsafe=0",
+        "TSAN_OPTIONS": TSAN_OPTIONS,
     }
 
 

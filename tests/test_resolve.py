@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from scio_testlib import ROOT, SAN, assert_no_sanitizer_report, prog, san_env, run_scio
+from scio_testlib import ROOT, SAN, SLACK, assert_no_sanitizer_report, prog, san_env, run_scio
 from test_dnsserver import Dns, ZONE
 
 SCIO_RUN = str(ROOT / "scripts" / "scio-run")
@@ -55,7 +55,7 @@ def gai(lab, name, shim=True, timeout=20):
 def test_aaaa_dropped_lookup_returns_fast(lab, dns):
     addrs, secs = gai(lab, "aaaa-drop.test")
     assert addrs == ["192.0.2.10"]
-    assert secs < 0.5
+    assert secs < 0.5 * SLACK
     # without scio glibc waits for the AAAA answer (about 10 s here)
     assert gai(lab, "aaaa-drop.test", shim=False, timeout=3) == (None, None)
 
@@ -63,18 +63,21 @@ def test_aaaa_dropped_lookup_returns_fast(lab, dns):
 def test_aaaa_dropped_connect_end_to_end(lab, dns):
     res = run(lab, [PY, "-c", CONNECT, "aaaa-drop.test"])
     assert "via ipv4" in res.stdout, res
-    assert res.elapsed < 1.0
+    assert res.elapsed < 1.0 * SLACK
 
 
 def test_a_dropped_ipv6_wins(lab, dns):
     addrs, secs = gai(lab, "a-drop.test")
-    assert addrs == ["2001:db8::10"] and secs < 0.5
+    assert addrs == ["2001:db8::10"] and secs < 0.5 * SLACK
     res = run(lab, [PY, "-c", CONNECT, "a-drop.test"])
-    assert "via ipv6" in res.stdout and res.elapsed < 1.0, res
+    assert "via ipv6" in res.stdout and res.elapsed < 1.0 * SLACK, res
 
 
 def test_both_answered_interleaved(lab, dns):
-    addrs, _ = gai(lab, "multi-dual.test")
+    # a long Resolution Delay: this test is about the order, not the delay
+    res = run(lab, [PY, "-c", textwrap.dedent(GAI), "multi-dual.test"],
+              SCIO_RESOLUTION_DELAY_MS=1000)
+    addrs = json.loads(res.stdout)[0]
     assert addrs == ["2001:db8::11", "192.0.2.11", "2001:db8::12", "192.0.2.12"]
     addrs, _ = gai(lab, "multi-dual.test", shim=False)
     assert sorted(addrs) == sorted(["2001:db8::11", "192.0.2.11",
@@ -84,7 +87,7 @@ def test_both_answered_interleaved(lab, dns):
 def test_aaaa_late_returns_after_the_resolution_delay(lab, dns):
     addrs, secs = gai(lab, "slow-aaaa.test")
     assert addrs == ["192.0.2.10"], "the AAAA answer comes 200 ms late"
-    assert 0.04 <= secs < 0.19
+    assert 0.04 <= secs < 0.19 * SLACK
 
 
 def test_late_ipv6_joins_the_connect_race(lab, dns):
@@ -93,14 +96,14 @@ def test_late_ipv6_joins_the_connect_race(lab, dns):
     assert "via ipv6" in res.stdout, res
     log = [l for l in res.stderr.splitlines() if "scio[" in l]
     assert "2001:db8::10" in log[-1] and "over IPv6" in log[-1], log
-    assert res.elapsed < 1.5
+    assert res.elapsed < 1.5 * SLACK
 
 
 def test_library_connect_with_aaaa_dropped(lab, dns):
     res = lab.run([prog("race_client"), "aaaa-drop.test", "7000"], timeout=20)
     assert_no_sanitizer_report(res)
     assert "result ok family=4" in res.stdout, res
-    assert res.elapsed < 1.0
+    assert res.elapsed < 1.0 * SLACK
 
 
 @pytest.mark.parametrize("name", ["nx.test", "servfail.test", "nosuch.test"])
@@ -132,6 +135,10 @@ def test_literals_and_numeric_pass_through(lab, dns):
     assert res.stdout.split() == ["2001:db8::10", "192.0.2.10", "3"], res
 
 
+# TSan cannot start threads in the child of a multi-threaded fork (its own
+# limitation: it hangs, scio or not), and every lookup here starts two.
+FORK_OK = "thread" not in SAN
+
 # Under this load (16 threads against a python DNS server) one family can
 # come more than the 50 ms Resolution Delay after the other: an answer with
 # one family is then correct.  Every answer must hold only zone addresses.
@@ -152,8 +159,10 @@ THREADS = """
     # fork while lookups run: the child resolves too and must not hang
     pid = os.fork()
     if pid == 0:
-        r = socket.getaddrinfo('dns-dual.test', 80, type=socket.SOCK_STREAM)
-        os._exit(0 if r else 1)
+        if sys.argv[1] == "fork-resolves":
+            r = socket.getaddrinfo('dns-dual.test', 80, type=socket.SOCK_STREAM)
+            os._exit(0 if r else 1)
+        os._exit(0)
     for t in ts: t.join()
     _, status = os.waitpid(pid, 0)
     print("errors", len(errors), errors[:2], "child", status)
@@ -161,7 +170,8 @@ THREADS = """
 
 
 def test_threads_and_fork(lab, dns):
-    res = run(lab, [PY, "-c", textwrap.dedent(THREADS)], timeout=60)
+    mode = "fork-resolves" if FORK_OK else "fork-exits"
+    res = run(lab, [PY, "-c", textwrap.dedent(THREADS), mode], timeout=60)
     assert "errors 0 [] child 0" in res.stdout, res
 
 
