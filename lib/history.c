@@ -27,7 +27,19 @@ static struct {
 	struct stat seen;       /* the file as last read */
 	int64_t checked;
 	int64_t clock;          /* LRU stamps */
+	int failing;            /* entries failing now: 0 lets lookups skip the lock */
 } H = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int failing(const struct scio_hist_entry *e, int64_t now);
+
+/* Recounts the failing entries (lock held) after the store changed. */
+static void count_failing(int64_t now)
+{
+	int n = 0;
+	for (size_t i = 0; i < SCIO_HISTORY_SLOTS; i++)
+		n += H.mem.e[i].kind && failing(&H.mem.e[i], now);
+	__atomic_store_n(&H.failing, n, __ATOMIC_RELEASE);
+}
 
 static void fork_prepare(void) { pthread_mutex_lock(&H.lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&H.lock); }
@@ -102,6 +114,7 @@ void scio_history_configure(enum scio_history_mode mode, const char *file)
 	empty_store(&H.mem);
 	memset(&H.seen, 0, sizeof(H.seen));
 	H.checked = 0;
+	H.failing = 0;
 	pthread_mutex_unlock(&H.lock);
 }
 
@@ -169,7 +182,7 @@ static void refresh(int64_t now)
 {
 	if (H.mode != SCIO_HISTORY_SHARED || now - H.checked < RECHECK_MS)
 		return;
-	H.checked = now;
+	__atomic_store_n(&H.checked, now, __ATOMIC_RELAXED);
 	struct stat st;
 	if (lstat(H.path, &st) < 0)
 		return;
@@ -182,6 +195,7 @@ static void refresh(int64_t now)
 		H.mem = *f;
 	free(f);
 	H.seen = st;
+	count_failing(now);
 }
 
 static void masked(const struct sockaddr *sa, int prefix, uint8_t *out, int *family)
@@ -318,16 +332,41 @@ static void write_through(const struct scio_report *rep, int64_t now)
 	close(fd);
 }
 
+/* Worth writing to the shared file: a failure, or a success that changes
+ * what the file says (a destination failing before, unknown, or not seen
+ * working for a minute).  Routine successes stay in memory: a program
+ * connecting in a loop does not rewrite the file every time. */
+#define REFRESH_MS 60000
+static int news(const struct scio_report *rep, int64_t now)
+{
+	for (size_t k = 0; k < rep->count; k++) {
+		int v = verdict(rep, k);
+		if (v < 0)
+			return 1;
+		if (v == 0)
+			continue;
+		const struct sockaddr *sa = (const struct sockaddr *)&rep->attempt[k].addr;
+		const struct scio_hist_entry *d = find(&H.mem, KIND_DEST, sa, 0, 0);
+		const struct scio_hist_entry *n = find(&H.mem, KIND_NET, sa, 0, 0);
+		if (!d || !n || d->last_failure || n->last_failure ||
+		    now - d->last_success > REFRESH_MS)
+			return 1;
+	}
+	return 0;
+}
+
 void scio_history_record(const struct scio_report *rep, int64_t now)
 {
 	if (!rep || rep->count == 0 || H.mode == SCIO_HISTORY_OFF)
 		return;
 	int saved = errno;
 	pthread_mutex_lock(&H.lock);
-	if (H.mode == SCIO_HISTORY_SHARED)
+	refresh(now);
+	if (H.mode == SCIO_HISTORY_SHARED && news(rep, now))
 		write_through(rep, now);
 	else
 		apply(&H.mem, rep, now);
+	count_failing(now);
 	pthread_mutex_unlock(&H.lock);
 	errno = saved;
 }
@@ -341,6 +380,10 @@ static int failing(const struct scio_hist_entry *e, int64_t now)
 int scio_history_broken(const struct sockaddr *dst, int64_t now)
 {
 	if (H.mode == SCIO_HISTORY_OFF)
+		return 0;
+	/* nothing failing, and the file was looked at a moment ago */
+	if (!__atomic_load_n(&H.failing, __ATOMIC_ACQUIRE) &&
+	    now - __atomic_load_n(&H.checked, __ATOMIC_RELAXED) < RECHECK_MS)
 		return 0;
 	int saved = errno;
 	pthread_mutex_lock(&H.lock);
@@ -370,6 +413,7 @@ void scio_history_forget(void)
 {
 	pthread_mutex_lock(&H.lock);
 	empty_store(&H.mem);
+	H.failing = 0;
 	if (H.mode == SCIO_HISTORY_SHARED && H.path[0]) {
 		struct stat st;
 		int fd = open(H.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);

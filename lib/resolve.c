@@ -46,7 +46,25 @@ struct lookup {
 struct job {
 	struct lookup *l;
 	int which;
+	struct job *next;
 };
+
+/*
+ * Lookup threads are kept for a while after their job, so that a program
+ * resolving in a loop does not pay two thread creations per lookup: a job
+ * goes to an idle thread when there is one, else to a new thread.
+ */
+#define POOL_MAX (2 * SCIO_RESOLVE_MAX_IN_FLIGHT)
+#define POOL_IDLE_US (30 * 1000000LL)
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct job *head, **tail;
+	int idle;
+	int threads;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
 static int in_flight;
 
@@ -82,9 +100,9 @@ static int family_of(int which)
 	return which == V6 ? AF_INET6 : AF_INET;
 }
 
-static void *lookup_thread(void *arg)
+static void run_job(struct job *arg)
 {
-	struct job job = *(struct job *)arg;
+	struct job job = *arg;
 	struct lookup *l = job.l;
 	struct addrinfo hints = l->hints, *res = NULL;
 	free(arg);
@@ -100,7 +118,80 @@ static void *lookup_thread(void *arg)
 		l->late(l->node, rc == 0 ? res : NULL, l->late_arg);
 	pthread_cond_signal(&l->cond);
 	lookup_put(l);
-	return NULL;
+}
+
+static struct timespec abs_time(int64_t us);
+
+/* A pool thread: jobs until none came for POOL_IDLE_US. */
+static void *pool_thread(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.lock);
+	for (;;) {
+		while (!pool.head) {
+			struct timespec ts = abs_time(scio_now_us() + POOL_IDLE_US);
+			pool.idle++;
+			int rc = pthread_cond_timedwait(&pool.work, &pool.lock, &ts);
+			pool.idle--;
+			if (rc == ETIMEDOUT && !pool.head) {
+				pool.threads--;
+				pthread_mutex_unlock(&pool.lock);
+				return NULL;
+			}
+		}
+		struct job *job = pool.head;
+		pool.head = job->next;
+		if (!pool.head)
+			pool.tail = &pool.head;
+		pthread_mutex_unlock(&pool.lock);
+		run_job(job);
+		pthread_mutex_lock(&pool.lock);
+	}
+}
+
+/* The pool belongs to the parent: a child starts with none. */
+static void pool_fork_prepare(void) { pthread_mutex_lock(&pool.lock); }
+static void pool_fork_parent(void) { pthread_mutex_unlock(&pool.lock); }
+static void pool_fork_child(void)
+{
+	pthread_mutex_init(&pool.lock, NULL);
+	pool.head = NULL;
+	pool.tail = &pool.head;
+	pool.idle = pool.threads = 0;
+}
+
+static void pool_init(void)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pool.work, &ca);
+	pthread_condattr_destroy(&ca);
+	pool.tail = &pool.head;
+	pthread_atfork(pool_fork_prepare, pool_fork_parent, pool_fork_child);
+}
+
+/* A new pool thread with every signal blocked (signals stay the
+ * program's business).  Lock held. */
+static int pool_grow(void)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t t;
+	if (pool.threads >= POOL_MAX)
+		return -1;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, THREAD_STACK);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&t, &attr, pool_thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		return -1;
+	pool.threads++;
+	return 0;
 }
 
 static struct lookup *lookup_new(const char *node, const char *service,
@@ -136,36 +227,36 @@ static struct lookup *lookup_new(const char *node, const char *service,
 	return l;
 }
 
-/* Starts one family's thread with every signal blocked (signals stay the
- * program's business).  0, or -1 when no thread could be made. */
+/* Hands one family's lookup to a pool thread.  0, or -1 when no thread
+ * could take it. */
 static int start_thread(struct lookup *l, int which)
 {
 	struct job *job = malloc(sizeof(*job));
 	if (!job)
 		return -1;
 	*job = (struct job){ .l = l, .which = which };
+	pthread_once(&pool_once, pool_init);
 
-	pthread_attr_t attr;
-	sigset_t all, old;
-	pthread_t t;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, THREAD_STACK);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_mutex_lock(&l->lock);
 	l->refs++;
 	pthread_mutex_unlock(&l->lock);
-	int rc = pthread_create(&t, &attr, lookup_thread, job);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (rc == 0)
-		return 0;
-	free(job);
-	pthread_mutex_lock(&l->lock);
-	l->refs--;
-	pthread_mutex_unlock(&l->lock);
-	return -1;
+	pthread_mutex_lock(&pool.lock);
+	int waiting = 0;
+	for (struct job *j = pool.head; j; j = j->next)
+		waiting++;
+	if (pool.idle <= waiting && pool_grow() < 0) {
+		pthread_mutex_unlock(&pool.lock);
+		free(job);
+		pthread_mutex_lock(&l->lock);
+		l->refs--;
+		pthread_mutex_unlock(&l->lock);
+		return -1;
+	}
+	*pool.tail = job;
+	pool.tail = &job->next;
+	pthread_cond_signal(&pool.work);
+	pthread_mutex_unlock(&pool.lock);
+	return 0;
 }
 
 static struct timespec abs_time(int64_t us)

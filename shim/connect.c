@@ -6,6 +6,6 @@
 
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	shim_init();
+	shim_ready();
 	return scio_intercept_connect(fd, addr, len);
 }

@@ -7,6 +7,6 @@
 SHIM_EXPORT int getaddrinfo(const char *node, const char *service,
 			    const struct addrinfo *hints, struct addrinfo **res)
 {
-	shim_init();
+	shim_ready();
 	return scio_intercept_getaddrinfo(node, service, hints, res);
 }

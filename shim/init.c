@@ -94,10 +94,12 @@ static void resolve(void)
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+int shim_initialised;
 
 void shim_init(void)
 {
 	pthread_once(&once, resolve);
+	__atomic_store_n(&shim_initialised, 1, __ATOMIC_RELEASE);
 }
 
 __attribute__((constructor)) static void shim_constructor(void)

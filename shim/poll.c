@@ -53,7 +53,7 @@ static int race_in_poll(struct pollfd *fds, int timeout, const sigset_t *mask)
 
 SHIM_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
-	shim_init();
+	shim_ready();
 	if (scio_pending_in_this_thread() && one_writable_wait(fds, nfds)) {
 		int rc = race_in_poll(fds, timeout, NULL);
 		if (rc != -2)
@@ -65,7 +65,7 @@ SHIM_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t,
 		      const sigset_t *mask)
 {
-	shim_init();
+	shim_ready();
 	if (scio_pending_in_this_thread() && one_writable_wait(fds, nfds)) {
 		int rc = race_in_poll(fds, timespec_ms(t), mask);
 		if (rc != -2)
@@ -77,7 +77,7 @@ SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t,
 SHIM_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout,
 			   size_t fdslen)
 {
-	shim_init();
+	shim_ready();
 	if (scio_pending_in_this_thread() && one_writable_wait(fds, nfds)) {
 		int rc = race_in_poll(fds, timeout, NULL);
 		if (rc != -2)
@@ -90,7 +90,7 @@ SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds,
 			    const struct timespec *t, const sigset_t *mask,
 			    size_t fdslen)
 {
-	shim_init();
+	shim_ready();
 	if (scio_pending_in_this_thread() && one_writable_wait(fds, nfds)) {
 		int rc = race_in_poll(fds, timespec_ms(t), mask);
 		if (rc != -2)

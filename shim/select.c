@@ -92,7 +92,7 @@ static void time_left(struct timeval *tv, int64_t start)
 SHIM_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e,
 		       struct timeval *tv)
 {
-	shim_init();
+	shim_ready();
 	int fd;
 	if (scio_pending_in_this_thread() && (fd = single_write_fd(nfds, r, w, e)) >= 0) {
 		int64_t start = scio_now_us();
@@ -110,7 +110,7 @@ SHIM_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e,
 SHIM_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e,
 			const struct timespec *t, const sigset_t *mask)
 {
-	shim_init();
+	shim_ready();
 	int fd;
 	if (scio_pending_in_this_thread() && (fd = single_write_fd(nfds, r, w, e)) >= 0) {
 		int ms = -1;

@@ -4,7 +4,16 @@
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 
-/* Points scio_sys at libc's functions; cheap after the first call. */
+/* Points scio_sys at libc's functions (once, from any thread). */
 void shim_init(void);
+
+extern int shim_initialised;
+
+/* What every interposed function does first: one load once initialised. */
+static inline void shim_ready(void)
+{
+	if (__builtin_expect(!__atomic_load_n(&shim_initialised, __ATOMIC_ACQUIRE), 0))
+		shim_init();
+}
 
 #endif
