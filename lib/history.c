@@ -355,9 +355,24 @@ static int news(const struct scio_report *rep, int64_t now)
 	return 0;
 }
 
+/* A race won by its first attempt, nothing failing anywhere: the
+ * history has nothing to learn that it did not learn a second ago. */
+static int routine(const struct scio_report *rep, int64_t now)
+{
+	static int64_t last;
+	if (rep->count != 1 || !rep->attempt[0].won ||
+	    __atomic_load_n(&H.failing, __ATOMIC_ACQUIRE))
+		return 0;
+	int64_t then = __atomic_load_n(&last, __ATOMIC_RELAXED);
+	if (now - then < 1000)
+		return 1;
+	__atomic_store_n(&last, now, __ATOMIC_RELAXED);
+	return 0;
+}
+
 void scio_history_record(const struct scio_report *rep, int64_t now)
 {
-	if (!rep || rep->count == 0 || H.mode == SCIO_HISTORY_OFF)
+	if (!rep || rep->count == 0 || H.mode == SCIO_HISTORY_OFF || routine(rep, now))
 		return;
 	int saved = errno;
 	pthread_mutex_lock(&H.lock);
