@@ -13,6 +13,7 @@
  *   shim_probe fork HOST PORT       connect in parent and child
  *   shim_probe eintr-retry HOST PORT  EINTR at 100 ms, connect() again
  *   shim_probe sndtimeo-restart HOST PORT  SO_SNDTIMEO 2 s, SA_RESTART alarm
+ *   shim_probe longjmp HOST PORT    alarm + siglongjmp out of connect, 5 times
  *   shim_probe other-port HOST PORT PORT2  resolve without a port; every
  *                                   address refuses PORT2; then PORT on the
  *                                   second address
@@ -25,6 +26,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,6 +347,48 @@ static int other_port(int port2)
 	return 0;
 }
 
+static int count_fds(void);
+
+static sigjmp_buf jump;
+
+static void jump_out(int sig)
+{
+	(void)sig;
+	siglongjmp(jump, 1);
+}
+
+/* The classic alarm() connect timeout (wget --connect-timeout does this):
+ * the handler jumps out of connect(); the program closes the socket. */
+static int longjmp_out(void)
+{
+	struct addrinfo *res = resolve();
+	struct sigaction sa = { .sa_handler = jump_out };
+	sigaction(SIGALRM, &sa, NULL);
+	int before = -1;
+	for (int i = 0; i < 5; i++) {
+		int fd = socket(res->ai_family, SOCK_STREAM, 0);
+		if (sigsetjmp(jump, 1) == 0) {
+			ualarm(400000, 0);  /* after the second attempt started */
+			connect(fd, res->ai_addr, res->ai_addrlen);
+			ualarm(0, 0);
+		}
+		close(fd);
+		if (i == 0)
+			before = count_fds();
+	}
+	/* one more connect lets scio close what the jumps left behind */
+	int fd = socket(res->ai_family, SOCK_STREAM, 0);
+	if (sigsetjmp(jump, 1) == 0) {
+		ualarm(100000, 0);
+		connect(fd, res->ai_addr, res->ai_addrlen);
+		ualarm(0, 0);
+	}
+	close(fd);
+	printf("fds after_first=%d at_end=%d\n", before, count_fds());
+	freeaddrinfo(res);
+	return 0;
+}
+
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -436,6 +480,8 @@ int main(int argc, char **argv)
 		return threads(atoi(argv[4]), atoi(argv[5]));
 	if (!strcmp(mode, "fork"))
 		return forked();
+	if (!strcmp(mode, "longjmp"))
+		return longjmp_out();
 	if (!strcmp(mode, "eintr-retry"))
 		return eintr_retry();
 	if (!strcmp(mode, "sndtimeo-restart"))
