@@ -30,7 +30,7 @@ DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
 	  $(BUILD)/scio-history $(DEMOS)
 
-.PHONY: all test test-progs bench clean install uninstall deps demo fuzz
+.PHONY: all test test-progs bench clean install uninstall deps demo fuzz soak
 all: $(TARGETS)
 
 # Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
@@ -102,6 +102,10 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 			tests/fuzz/seeds/$$t 2>&1 | grep -E '^Done|ERROR|SUMMARY' || true; \
 		test -z "$$(ls tests/fuzz/crashes 2>/dev/null)" || exit 1; \
 	done
+
+SOAK_SECONDS ?= 300
+soak: deps all test-progs
+	SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/soak.py --seconds $(SOAK_SECONDS)
 
 demo: all
 	@sh scripts/test-deps
