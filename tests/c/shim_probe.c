@@ -14,6 +14,9 @@
  *   shim_probe eintr-retry HOST PORT  EINTR at 100 ms, connect() again
  *   shim_probe sndtimeo-restart HOST PORT  SO_SNDTIMEO 2 s, SA_RESTART alarm
  *   shim_probe longjmp HOST PORT    alarm + siglongjmp out of connect, 5 times
+ *   shim_probe emfile HOST PORT     the classic loop with room for one socket
+ *   shim_probe storm HOST PORT N RESTART  SIGALRM every ms, N connects
+ *   shim_probe fork-race HOST PORT  fork while another thread races
  *   shim_probe other-port HOST PORT PORT2  resolve without a port; every
  *                                   address refuses PORT2; then PORT on the
  *                                   second address
@@ -31,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -348,6 +353,94 @@ static int other_port(int port2)
 }
 
 static int count_fds(void);
+static int loop(void);
+
+/* Room for the program's own socket only: the race's extra sockets get
+ * EMFILE, and the program's connects work as without scio. */
+static int emfile(void)
+{
+	struct addrinfo *res = resolve();
+	int probe = dup(0);
+	close(probe);
+	struct rlimit rl = { (rlim_t)probe + 1, (rlim_t)probe + 1 };
+	setrlimit(RLIMIT_NOFILE, &rl);
+	freeaddrinfo(res);
+	return loop();
+}
+
+static volatile sig_atomic_t ticks;
+
+static void tick(int sig)
+{
+	(void)sig;
+	ticks++;
+}
+
+/* A SIGALRM every millisecond while connecting N times (EINTR retried,
+ * as careful programs do). */
+static int storm(int n, int restart)
+{
+	struct sigaction sa = { .sa_handler = tick, .sa_flags = restart ? SA_RESTART : 0 };
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	int ok = 0, eintr = 0;
+	for (int i = 0; i < n; i++) {
+		struct addrinfo *res = resolve();
+		int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+		while (rc < 0 && errno == EINTR) {
+			eintr++;
+			rc = connect(fd, res->ai_addr, res->ai_addrlen);
+		}
+		if (rc < 0 && errno == EISCONN)
+			rc = 0;
+		char buf[64];
+		if (rc == 0 && read(fd, buf, sizeof(buf)) > 0)
+			ok++;
+		close(fd);
+		freeaddrinfo(res);
+	}
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
+	printf("storm ok=%d of=%d eintr=%d ticks=%d fds=%d\n", ok, n, eintr, (int)ticks,
+	       count_fds());
+	return 0;
+}
+
+static void *racer(void *arg)
+{
+	(void)arg;
+	struct addrinfo *res = resolve();
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	printf("thread rc=%d\n", rc);
+	close(fd);
+	freeaddrinfo(res);
+	return NULL;
+}
+
+/* fork() while another thread is inside a race: the child connects too. */
+static int fork_race(void)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, racer, NULL);
+	usleep(100000);  /* the thread is in its race now */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct addrinfo *res = resolve();
+		int fd = socket(res->ai_family, SOCK_STREAM, 0);
+		int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+		printf("child rc=%d\n", rc);
+		fflush(stdout);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	pthread_join(t, NULL);
+	printf("child_status=%d\n", status);
+	return 0;
+}
 
 static sigjmp_buf jump;
 
@@ -482,6 +575,12 @@ int main(int argc, char **argv)
 		return forked();
 	if (!strcmp(mode, "longjmp"))
 		return longjmp_out();
+	if (!strcmp(mode, "emfile"))
+		return emfile();
+	if (!strcmp(mode, "storm") && argc == 6)
+		return storm(atoi(argv[4]), atoi(argv[5]));
+	if (!strcmp(mode, "fork-race"))
+		return fork_race();
 	if (!strcmp(mode, "eintr-retry"))
 		return eintr_retry();
 	if (!strcmp(mode, "sndtimeo-restart"))

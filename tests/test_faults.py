@@ -1,0 +1,49 @@
+"""Fault injection: fd exhaustion, signal storms, fork during a race.
+The shim degrades to what a plain connect would do; it never breaks the
+program."""
+
+from scio_testlib import parse_records, prog, run_scio
+
+PORT = "7000"
+
+
+def probe(lab, *args, **env):
+    res = run_scio(lab, [prog("shim_probe"), *args], timeout=60, **env)
+    assert res.returncode == 0, res
+    return res
+
+
+def test_emfile_on_the_extra_sockets(lab):
+    # room for the program's own socket only: IPv6 is refused, the race's
+    # IPv4 socket gets EMFILE, and the program's own loop still connects
+    lab.fault("ipv6", "refuse")
+    res = probe(lab, "emfile", "dual.test", PORT, SCIO_LOG="info")
+    tries = [f for k, f in parse_records(res.stdout) if k == "try"]
+    assert [t["errno"] for t in tries] == ["ECONNREFUSED", "0"], res
+    assert "peer=192.0.2.10" in res.stdout
+
+
+def test_sigalrm_every_millisecond_with_sa_restart(lab):
+    lab.fault("ipv6", "blackhole")
+    res = probe(lab, "storm", "dual.test", PORT, "4", "1", SCIO_HISTORY="off")
+    rec = parse_records(res.stdout)[-1][1]
+    assert rec["ok"] == "4" and rec["eintr"] == "0", res
+    assert int(rec["ticks"]) > 500  # the races really ran under the storm
+
+
+def test_sigalrm_every_millisecond_without_sa_restart(lab):
+    # every tick interrupts the connect (EINTR, as without scio); the
+    # program retries and the race resumes until it is won
+    lab.fault("ipv6", "blackhole")
+    res = probe(lab, "storm", "dual.test", PORT, "4", "0", SCIO_HISTORY="off")
+    rec = parse_records(res.stdout)[-1][1]
+    assert rec["ok"] == "4", res
+    assert int(rec["eintr"]) > 100
+    assert res.elapsed < 10
+
+
+def test_fork_while_another_thread_races(lab):
+    lab.fault("ipv6", "blackhole")
+    res = probe(lab, "fork-race", "dual.test", PORT, SCIO_HISTORY="off")
+    assert "thread rc=0" in res.stdout and "child rc=0" in res.stdout, res
+    assert "child_status=0" in res.stdout
