@@ -10,15 +10,6 @@
 #include "shim.h"
 #include "sys.h"
 
-/* The milliseconds a timespec timeout stands for, rounded up; -1: none. */
-static int timespec_ms(const struct timespec *t)
-{
-	if (!t)
-		return -1;
-	long long ms = (long long)t->tv_sec * 1000 + (t->tv_nsec + 999999) / 1000000;
-	return ms > 0x7fffffff ? 0x7fffffff : ms < 0 ? 0 : (int)ms;
-}
-
 static int one_writable_wait(const struct pollfd *fds, nfds_t nfds)
 {
 	return nfds == 1 && fds[0].fd >= 0 && (fds[0].events & POLLOUT);

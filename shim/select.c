@@ -113,12 +113,7 @@ SHIM_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e,
 	shim_ready();
 	int fd;
 	if (scio_pending_in_this_thread() && (fd = single_write_fd(nfds, r, w, e)) >= 0) {
-		int ms = -1;
-		if (t) {
-			long long v = (long long)t->tv_sec * 1000 + (t->tv_nsec + 999999) / 1000000;
-			ms = v > 0x7fffffff ? 0x7fffffff : v < 0 ? 0 : (int)v;
-		}
-		int rc = race_in_select(fd, r, w, e, ms, mask, nfds);
+		int rc = race_in_select(fd, r, w, e, timespec_ms(t), mask, nfds);
 		if (rc != -2)
 			return rc;
 	}
