@@ -9,8 +9,7 @@ import re
 
 import pytest
 
-from scio_testlib import (BUILD, ROOT, SAN, assert_no_sanitizer_report,
-                          parse_records, prog, san_env)
+from scio_testlib import ROOT, SAN, parse_records, prog, run_scio
 
 SCIO_RUN = str(ROOT / "scripts" / "scio-run")
 PY = "/usr/bin/python3"
@@ -32,39 +31,16 @@ not_under_san = pytest.mark.skipif(
     bool(SAN), reason="this program hangs with a sanitizer runtime preloaded, scio or not")
 
 
-def preload_env(**extra):
-    """Variables added to the run's environment (with what a sanitizer
-    build of the shim needs)."""
-    env = san_env()
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
 def scio(lab, argv, timeout=20, **env):
-    """argv through scio-run.  Under TSan scio-run itself (a sh script)
-    cannot start with the runtime preloaded: the test then preloads the
-    runtime and the shim itself, as scio-run would."""
-    if TSAN:
-        argv = list(argv)
-        flags = {"-v": ("SCIO_LOG", "info"), "-q": ("SCIO_LOG", "off"),
-                 "-4": ("SCIO_PREFER", "ipv4"), "-6": ("SCIO_PREFER", "ipv6")}
-        while argv and argv[0] in flags:
-            env.setdefault(*flags[argv.pop(0)])
-        extra = preload_env(**env)
-        extra["LD_PRELOAD"] += ":" + str(BUILD / "libscio-preload.so")
-        res = lab.run(argv, timeout=timeout, env=extra)
-    else:
-        res = lab.run([SCIO_RUN, *argv], timeout=timeout, env=preload_env(**env))
-    assert_no_sanitizer_report(res)
-    return res
+    """argv through scio-run (see scio_testlib.run_scio)."""
+    return run_scio(lab, argv, timeout=timeout, **env)
 
 
 def plain(lab, argv, timeout=20, **env):
-    if TSAN and argv[0] == SCIO_RUN:
-        return scio(lab, argv[1:], timeout=timeout, **env)
-    res = lab.run(list(argv), timeout=timeout, env=preload_env(**env))
-    assert_no_sanitizer_report(res)
-    return res
+    """argv as given; a leading scio-run is handled like scio()."""
+    if argv[0] == SCIO_RUN:
+        return run_scio(lab, argv[1:], timeout=timeout, **env)
+    return run_scio(lab, argv, shim=False, timeout=timeout, **env)
 
 
 def info_lines(res):

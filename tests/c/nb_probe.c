@@ -30,18 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static const char *errname(int e)
-{
-	const char *s = e ? strerrorname_np(e) : "0";
-	return s ? s : "?";
-}
+#include "probe_util.h"
 
 static struct addrinfo *resolve(const char *host, const char *port)
 {

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe_util.h"
+
 #include "scio.h"
 
 static double ms_since(const struct timespec *t0)
@@ -33,24 +35,6 @@ static double ms_since(const struct timespec *t0)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n - 3; /* ".", "..", the DIR's own fd */
-}
-
-static const char *errname(int e)
-{
-	const char *s = strerrorname_np(e);
-	return s ? s : "0";
 }
 
 static void host_of(const struct sockaddr_storage *ss, char *buf, size_t n)

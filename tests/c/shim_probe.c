@@ -41,20 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe_util.h"
+
 static const char *host, *port;
-
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static const char *errname(int e)
-{
-	const char *s = e ? strerrorname_np(e) : "0";
-	return s ? s : "?";
-}
 
 static struct addrinfo *resolve(void)
 {
@@ -352,7 +341,6 @@ static int other_port(int port2)
 	return 0;
 }
 
-static int count_fds(void);
 static int loop(void);
 
 /* Room for the program's own socket only: the race's extra sockets get
@@ -480,17 +468,6 @@ static int longjmp_out(void)
 	printf("fds after_first=%d at_end=%d\n", before, count_fds());
 	freeaddrinfo(res);
 	return 0;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
 }
 
 static int per_thread;

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe_util.h"
+
 #define MAX_SAMPLES 200000
 
 static const char *name, *port;
@@ -35,24 +37,6 @@ static double *lat;
 static long nlat;
 static struct sample { double start, ms; int result; } *samples;  /* result: -1 ok, -2 wrong, errno */
 static long nsamples;
-
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
 
 static long rss_kb(void)
 {

@@ -1,0 +1,35 @@
+/* probe_util.h - small helpers the C test programs share. */
+#ifndef SCIO_PROBE_UTIL_H
+#define SCIO_PROBE_UTIL_H
+
+#include <dirent.h>
+#include <string.h>
+#include <time.h>
+
+static inline double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* "ECONNREFUSED" for ECONNREFUSED, "0" for 0. */
+static inline const char *errname(int e)
+{
+	const char *s = e ? strerrorname_np(e) : "0";
+	return s ? s : "?";
+}
+
+/* Open fds of this process (counting the one the count itself uses). */
+static inline int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+#endif
