@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -167,6 +168,62 @@ static size_t late_addresses(void *arg, struct sockaddr_storage *out, size_t cap
 	return n;
 }
 
+/*
+ * The race works on its own reference to the program's socket, never on
+ * the number: another thread may close fd meanwhile (a program bug) and
+ * the number may then name someone else's file, which the race must not
+ * poll, connect, change or replace.  Kept per thread; still set when a
+ * signal handler jumped out of an earlier race, which it then closes.
+ * Without a spare fd the race uses fd itself, as it did before.
+ */
+static __thread int held_plus1;  /* the reference + 1, 0 for none */
+
+static int hold_socket(int fd)
+{
+	if (held_plus1)
+		close(held_plus1 - 1);
+	int held = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	held_plus1 = held >= 0 ? held + 1 : 0;
+	return held >= 0 ? held : fd;
+}
+
+static void release_socket(void)
+{
+	if (held_plus1) {
+		int saved = errno;
+		close(held_plus1 - 1);
+		held_plus1 = 0;
+		errno = saved;
+	}
+}
+
+/* Does fd still name the socket the race held?  (The held reference
+ * keeps the socket, and so its inode number, alive.) */
+static int still_names(int fd, int own)
+{
+	struct stat a, b;
+	if (fd == own)
+		return 1;
+	return fstat(fd, &a) == 0 && fstat(own, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Another thread closed fd during the race: the winner goes nowhere.
+ * As with a plain connect, the call reports what happened to the
+ * program's own socket; another address's win makes it EBADF. */
+static int closed_meanwhile(int fd, int winner, int own)
+{
+	scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during its race; "
+		 "nothing is put in its place", fd);
+	if (winner >= 0 && winner != own)
+		close(winner);
+	release_socket();
+	if (winner >= 0 && winner == own)
+		return 0;
+	errno = EBADF;
+	return -1;
+}
+
 /* Moves the winner onto the program's fd with the program's flags. */
 static int adopt_winner(int fd, int winner, int flags)
 {
@@ -297,12 +354,13 @@ static __attribute__((noinline)) int race(int fd, int flags,
 	size_t n = order_candidates(m, cand);
 	size_t own = history_order(cand, n);
 	int timeout_ms = send_timeout_ms(fd);
-	struct attempt_ctx ctx = { .m = m, .own_fd = fd, .family = cand[own].ss_family,
+	int sock = hold_socket(fd);
+	struct attempt_ctx ctx = { .m = m, .own_fd = sock, .family = cand[own].ss_family,
 				   .sndtimeo = timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
 	struct scio_race r = {
 		.addrs = cand, .naddrs = n, .primary = own,
-		.own_fd = fd, .own_index = own,
+		.own_fd = sock, .own_index = own,
 		.connect_delay_ms = cfg->connect_delay_ms,
 		.timeout_ms = timeout_ms,
 		.prepare = prepare_attempt, .prepare_arg = &ctx,
@@ -311,24 +369,32 @@ static __attribute__((noinline)) int race(int fd, int flags,
 		.report = &rep,
 	};
 
-	if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+	if (fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0) {
+		release_socket();
 		return -2;  /* cannot race: pass through */
+	}
 	int64_t start = scio_now_us();
 	int winner = scio_race_connect(&r);
 	int err = errno;
-	fcntl(fd, F_SETFL, flags);
+	fcntl(sock, F_SETFL, flags);
 
-	if (winner < 0 && rep.count == 0)
+	if (winner < 0 && rep.count == 0) {
+		release_socket();
 		return -2;  /* the race could not even start (no memory) */
+	}
 	scio_history_record(&rep, scio_wall_ms());
-	if (winner >= 0 && winner != fd && adopt_winner(fd, winner, flags) < 0) {
+	if (!still_names(fd, sock))
+		return closed_meanwhile(fd, winner, sock);
+	if (winner >= 0 && winner != sock && adopt_winner(fd, winner, flags) < 0) {
 		err = errno;
 		close(winner);
+		release_socket();
 		scio_log(SCIO_LOG_WARN, "could not move the winning socket onto fd %d: %s",
 			 fd, errdesc(err));
 		errno = err;
 		return -1;
 	}
+	release_socket();
 	if (winner >= 0) {
 		log_race(m, &rep, 0);
 		return 0;
@@ -527,13 +593,14 @@ static enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
 	int saved = errno;
 	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
 	size_t n = order_candidates(&p.m, cand);
-	struct attempt_ctx ctx = { .m = &p.m, .own_fd = fd, .family = cand[0].ss_family,
+	int sock = hold_socket(fd);
+	struct attempt_ctx ctx = { .m = &p.m, .own_fd = sock, .family = cand[0].ss_family,
 				   .sndtimeo = blocking && timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
 	int64_t waited = (scio_now_us() - p.started) / 1000;
 	struct scio_race r = {
 		.addrs = cand, .naddrs = n, .primary = 0,
-		.own_fd = fd, .own_index = 0, .own_started = 1, .started_us = p.started,
+		.own_fd = sock, .own_index = 0, .own_started = 1, .started_us = p.started,
 		.connect_delay_ms = cfg->connect_delay_ms,
 		.timeout_ms = timeout_ms < 0 ? -1 : timeout_ms + (int)waited,
 		.prepare = prepare_attempt, .prepare_arg = &ctx,
@@ -541,20 +608,28 @@ static enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
 		.late = p.m.pending ? late_addresses : NULL, .late_arg = &ctx,
 		.report = &rep,
 	};
-	int flags = fcntl(fd, F_GETFL);
+	int flags = fcntl(sock, F_GETFL);
 	int winner = flags < 0 ? -1 : scio_race_connect(&r);
 	int err = errno;
 	if (winner < 0 && rep.count == 0) {
+		release_socket();
 		errno = saved;
 		return SCIO_WAIT_NOT_OURS;  /* no race possible: the plain wait */
 	}
 	scio_history_record(&rep, scio_wall_ms());
-
-	if (winner >= 0 && winner != fd && adopt_winner(fd, winner, flags) < 0) {
+	if (!still_names(fd, sock)) {
+		/* closed by another thread: the wait goes on with whatever the
+		 * number names now, as the kernel's would */
+		closed_meanwhile(fd, winner, sock);
+		errno = saved;
+		return SCIO_WAIT_NOT_OURS;
+	}
+	if (winner >= 0 && winner != sock && adopt_winner(fd, winner, flags) < 0) {
 		close(winner);
 		winner = -1;
 		err = EIO;
 	}
+	release_socket();
 	errno = saved;
 	if (winner >= 0) {
 		log_race(&p.m, &rep, 0);

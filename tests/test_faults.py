@@ -2,7 +2,9 @@
 The shim degrades to what a plain connect would do; it never breaks the
 program."""
 
-from scio_testlib import parse_records, prog, run_scio
+import pytest
+
+from scio_testlib import SLACK, parse_records, prog, run_scio
 
 PORT = "7000"
 
@@ -47,3 +49,26 @@ def test_fork_while_another_thread_races(lab):
     res = probe(lab, "fork-race", "dual.test", PORT, SCIO_HISTORY="off")
     assert "thread rc=0" in res.stdout and "child rc=0" in res.stdout, res
     assert "child_status=0" in res.stdout
+
+
+@pytest.mark.parametrize("blocking", ["1", "0"], ids=["blocking", "nonblocking"])
+def test_close_from_another_thread_during_the_race(lab, blocking):
+    # another thread closes the fd 100 ms into the race and a pipe takes
+    # its number: the winner must not be put onto the pipe's number, and
+    # the pipe's flags must stay as they are
+    lab.fault("ipv6", "blackhole")
+    res = probe(lab, "close-race", "dual.test", PORT, blocking,
+                SCIO_HISTORY="off", SCIO_LOG="info")
+    out = dict(line.split("=", 1) for line in res.stdout.split()
+               if "=" in line and line.count("=") == 1)
+    assert "reused=1 pipe_nonblock=1 pipe_works=1" in res.stdout, res
+    assert out["fds_added"] == "2", res
+    assert "closed by another thread during its race" in res.stderr
+    if blocking == "1":
+        # the race's winner had nowhere to go: the program's socket is gone
+        assert "connect rc=-1 errno=EBADF" in res.stdout, res
+        assert float(out["ms"]) < 1000 * SLACK
+    else:
+        # the wait goes on with the pipe now behind the number (which
+        # never becomes writable from its read end): poll times out
+        assert "poll rc=0" in res.stdout, res

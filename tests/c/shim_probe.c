@@ -17,6 +17,9 @@
  *   shim_probe emfile HOST PORT     the classic loop with room for one socket
  *   shim_probe storm HOST PORT N RESTART  SIGALRM every ms, N connects
  *   shim_probe fork-race HOST PORT  fork while another thread races
+ *   shim_probe close-race HOST PORT BLOCKING  another thread closes the fd
+ *                                   100 ms into the race and reuses the
+ *                                   number for a non-blocking pipe
  *   shim_probe other-port HOST PORT PORT2  resolve without a port; every
  *                                   address refuses PORT2; then PORT on the
  *                                   second address
@@ -28,6 +31,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -470,6 +474,69 @@ static int longjmp_out(void)
 	return 0;
 }
 
+struct closer {
+	int fd;
+	int pipe_w;       /* write end of the pipe that took fd's number */
+	int reused;       /* the pipe's read end got fd's number */
+};
+
+static void *close_and_reuse(void *arg)
+{
+	struct closer *c = arg;
+	usleep(100000);  /* the race is under way */
+	close(c->fd);
+	int p[2];
+	if (pipe2(p, O_NONBLOCK) == 0) {
+		c->reused = p[0] == c->fd;
+		c->pipe_w = p[1];
+	}
+	return NULL;
+}
+
+/* The pipe that took the number must come out of the race untouched:
+ * still a pipe, still non-blocking, still carrying its bytes. */
+static void check_pipe(const struct closer *c)
+{
+	char b = 0;
+	int fl = fcntl(c->fd, F_GETFL);
+	int wrote = write(c->pipe_w, "x", 1) == 1;
+	int got = read(c->fd, &b, 1) == 1 && b == 'x';
+	printf("reused=%d pipe_nonblock=%d pipe_works=%d\n", c->reused,
+	       fl >= 0 && (fl & O_NONBLOCK), wrote && got);
+}
+
+/* close() of the fd by another thread while this one races on it (a
+ * program bug, but the shim must not turn it into a worse one: the
+ * number may already name another file). */
+static int close_race(int blocking)
+{
+	struct addrinfo *res = resolve();
+	struct closer c = { .pipe_w = -1 };
+	int before = count_fds();
+	c.fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC |
+		      (blocking ? 0 : SOCK_NONBLOCK), 0);
+	pthread_t t;
+	pthread_create(&t, NULL, close_and_reuse, &c);
+	double t0 = now_ms();
+	int rc = connect(c.fd, res->ai_addr, res->ai_addrlen);
+	int err = errno;
+	if (!blocking && rc < 0 && err == EINPROGRESS) {
+		struct pollfd pfd = { .fd = c.fd, .events = POLLOUT };
+		rc = poll(&pfd, 1, 1500);
+		err = rc < 0 ? errno : 0;
+		printf("poll rc=%d revents=%d\n", rc, rc > 0 ? pfd.revents : 0);
+	} else {
+		printf("connect rc=%d errno=%s\n", rc, rc ? errname(err) : "0");
+	}
+	printf("ms=%.0f\n", now_ms() - t0);
+	pthread_join(t, NULL);
+	check_pipe(&c);
+	/* the pipe's two ends are new; nothing of the race is left */
+	printf("fds_added=%d\n", count_fds() - before);
+	freeaddrinfo(res);
+	return 0;
+}
+
 static int per_thread;
 
 static void *connector(void *arg)
@@ -562,6 +629,8 @@ int main(int argc, char **argv)
 		return eintr_retry();
 	if (!strcmp(mode, "sndtimeo-restart"))
 		return sndtimeo_restart();
+	if (!strcmp(mode, "close-race") && argc == 5)
+		return close_race(atoi(argv[4]));
 	if (!strcmp(mode, "other-port") && argc == 5)
 		return other_port(atoi(argv[4]));
 	fprintf(stderr, "shim_probe: unknown mode %s\n", mode);
