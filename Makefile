@@ -24,6 +24,8 @@ SHIM_SRC = $(wildcard shim/*.c)
 SHIM_OBJ = $(SHIM_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC = $(wildcard tests/c/*.c)
 TEST_BIN = $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+# Preloaded test helpers; never sanitized (they replace the allocator).
+TEST_SO  = $(patsubst tests/preload/%.c,$(BUILD)/tests/%.so,$(wildcard tests/preload/*.c))
 
 DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 	   $(if $(wildcard demo/telar.c),$(BUILD)/telar)
@@ -69,11 +71,15 @@ $(BUILD)/scio-smtp: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/scio-smtp*.c
 $(BUILD)/telar: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/telar*.c)) $(BUILD)/libscio.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS)
 
-$(BUILD)/tests/%: tests/c/%.c $(BUILD)/libscio.a $(BUILD)/.flags
+$(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libscio.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/c -o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
 
-test-progs: $(TEST_BIN)
+$(BUILD)/tests/%.so: tests/preload/%.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(CFLAGS) -shared $(LDHARD) -o $@ $<
+
+test-progs: $(TEST_BIN) $(TEST_SO)
 
 deps:
 	@sh scripts/test-deps

@@ -116,6 +116,7 @@ static void quiet(int sig)
 
 int main(int argc, char **argv)
 {
+	arm_failalloc();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc != 5) {
 		fprintf(stderr, "usage: nb_probe MODE HOST PORT TIMEOUT_MS\n");

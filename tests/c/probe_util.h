@@ -3,6 +3,10 @@
 #define SCIO_PROBE_UTIL_H
 
 #include <dirent.h>
+#include <dlfcn.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -30,6 +34,21 @@ static inline int count_fds(void)
 	if (d)
 		closedir(d);
 	return n;
+}
+
+/* Under tests/preload/failalloc.so: glibc's one-time NSS and resolver
+ * state first (glibc 2.36 crashes when the NSS state cannot be allocated,
+ * and keeps a lock forever when the resolver's cannot, so that the next
+ * lookup hangs), then the allocator starts counting the allocations it
+ * may fail. */
+static inline void arm_failalloc(void)
+{
+	void (*arm)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "failalloc_arm");
+	if (!arm)
+		return;
+	getservbyname("telnet", "tcp");
+	res_init();
+	arm();
 }
 
 #endif

@@ -593,6 +593,7 @@ static int forked(void)
 
 int main(int argc, char **argv)
 {
+	arm_failalloc();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 4) {
 		fprintf(stderr, "usage: shim_probe MODE HOST PORT [N M]\n");
