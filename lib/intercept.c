@@ -23,6 +23,7 @@
 #include "intercept.h"
 #include "internal.h"
 #include "log.h"
+#include "orphans.h"
 #include "pending.h"
 #include "resolve.h"
 #include "scio.h"
@@ -172,56 +173,53 @@ static size_t late_addresses(void *arg, struct sockaddr_storage *out, size_t cap
  * The race works on its own reference to the program's socket, never on
  * the number: another thread may close fd meanwhile (a program bug) and
  * the number may then name someone else's file, which the race must not
- * poll, connect, change or replace.  Kept per thread; still set when a
- * signal handler jumped out of an earlier race, which it then closes.
- * Without a spare fd the race uses fd itself, as it did before.
+ * poll, connect, change or replace.  The reference belongs to the race's
+ * level (orphans.h), so a siglongjmp out of the race does not leak it.
+ * Without a spare fd the race uses fd itself.
  */
-static __thread int held_plus1;  /* the reference + 1, 0 for none */
+struct held {
+	int fd;     /* the program's */
+	int sock;   /* the race's reference, or fd */
+	int level;
+};
 
-static int hold_socket(int fd)
+static struct held hold_socket(int fd)
 {
-	if (held_plus1)
-		close(held_plus1 - 1);
-	int held = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	held_plus1 = held >= 0 ? held + 1 : 0;
-	return held >= 0 ? held : fd;
+	struct held h = { .fd = fd, .level = scio_orphans_enter() };
+	h.sock = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (h.sock < 0)
+		h.sock = fd;
+	else
+		scio_orphans_add(h.level, h.sock);
+	return h;
 }
 
-static void release_socket(void)
+static void release_socket(const struct held *h)
 {
-	if (held_plus1) {
-		int saved = errno;
-		close(held_plus1 - 1);
-		held_plus1 = 0;
-		errno = saved;
+	int saved = errno;
+	if (h->sock != h->fd) {
+		scio_orphans_forget(h->level, h->sock);
+		close(h->sock);
 	}
+	scio_orphans_leave(h->level);
+	errno = saved;
 }
 
-/* Does fd still name the socket the race held?  (The held reference
- * keeps the socket, and so its inode number, alive.) */
-static int still_names(int fd, int own)
+/* Does the program's fd still name the socket the race held?  (The
+ * reference keeps the socket, and so its inode number, alive.)  Checked
+ * before the number is touched again; a close in the few system calls
+ * between this check and dup3 cannot be seen by anyone. */
+static int still_names(const struct held *h)
 {
 	struct stat a, b;
-	if (fd == own)
+	if (h->sock == h->fd)
 		return 1;
-	return fstat(fd, &a) == 0 && fstat(own, &b) == 0 &&
-	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
-/* Another thread closed fd during the race: the winner goes nowhere.
- * As with a plain connect, the call reports what happened to the
- * program's own socket; another address's win makes it EBADF. */
-static int closed_meanwhile(int fd, int winner, int own)
-{
+	if (fstat(h->fd, &a) == 0 && fstat(h->sock, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return 1;
 	scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during its race; "
-		 "nothing is put in its place", fd);
-	if (winner >= 0 && winner != own)
-		close(winner);
-	release_socket();
-	if (winner >= 0 && winner == own)
-		return 0;
-	errno = EBADF;
-	return -1;
+		 "nothing is put in its place", h->fd);
+	return 0;
 }
 
 /* Moves the winner onto the program's fd with the program's flags. */
@@ -346,15 +344,14 @@ static size_t history_order(struct sockaddr_storage *cand, size_t n)
 	return own == SIZE_MAX ? ng : 0;
 }
 
-static __attribute__((noinline)) int race(int fd, int flags,
-					   const struct scio_match *m,
-					   const struct scio_config *cfg)
+static int race_held(const struct held *h, int flags, const struct scio_match *m,
+		     const struct scio_config *cfg)
 {
+	int fd = h->fd, sock = h->sock;
 	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
 	size_t n = order_candidates(m, cand);
 	size_t own = history_order(cand, n);
 	int timeout_ms = send_timeout_ms(fd);
-	int sock = hold_socket(fd);
 	struct attempt_ctx ctx = { .m = m, .own_fd = sock, .family = cand[own].ss_family,
 				   .sndtimeo = timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
@@ -369,44 +366,58 @@ static __attribute__((noinline)) int race(int fd, int flags,
 		.report = &rep,
 	};
 
-	if (fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0) {
-		release_socket();
+	if (fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -2;  /* cannot race: pass through */
-	}
 	int64_t start = scio_now_us();
 	int winner = scio_race_connect(&r);
 	int err = errno;
 	fcntl(sock, F_SETFL, flags);
 
-	if (winner < 0 && rep.count == 0) {
-		release_socket();
+	if (winner < 0 && rep.count == 0)
 		return -2;  /* the race could not even start (no memory) */
-	}
 	scio_history_record(&rep, scio_wall_ms());
-	if (!still_names(fd, sock))
-		return closed_meanwhile(fd, winner, sock);
-	if (winner >= 0 && winner != sock && adopt_winner(fd, winner, flags) < 0) {
-		err = errno;
-		close(winner);
-		release_socket();
-		scio_log(SCIO_LOG_WARN, "could not move the winning socket onto fd %d: %s",
-			 fd, errdesc(err));
-		errno = err;
-		return -1;
+	int ours = still_names(h);
+	if (winner >= 0 && winner != sock) {
+		if (!ours) {
+			/* the winner has nowhere to go */
+			close(winner);
+			log_race(m, &rep, EBADF);
+			errno = EBADF;
+			return -1;
+		}
+		if (adopt_winner(fd, winner, flags) < 0) {
+			err = errno;
+			close(winner);
+			scio_log(SCIO_LOG_WARN, "could not move the winning socket onto fd %d: %s",
+				 fd, errdesc(err));
+			errno = err;
+			return -1;
+		}
 	}
-	release_socket();
 	if (winner >= 0) {
 		log_race(m, &rep, 0);
 		return 0;
 	}
+	/* what the program's own connect would have returned, closed fd
+	 * or not (the kernel finishes a connect whose fd is closed) */
 	int own_err = own_outcome(&rep, (struct sockaddr *)&cand[own], err);
 	log_race(m, &rep, own_err);
-	if (own_err == EINTR)
+	if (own_err == EINTR && ours)
 		scio_pending_add(fd, m, start);  /* a retried connect resumes */
 	else
 		remember_failure(m, &rep);
 	errno = own_err;
 	return -1;
+}
+
+static __attribute__((noinline)) int race(int fd, int flags,
+					   const struct scio_match *m,
+					   const struct scio_config *cfg)
+{
+	struct held h = hold_socket(fd);
+	int rc = race_held(&h, flags, m, cfg);
+	release_socket(&h);
+	return rc;
 }
 
 static int replay(const struct scio_match *m, const struct sockaddr *dst)
@@ -464,6 +475,9 @@ static int resume_connect(int fd)
 		return -1;
 	case SCIO_WAIT_INTERRUPTED:
 		errno = EINTR;
+		return -1;
+	case SCIO_WAIT_CLOSED:  /* by another thread, during the race */
+		errno = EBADF;
 		return -1;
 	case SCIO_WAIT_FAILED: {
 		int err = 0;
@@ -579,7 +593,59 @@ static int always_interrupted(void *arg)
 	return 1;  /* poll and select are never restarted after a handler */
 }
 
-static enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
+static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pending *p,
+				       int timeout_ms, int blocking)
+{
+	const struct scio_config *cfg = scio_config();
+	int fd = h->fd, sock = h->sock;
+	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
+	size_t n = order_candidates(&p->m, cand);
+	struct attempt_ctx ctx = { .m = &p->m, .own_fd = sock, .family = cand[0].ss_family,
+				   .sndtimeo = blocking && timeout_ms >= 0 };
+	struct scio_report rep = { .count = 0 };
+	int64_t waited = (scio_now_us() - p->started) / 1000;
+	struct scio_race r = {
+		.addrs = cand, .naddrs = n, .primary = 0,
+		.own_fd = sock, .own_index = 0, .own_started = 1, .started_us = p->started,
+		.connect_delay_ms = cfg->connect_delay_ms,
+		.timeout_ms = timeout_ms < 0 ? -1 : timeout_ms + (int)waited,
+		.prepare = prepare_attempt, .prepare_arg = &ctx,
+		.interrupted = blocking ? interrupted : always_interrupted,
+		.late = p->m.pending ? late_addresses : NULL, .late_arg = &ctx,
+		.report = &rep,
+	};
+	int flags = fcntl(sock, F_GETFL);
+	int winner = flags < 0 ? -1 : scio_race_connect(&r);
+	int err = errno;
+	if (winner < 0 && rep.count == 0)
+		return SCIO_WAIT_NOT_OURS;  /* no race possible: the plain wait */
+	scio_history_record(&rep, scio_wall_ms());
+	if (!still_names(h)) {
+		if (winner >= 0 && winner != sock)
+			close(winner);
+		return SCIO_WAIT_CLOSED;
+	}
+	if (winner >= 0 && winner != sock && adopt_winner(fd, winner, flags) < 0) {
+		close(winner);
+		winner = -1;
+		err = EIO;
+	}
+	if (winner >= 0) {
+		log_race(&p->m, &rep, 0);
+		return SCIO_WAIT_WON;
+	}
+	if (err == EINTR) {
+		scio_pending_put_back(p);
+		return SCIO_WAIT_INTERRUPTED;
+	}
+	log_race(&p->m, &rep, err);
+	/* the program's own attempt still under way: its wait timed out */
+	int own_running = rep.count > 0 && rep.attempt[0].end_us < 0;
+	return own_running ? SCIO_WAIT_TIMEOUT : SCIO_WAIT_FAILED;
+}
+
+static __attribute__((noinline)) enum scio_wait_outcome
+wait_race(int fd, int timeout_ms, int blocking)
 {
 	const struct scio_config *cfg = scio_config();
 	struct scio_pending p;
@@ -591,58 +657,11 @@ static enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
 	if (!scio_pending_take(fd, &p))
 		return SCIO_WAIT_NOT_OURS;
 	int saved = errno;
-	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
-	size_t n = order_candidates(&p.m, cand);
-	int sock = hold_socket(fd);
-	struct attempt_ctx ctx = { .m = &p.m, .own_fd = sock, .family = cand[0].ss_family,
-				   .sndtimeo = blocking && timeout_ms >= 0 };
-	struct scio_report rep = { .count = 0 };
-	int64_t waited = (scio_now_us() - p.started) / 1000;
-	struct scio_race r = {
-		.addrs = cand, .naddrs = n, .primary = 0,
-		.own_fd = sock, .own_index = 0, .own_started = 1, .started_us = p.started,
-		.connect_delay_ms = cfg->connect_delay_ms,
-		.timeout_ms = timeout_ms < 0 ? -1 : timeout_ms + (int)waited,
-		.prepare = prepare_attempt, .prepare_arg = &ctx,
-		.interrupted = blocking ? interrupted : always_interrupted,
-		.late = p.m.pending ? late_addresses : NULL, .late_arg = &ctx,
-		.report = &rep,
-	};
-	int flags = fcntl(sock, F_GETFL);
-	int winner = flags < 0 ? -1 : scio_race_connect(&r);
-	int err = errno;
-	if (winner < 0 && rep.count == 0) {
-		release_socket();
-		errno = saved;
-		return SCIO_WAIT_NOT_OURS;  /* no race possible: the plain wait */
-	}
-	scio_history_record(&rep, scio_wall_ms());
-	if (!still_names(fd, sock)) {
-		/* closed by another thread: the wait goes on with whatever the
-		 * number names now, as the kernel's would */
-		closed_meanwhile(fd, winner, sock);
-		errno = saved;
-		return SCIO_WAIT_NOT_OURS;
-	}
-	if (winner >= 0 && winner != sock && adopt_winner(fd, winner, flags) < 0) {
-		close(winner);
-		winner = -1;
-		err = EIO;
-	}
-	release_socket();
+	struct held h = hold_socket(fd);
+	enum scio_wait_outcome o = wait_held(&h, &p, timeout_ms, blocking);
+	release_socket(&h);
 	errno = saved;
-	if (winner >= 0) {
-		log_race(&p.m, &rep, 0);
-		return SCIO_WAIT_WON;
-	}
-	if (err == EINTR) {
-		scio_pending_put_back(&p);
-		return SCIO_WAIT_INTERRUPTED;
-	}
-	log_race(&p.m, &rep, err);
-	/* the program's own attempt still under way: its wait timed out */
-	int own_running = rep.count > 0 && rep.attempt[0].end_us < 0;
-	return own_running ? SCIO_WAIT_TIMEOUT : SCIO_WAIT_FAILED;
+	return o;
 }
 
 enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms)

@@ -27,6 +27,9 @@ enum scio_wait_outcome {
 	SCIO_WAIT_TIMEOUT,     /* the wait timed out, fd still connecting */
 	SCIO_WAIT_FAILED,      /* every attempt failed: fd holds its error */
 	SCIO_WAIT_INTERRUPTED, /* a signal: EINTR (the race resumes later) */
+	SCIO_WAIT_CLOSED,      /* another thread closed fd during the race:
+				  the program's wait goes on with whatever
+				  the number names now */
 };
 enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms);
 

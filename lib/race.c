@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "orphans.h"
 #include "scio.h"
 #include "sm.h"
 #include "sys.h"
@@ -30,41 +31,8 @@ struct race_io {
 	struct pollfd *pfd;
 	size_t *pfd_owner;       /* candidate index of each pollfd */
 	int64_t t0;
+	int level;               /* of this race's sockets (orphans.h) */
 };
-
-/*
- * The sockets of the race this thread is running.  A signal handler that
- * siglongjmps out of connect() (the classic alarm() connect timeout) never
- * lets the race return; the thread's next race closes what it left.
- */
-#define TRACKED 32
-static __thread int tracked_fd[TRACKED];
-static __thread int tracked;
-static __thread int racing;
-
-static void track(int fd)
-{
-	if (tracked < TRACKED)
-		tracked_fd[tracked++] = fd;
-}
-
-static void untrack(int fd)
-{
-	for (int k = 0; k < tracked; k++) {
-		if (tracked_fd[k] == fd) {
-			tracked_fd[k] = tracked_fd[--tracked];
-			return;
-		}
-	}
-}
-
-static void close_orphans(void)
-{
-	int saved = errno;
-	while (tracked > 0)
-		close(tracked_fd[--tracked]);
-	errno = saved;
-}
 
 /* Returns 0 when the connect completed at once, EINPROGRESS, or an error. */
 static int start_attempt(struct race_io *io, size_t i)
@@ -84,10 +52,10 @@ static int start_attempt(struct race_io *io, size_t i)
 			    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return errno;
-		track(fd);
+		scio_orphans_add(io->level, fd);
 		if (r->prepare && r->prepare(fd, dst, r->prepare_arg) != 0) {
 			int err = errno ? errno : EINVAL;
-			untrack(fd);
+			scio_orphans_forget(io->level, fd);
 			close(fd);
 			return err;
 		}
@@ -106,7 +74,7 @@ static void close_attempt(struct race_io *io, size_t i)
 	io->fd[i] = -1;
 	if (fd != io->r->own_fd) {
 		int saved = errno;
-		untrack(fd);
+		scio_orphans_forget(io->level, fd);
 		close(fd);
 		errno = saved;
 	}
@@ -262,8 +230,6 @@ int scio_race_connect(const struct scio_race *r)
 		errno = EINVAL;
 		return -1;
 	}
-	if (racing)
-		close_orphans();  /* an earlier race was left by a longjmp */
 	size_t n = r->naddrs;
 	size_t cap = n + (r->late ? LATE_MAX : 0);
 	struct sm_slot slot_buf[STACK_CANDIDATES];
@@ -291,7 +257,7 @@ int scio_race_connect(const struct scio_race *r)
 	memcpy(io.addr, r->addrs, n * sizeof(*io.addr));
 	for (size_t i = 0; i < n; i++)
 		io.fd[i] = -1;
-	racing = 1;
+	io.level = scio_orphans_enter();
 
 	io.t0 = r->own_started ? r->started_us : scio_now_us();
 	int64_t deadline = r->timeout_ms < 0
@@ -321,8 +287,7 @@ int scio_race_connect(const struct scio_race *r)
 	if (r->report)
 		r->report->error = rc < 0 ? -rc : 0;
 	free(heap);
-	racing = 0;
-	tracked = 0;  /* the winner is the caller's now, the rest are closed */
+	scio_orphans_leave(io.level);  /* the winner is the caller's now */
 	if (rc < 0) {
 		errno = -rc;
 		return -1;

@@ -72,3 +72,16 @@ def test_close_from_another_thread_during_the_race(lab, blocking):
         # the wait goes on with the pipe now behind the number (which
         # never becomes writable from its read end): poll times out
         assert "poll rc=0" in res.stdout, res
+
+
+def test_connect_from_a_signal_handler_during_a_race(lab):
+    # the handler's connect races on its own, deeper on the same stack;
+    # the race it interrupted must come out of it whole
+    lab.fault("ipv6", "blackhole")
+    res = probe(lab, "handler-connect", "dual.test", PORT, SCIO_HISTORY="off")
+    assert "connect rc=0 errno=0" in res.stdout, res
+    assert "peer=192.0.2.10" in res.stdout
+    assert "read_ok=1 nonblock=0" in res.stdout
+    assert "handler rc=0 errno=0 read_ok=1" in res.stdout
+    assert "fds_added=0" in res.stdout
+

@@ -1,4 +1,5 @@
-"""C unit tests: the race's state machine and the line I/O, no network."""
+"""C unit tests, no network: the race's state machine, the line I/O, the
+record of a race's sockets across signals and siglongjmp."""
 
 import subprocess
 
@@ -7,7 +8,7 @@ import pytest
 from scio_testlib import prog
 
 
-@pytest.mark.parametrize("name", ["test_sm", "test_stream"])
+@pytest.mark.parametrize("name", ["test_sm", "test_stream", "test_orphans"])
 def test_c_unit(name):
     res = subprocess.run([prog(name)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -20,6 +20,9 @@
  *   shim_probe close-race HOST PORT BLOCKING  another thread closes the fd
  *                                   100 ms into the race and reuses the
  *                                   number for a non-blocking pipe
+ *   shim_probe handler-connect HOST PORT  a SIGALRM handler (SA_RESTART)
+ *                                   connects too, 100 ms into the race of
+ *                                   the connect it interrupted
  *   shim_probe other-port HOST PORT PORT2  resolve without a port; every
  *                                   address refuses PORT2; then PORT on the
  *                                   second address
@@ -537,6 +540,47 @@ static int close_race(int blocking)
 	return 0;
 }
 
+static struct addrinfo *handler_res;
+static volatile sig_atomic_t handler_rc = -2, handler_err, handler_read;
+
+/* connect() is async-signal-safe: a handler may call it, even while the
+ * connect it interrupted is racing. */
+static void connect_in_handler(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	int fd = socket(handler_res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	handler_rc = connect(fd, handler_res->ai_addr, handler_res->ai_addrlen);
+	handler_err = handler_rc ? errno : 0;
+	char buf[64];
+	handler_read = handler_rc == 0 && read(fd, buf, sizeof(buf)) > 0;
+	close(fd);
+	errno = saved;
+}
+
+static int handler_connect(void)
+{
+	struct addrinfo *res = resolve();
+	handler_res = res;
+	struct sigaction sa = { .sa_handler = connect_in_handler, .sa_flags = SA_RESTART };
+	sigaction(SIGALRM, &sa, NULL);
+	int before = count_fds();
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ualarm(100000, 0);
+	int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	printf("connect rc=%d errno=%s\n", rc, rc ? errname(errno) : "0");
+	print_peer(fd);
+	char buf[64];
+	printf("read_ok=%d nonblock=%d\n", read(fd, buf, sizeof(buf)) > 0,
+	       !!(fcntl(fd, F_GETFL) & O_NONBLOCK));
+	printf("handler rc=%d errno=%s read_ok=%d\n", (int)handler_rc,
+	       handler_err ? errname(handler_err) : "0", (int)handler_read);
+	close(fd);
+	printf("fds_added=%d\n", count_fds() - before);
+	freeaddrinfo(res);
+	return 0;
+}
+
 static int per_thread;
 
 static void *connector(void *arg)
@@ -632,6 +676,8 @@ int main(int argc, char **argv)
 		return sndtimeo_restart();
 	if (!strcmp(mode, "close-race") && argc == 5)
 		return close_race(atoi(argv[4]));
+	if (!strcmp(mode, "handler-connect"))
+		return handler_connect();
 	if (!strcmp(mode, "other-port") && argc == 5)
 		return other_port(atoi(argv[4]));
 	fprintf(stderr, "shim_probe: unknown mode %s\n", mode);
