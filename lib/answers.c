@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "internal.h"
 #include "answers.h"
 
 int scio_ip_from_sockaddr(struct scio_ip *ip, uint16_t *port,
@@ -124,7 +125,7 @@ void scio_answers_record(struct scio_answers *t, const char *name,
 		strncpy(a.name, name, sizeof(a.name) - 1);
 	a.when = now;
 
-	pthread_mutex_lock(&t->lock);
+	scio_lock(&t->lock);
 	unsigned last = (t->next_slot + SCIO_ANSWER_SLOTS - 1) % SCIO_ANSWER_SLOTS;
 	if (same_answer(&t->slot[last], &a)) {
 		/* a program resolving the same name in a loop: just refresh */
@@ -135,7 +136,7 @@ void scio_answers_record(struct scio_answers *t, const char *name,
 		__atomic_store_n(&t->recorded, 1, __ATOMIC_RELEASE);
 		t->next_slot = (t->next_slot + 1) % SCIO_ANSWER_SLOTS;
 	}
-	pthread_mutex_unlock(&t->lock);
+	scio_unlock(&t->lock);
 }
 
 static int find_ip(const struct scio_answer *a, const struct scio_ip *ip)
@@ -160,7 +161,7 @@ int scio_answers_take_replay(struct scio_answers *t, struct scio_match *m,
 	int open = 0;
 	m->replay_error = 0;
 	m->failed = 0;
-	pthread_mutex_lock(&t->lock);
+	scio_lock(&t->lock);
 	struct scio_answer *a = find_id(t, m->id);
 	if (a && a->failed_at) {
 		size_t i = m->asked;
@@ -177,7 +178,7 @@ int scio_answers_take_replay(struct scio_answers *t, struct scio_match *m,
 			m->failed = a->tried;
 		}
 	}
-	pthread_mutex_unlock(&t->lock);
+	scio_unlock(&t->lock);
 	return open;
 }
 
@@ -191,7 +192,7 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 		return 0;
 
 	int found = 0;
-	pthread_mutex_lock(&t->lock);
+	scio_lock(&t->lock);
 	/* newest first */
 	for (unsigned k = 1; k <= SCIO_ANSWER_SLOTS && !found; k++) {
 		struct scio_answer *a =
@@ -218,14 +219,14 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 		m->replay_error = 0;
 		m->failed = 0;
 	}
-	pthread_mutex_unlock(&t->lock);
+	scio_unlock(&t->lock);
 	return found;
 }
 
 void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
 			 const int *errors, int64_t now)
 {
-	pthread_mutex_lock(&t->lock);
+	scio_lock(&t->lock);
 	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++) {
 		struct scio_answer *a = &t->slot[k];
 		if (a->id != m->id)
@@ -244,7 +245,7 @@ void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
 			}
 		break;
 	}
-	pthread_mutex_unlock(&t->lock);
+	scio_unlock(&t->lock);
 }
 
 static void add_ip(struct scio_answer *a, const struct scio_ip *ip)
@@ -257,7 +258,7 @@ static void add_ip(struct scio_answer *a, const struct scio_ip *ip)
 void scio_answers_late(struct scio_answers *t, const char *name,
 		       const struct addrinfo *res, int64_t now)
 {
-	pthread_mutex_lock(&t->lock);
+	scio_lock(&t->lock);
 	for (unsigned k = 1; k <= SCIO_ANSWER_SLOTS; k++) {
 		struct scio_answer *a =
 			&t->slot[(t->next_slot + SCIO_ANSWER_SLOTS - k) % SCIO_ANSWER_SLOTS];
@@ -273,7 +274,7 @@ void scio_answers_late(struct scio_answers *t, const char *name,
 		a->when = now;
 		break;
 	}
-	pthread_mutex_unlock(&t->lock);
+	scio_unlock(&t->lock);
 }
 
 size_t scio_answers_more(struct scio_answers *t, const struct scio_match *m,
@@ -282,7 +283,7 @@ size_t scio_answers_more(struct scio_answers *t, const struct scio_match *m,
 {
 	size_t count = 0;
 	*pending = 0;
-	pthread_mutex_lock(&t->lock);
+	scio_lock(&t->lock);
 	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++) {
 		struct scio_answer *a = &t->slot[k];
 		if (a->id != m->id)
@@ -292,7 +293,7 @@ size_t scio_answers_more(struct scio_answers *t, const struct scio_match *m,
 		*pending = a->pending && now < a->pending_until;
 		break;
 	}
-	pthread_mutex_unlock(&t->lock);
+	scio_unlock(&t->lock);
 	return count;
 }
 

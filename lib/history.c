@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "history.h"
 
 #define RECHECK_MS 200
@@ -100,7 +101,7 @@ static int default_path(char *out, size_t size)
 void scio_history_configure(enum scio_history_mode mode, const char *file)
 {
 	pthread_once(&atfork_once, register_atfork);
-	pthread_mutex_lock(&H.lock);
+	scio_lock(&H.lock);
 	if (mode == SCIO_HISTORY_SHARED && getauxval(AT_SECURE))
 		mode = SCIO_HISTORY_OFF;  /* setuid: no files of the caller's */
 	H.mode = mode;
@@ -115,7 +116,7 @@ void scio_history_configure(enum scio_history_mode mode, const char *file)
 	memset(&H.seen, 0, sizeof(H.seen));
 	H.checked = 0;
 	H.failing = 0;
-	pthread_mutex_unlock(&H.lock);
+	scio_unlock(&H.lock);
 }
 
 const char *scio_history_path(void)
@@ -177,6 +178,10 @@ int scio_history_load_file(const char *path, struct scio_hist_file *out)
 	return rc;
 }
 
+/* The file's contents while H.lock is held: no malloc on the connect
+ * path, which a signal handler may take while the thread is in malloc. */
+static struct scio_hist_file scratch;
+
 /* Brings H.mem up to date with the file (lock held). */
 static void refresh(int64_t now)
 {
@@ -190,10 +195,9 @@ static void refresh(int64_t now)
 	    st.st_mtim.tv_sec == H.seen.st_mtim.tv_sec &&
 	    st.st_mtim.tv_nsec == H.seen.st_mtim.tv_nsec)
 		return;
-	struct scio_hist_file *f = malloc(sizeof(*f));
-	if (f && scio_history_load_file(H.path, f) == 0)
+	struct scio_hist_file *f = &scratch;
+	if (scio_history_load_file(H.path, f) == 0)
 		H.mem = *f;
-	free(f);
 	H.seen = st;
 	count_failing(now);
 }
@@ -316,16 +320,13 @@ static void write_through(const struct scio_report *rep, int64_t now)
 		close(fd);
 		return;
 	}
-	struct scio_hist_file *f = malloc(sizeof(*f));
-	if (f) {
-		if (read_store(fd, f) < 0)
-			empty_store(f);  /* new, corrupt or foreign: rebuilt */
-		apply(f, rep, now);
-		if (pwrite(fd, f, sizeof(*f), 0) == (ssize_t)sizeof(*f) &&
-		    ftruncate(fd, sizeof(*f)) == 0)
-			H.mem = *f;
-		free(f);
-	}
+	struct scio_hist_file *f = &scratch;
+	if (read_store(fd, f) < 0)
+		empty_store(f);  /* new, corrupt or foreign: rebuilt */
+	apply(f, rep, now);
+	if (pwrite(fd, f, sizeof(*f), 0) == (ssize_t)sizeof(*f) &&
+	    ftruncate(fd, sizeof(*f)) == 0)
+		H.mem = *f;
 	if (fstat(fd, &st) == 0)
 		H.seen = st;
 	flock(fd, LOCK_UN);
@@ -375,14 +376,14 @@ void scio_history_record(const struct scio_report *rep, int64_t now)
 	if (!rep || rep->count == 0 || H.mode == SCIO_HISTORY_OFF || routine(rep, now))
 		return;
 	int saved = errno;
-	pthread_mutex_lock(&H.lock);
+	scio_lock(&H.lock);
 	refresh(now);
 	if (H.mode == SCIO_HISTORY_SHARED && news(rep, now))
 		write_through(rep, now);
 	else
 		apply(&H.mem, rep, now);
 	count_failing(now);
-	pthread_mutex_unlock(&H.lock);
+	scio_unlock(&H.lock);
 	errno = saved;
 }
 
@@ -401,13 +402,13 @@ int scio_history_broken(const struct sockaddr *dst, int64_t now)
 	    now - __atomic_load_n(&H.checked, __ATOMIC_RELAXED) < RECHECK_MS)
 		return 0;
 	int saved = errno;
-	pthread_mutex_lock(&H.lock);
+	scio_lock(&H.lock);
 	refresh(now);
 	struct scio_hist_entry *d = find(&H.mem, KIND_DEST, dst, 0, 0);
 	int broken = failing(d, now) ||
 		     (!(d && d->last_success > d->last_failure) &&
 		      failing(find(&H.mem, KIND_NET, dst, 0, 0), now));
-	pthread_mutex_unlock(&H.lock);
+	scio_unlock(&H.lock);
 	errno = saved;
 	return broken;
 }
@@ -416,17 +417,17 @@ uint32_t scio_history_srtt(const struct sockaddr *dst, int64_t now)
 {
 	if (H.mode == SCIO_HISTORY_OFF)
 		return 0;
-	pthread_mutex_lock(&H.lock);
+	scio_lock(&H.lock);
 	refresh(now);
 	struct scio_hist_entry *n = find(&H.mem, KIND_NET, dst, 0, 0);
 	uint32_t srtt = n ? n->srtt_us : 0;
-	pthread_mutex_unlock(&H.lock);
+	scio_unlock(&H.lock);
 	return srtt;
 }
 
 void scio_history_forget(void)
 {
-	pthread_mutex_lock(&H.lock);
+	scio_lock(&H.lock);
 	empty_store(&H.mem);
 	H.failing = 0;
 	if (H.mode == SCIO_HISTORY_SHARED && H.path[0]) {
@@ -440,5 +441,5 @@ void scio_history_forget(void)
 		if (fd >= 0)
 			close(fd);
 	}
-	pthread_mutex_unlock(&H.lock);
+	scio_unlock(&H.lock);
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "internal.h"
 #include "hostsfile.h"
 
 #define HOSTS_PATH "/etc/hosts"
@@ -214,9 +215,9 @@ static void register_atfork(void)
 int scio_hosts_has(const char *name, int64_t now_us)
 {
 	pthread_once(&atfork_once, register_atfork);
-	pthread_mutex_lock(&cache.lock);
+	scio_lock(&cache.lock);
 	refresh(now_us);
 	int has = cache.files_first && names_find(&cache.names, name, name_len(name));
-	pthread_mutex_unlock(&cache.lock);
+	scio_unlock(&cache.lock);
 	return has;
 }

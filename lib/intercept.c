@@ -498,7 +498,9 @@ int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	struct scio_match m;
 	int flags, rc;
 
-	if (cfg->disabled || !usable_destination(addr, len))
+	/* scio_locks_held: a signal handler interrupted this thread inside
+	 * the library (internal.h) */
+	if (cfg->disabled || scio_locks_held || !usable_destination(addr, len))
 		goto pass;
 	if (scio_pending_in_this_thread() && tcp_socket(fd, &flags) &&
 	    !(flags & O_NONBLOCK) && (rc = resume_connect(fd)) != -2)
@@ -558,6 +560,10 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 	const struct scio_config *cfg = scio_config();
 	int rc, pending = 0;
 
+	if (scio_locks_held) {
+		errno = saved;  /* a signal handler's call, inside the library */
+		return scio_sys.getaddrinfo(node, service, hints, res);
+	}
 	if (!cfg->disabled && scio_resolve_worth_racing(node, hints)) {
 		struct scio_resolve_opts o = {
 			.delay_ms = cfg->resolution_delay_ms,
@@ -652,7 +658,8 @@ wait_race(int fd, int timeout_ms, int blocking)
 	/* A wait shorter than the delay is a program with its own schedule
 	 * (curl waits 200 ms before its own second attempt): not ours.  The
 	 * entry stays; the program's second connect to the answer drops it. */
-	if (!blocking && timeout_ms >= 0 && timeout_ms < cfg->connect_delay_ms)
+	if (scio_locks_held ||
+	    (!blocking && timeout_ms >= 0 && timeout_ms < cfg->connect_delay_ms))
 		return SCIO_WAIT_NOT_OURS;
 	if (!scio_pending_take(fd, &p))
 		return SCIO_WAIT_NOT_OURS;

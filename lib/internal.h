@@ -2,6 +2,7 @@
 #ifndef SCIO_INTERNAL_H
 #define SCIO_INTERNAL_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -26,5 +27,27 @@ int scio_connect_finish(int fd, const struct sockaddr *dst);
 int scio_set_blocking(int fd);
 
 socklen_t scio_sockaddr_len(const struct sockaddr *sa);
+
+/*
+ * The library's locks, counted per thread: a signal handler whose
+ * connect() or poll() interrupts this thread while it holds one must not
+ * wait for it (the thread would wait for itself), so the shim passes such
+ * a call straight to the kernel, as a program without scio would see it.
+ */
+extern __thread int scio_locks_held __attribute__((tls_model("initial-exec")));
+
+static inline void scio_lock(pthread_mutex_t *m)
+{
+	scio_locks_held++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	pthread_mutex_lock(m);
+}
+
+static inline void scio_unlock(pthread_mutex_t *m)
+{
+	pthread_mutex_unlock(m);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	scio_locks_held--;
+}
 
 #endif

@@ -4,9 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "pending.h"
 
 __thread int scio_pending_here __attribute__((tls_model("initial-exec")));
+__thread int scio_locks_held __attribute__((tls_model("initial-exec")));
 
 static struct {
 	pthread_mutex_t lock;
@@ -66,9 +68,9 @@ int scio_pending_add(int fd, const struct scio_match *m, int64_t now)
 	if (!p.cookie)
 		return -1;
 	pthread_once(&atfork_once, register_atfork);
-	pthread_mutex_lock(&table.lock);
+	scio_lock(&table.lock);
 	int rc = insert(&p);
-	pthread_mutex_unlock(&table.lock);
+	scio_unlock(&table.lock);
 	return rc;
 }
 
@@ -76,7 +78,7 @@ int scio_pending_take(int fd, struct scio_pending *out)
 {
 	int found = 0;
 	pid_t me = gettid();
-	pthread_mutex_lock(&table.lock);
+	scio_lock(&table.lock);
 	for (int i = 0; i < SCIO_PENDING_MAX && !found; i++) {
 		if (!table.used[i] || table.e[i].fd != fd || table.e[i].tid != me)
 			continue;
@@ -87,27 +89,27 @@ int scio_pending_take(int fd, struct scio_pending *out)
 			found = 1;
 		}
 	}
-	pthread_mutex_unlock(&table.lock);
+	scio_unlock(&table.lock);
 	return found;
 }
 
 void scio_pending_put_back(const struct scio_pending *p)
 {
-	pthread_mutex_lock(&table.lock);
+	scio_lock(&table.lock);
 	insert(p);
-	pthread_mutex_unlock(&table.lock);
+	scio_unlock(&table.lock);
 }
 
 int scio_pending_drop_answer(uint64_t answer_id)
 {
 	int dropped = 0;
-	pthread_mutex_lock(&table.lock);
+	scio_lock(&table.lock);
 	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
 		if (table.used[i] && table.e[i].m.id == answer_id) {
 			release(i);
 			dropped = 1;
 		}
 	}
-	pthread_mutex_unlock(&table.lock);
+	scio_unlock(&table.lock);
 	return dropped;
 }

@@ -85,3 +85,13 @@ def test_connect_from_a_signal_handler_during_a_race(lab):
     assert "handler rc=0 errno=0 read_ok=1" in res.stdout
     assert "fds_added=0" in res.stdout
 
+
+def test_connect_from_a_signal_handler_every_millisecond(lab):
+    # some ticks land while the program's thread holds one of the
+    # library's locks: the handler's connect must not wait for it
+    res = probe(lab, "handler-storm", "dual.test", PORT, "10000",
+                SCIO_HISTORY="off")
+    rec = dict(w.split("=") for w in res.stdout.split() if "=" in w)
+    assert rec["ok"] == "10000", res
+    assert int(rec["handler_calls"]) > 200
+    assert rec["handler_ok"] == rec["handler_calls"], res

@@ -23,6 +23,8 @@
  *   shim_probe handler-connect HOST PORT  a SIGALRM handler (SA_RESTART)
  *                                   connects too, 100 ms into the race of
  *                                   the connect it interrupted
+ *   shim_probe handler-storm HOST PORT N  N connects while a SIGALRM
+ *                                   handler connects too, every ms
  *   shim_probe other-port HOST PORT PORT2  resolve without a port; every
  *                                   address refuses PORT2; then PORT on the
  *                                   second address
@@ -581,6 +583,49 @@ static int handler_connect(void)
 	return 0;
 }
 
+static volatile sig_atomic_t storm_calls, storm_ok;
+
+static void connect_every_tick(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	int fd = socket(handler_res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	storm_calls++;
+	if (connect(fd, handler_res->ai_addr, handler_res->ai_addrlen) == 0)
+		storm_ok++;
+	close(fd);
+	errno = saved;
+}
+
+/* The handler's connects land anywhere in the program's, sooner or later
+ * while this thread holds one of the library's locks. */
+static int handler_storm(int n)
+{
+	struct addrinfo *res = resolve();
+	handler_res = res;
+	struct sigaction sa = { .sa_handler = connect_every_tick, .sa_flags = SA_RESTART };
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	int ok = 0;
+	for (int i = 0; i < n; i++) {
+		struct addrinfo *again = resolve();
+		int fd = socket(again->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int rc = connect(fd, again->ai_addr, again->ai_addrlen);
+		while (rc < 0 && errno == EINTR)
+			rc = connect(fd, again->ai_addr, again->ai_addrlen);
+		ok += rc == 0 || errno == EISCONN;
+		close(fd);
+		freeaddrinfo(again);
+	}
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
+	printf("storm ok=%d of %d handler_calls=%d handler_ok=%d\n", ok, n,
+	       (int)storm_calls, (int)storm_ok);
+	freeaddrinfo(res);
+	return 0;
+}
+
 static int per_thread;
 
 static void *connector(void *arg)
@@ -678,6 +723,8 @@ int main(int argc, char **argv)
 		return close_race(atoi(argv[4]));
 	if (!strcmp(mode, "handler-connect"))
 		return handler_connect();
+	if (!strcmp(mode, "handler-storm") && argc == 5)
+		return handler_storm(atoi(argv[4]));
 	if (!strcmp(mode, "other-port") && argc == 5)
 		return other_port(atoi(argv[4]));
 	fprintf(stderr, "shim_probe: unknown mode %s\n", mode);
