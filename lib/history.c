@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +43,13 @@ static void count_failing(int64_t now)
 	__atomic_store_n(&H.failing, n, __ATOMIC_RELEASE);
 }
 
-static void fork_prepare(void) { pthread_mutex_lock(&H.lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&H.lock); }
-static void fork_child(void) { pthread_mutex_init(&H.lock, NULL); }
+static void fork_prepare(void) { scio_lock(&H.lock); }
+static void fork_parent(void) { scio_unlock(&H.lock); }
+static void fork_child(void)
+{
+	pthread_mutex_init(&H.lock, NULL);
+	scio_locks_held--;  /* taken by fork_prepare */
+}
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void)
 {
@@ -100,7 +105,7 @@ static int default_path(char *out, size_t size)
 
 void scio_history_configure(enum scio_history_mode mode, const char *file)
 {
-	pthread_once(&atfork_once, register_atfork);
+	scio_once(&atfork_once, register_atfork);
 	scio_lock(&H.lock);
 	if (mode == SCIO_HISTORY_SHARED && getauxval(AT_SECURE))
 		mode = SCIO_HISTORY_OFF;  /* setuid: no files of the caller's */
@@ -163,6 +168,37 @@ static int read_store(int fd, struct scio_hist_file *out)
 	return 0;
 }
 
+/* flock, bounded: a process stuck while holding the file must not hold
+ * up a connect (history is advice, skipped when it cannot be had). */
+static int lock_file(int fd, int op)
+{
+	for (int tries = 0; tries < 20; tries++) {
+		if (flock(fd, op | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+	return -1;
+}
+
+/* While the file is open and locked, signals wait: a handler that jumps
+ * out with siglongjmp must not leave H.lock, the fd or its flock behind. */
+static void block_signals(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void restore_signals(const sigset_t *old)
+{
+	int saved = errno;
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+	errno = saved;
+}
+
 int scio_history_load_file(const char *path, struct scio_hist_file *out)
 {
 	struct stat st;
@@ -170,7 +206,7 @@ int scio_history_load_file(const char *path, struct scio_hist_file *out)
 	if (fd < 0)
 		return -1;
 	int rc = -1;
-	if (trusted(fd, &st) && flock(fd, LOCK_SH) == 0) {
+	if (trusted(fd, &st) && lock_file(fd, LOCK_SH) == 0) {
 		rc = read_store(fd, out);
 		flock(fd, LOCK_UN);
 	}
@@ -196,8 +232,11 @@ static void refresh(int64_t now)
 	    st.st_mtim.tv_nsec == H.seen.st_mtim.tv_nsec)
 		return;
 	struct scio_hist_file *f = &scratch;
+	sigset_t old;
+	block_signals(&old);
 	if (scio_history_load_file(H.path, f) == 0)
 		H.mem = *f;
+	restore_signals(&old);
 	H.seen = st;
 	count_failing(now);
 }
@@ -313,24 +352,26 @@ static void apply(struct scio_hist_file *f, const struct scio_report *rep, int64
 static void write_through(const struct scio_report *rep, int64_t now)
 {
 	struct stat st;
+	sigset_t old;
+	block_signals(&old);
 	int fd = open(H.path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	if (!trusted(fd, &st) || flock(fd, LOCK_EX) < 0) {
-		close(fd);
-		return;
+	if (fd >= 0 && trusted(fd, &st) && lock_file(fd, LOCK_EX) == 0) {
+		struct scio_hist_file *f = &scratch;
+		if (read_store(fd, f) < 0)
+			empty_store(f);  /* new, corrupt or foreign: rebuilt */
+		apply(f, rep, now);
+		if (pwrite(fd, f, sizeof(*f), 0) == (ssize_t)sizeof(*f) &&
+		    ftruncate(fd, sizeof(*f)) == 0)
+			H.mem = *f;
+		if (fstat(fd, &st) == 0)
+			H.seen = st;
+		flock(fd, LOCK_UN);
+	} else {
+		apply(&H.mem, rep, now);  /* the file later, maybe */
 	}
-	struct scio_hist_file *f = &scratch;
-	if (read_store(fd, f) < 0)
-		empty_store(f);  /* new, corrupt or foreign: rebuilt */
-	apply(f, rep, now);
-	if (pwrite(fd, f, sizeof(*f), 0) == (ssize_t)sizeof(*f) &&
-	    ftruncate(fd, sizeof(*f)) == 0)
-		H.mem = *f;
-	if (fstat(fd, &st) == 0)
-		H.seen = st;
-	flock(fd, LOCK_UN);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	restore_signals(&old);
 }
 
 /* Worth writing to the shared file: a failure, or a success that changes
@@ -433,7 +474,7 @@ void scio_history_forget(void)
 	if (H.mode == SCIO_HISTORY_SHARED && H.path[0]) {
 		struct stat st;
 		int fd = open(H.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 && trusted(fd, &st) && flock(fd, LOCK_EX) == 0) {
+		if (fd >= 0 && trusted(fd, &st) && lock_file(fd, LOCK_EX) == 0) {
 			if (pwrite(fd, &H.mem, sizeof(H.mem), 0) == (ssize_t)sizeof(H.mem))
 				(void)ftruncate(fd, sizeof(H.mem));
 			flock(fd, LOCK_UN);
