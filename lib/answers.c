@@ -63,9 +63,13 @@ void scio_answers_init(struct scio_answers *t)
 static struct scio_answers global;
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
-static void fork_prepare(void) { pthread_mutex_lock(&global.lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&global.lock); }
-static void fork_child(void) { pthread_mutex_init(&global.lock, NULL); }
+static void fork_prepare(void) { scio_lock(&global.lock); }
+static void fork_parent(void) { scio_unlock(&global.lock); }
+static void fork_child(void)
+{
+	pthread_mutex_init(&global.lock, NULL);
+	scio_locks_held--;  /* taken by fork_prepare */
+}
 
 static void global_init(void)
 {
@@ -75,7 +79,7 @@ static void global_init(void)
 
 struct scio_answers *scio_answers_global(void)
 {
-	pthread_once(&global_once, global_init);
+	scio_once(&global_once, global_init);
 	return &global;
 }
 

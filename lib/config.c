@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "internal.h"
 #include "history.h"
 #include "log.h"
 
@@ -167,7 +168,7 @@ static void load_config(void)
 
 const struct scio_config *scio_config(void)
 {
-	pthread_once(&config_once, load_config);
+	scio_once(&config_once, load_config);
 	return &the_config;
 }
 

@@ -202,10 +202,11 @@ static void refresh(int64_t now)
 static void fork_child(void)
 {
 	pthread_mutex_init(&cache.lock, NULL);
+	scio_locks_held--;  /* taken by fork_prepare */
 }
 
-static void fork_prepare(void) { pthread_mutex_lock(&cache.lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&cache.lock); }
+static void fork_prepare(void) { scio_lock(&cache.lock); }
+static void fork_parent(void) { scio_unlock(&cache.lock); }
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void)
 {
@@ -214,7 +215,7 @@ static void register_atfork(void)
 
 int scio_hosts_has(const char *name, int64_t now_us)
 {
-	pthread_once(&atfork_once, register_atfork);
+	scio_once(&atfork_once, register_atfork);
 	scio_lock(&cache.lock);
 	refresh(now_us);
 	int has = cache.files_first && names_find(&cache.names, name, name_len(name));

@@ -198,8 +198,8 @@ static void release_socket(const struct held *h)
 {
 	int saved = errno;
 	if (h->sock != h->fd) {
-		scio_orphans_forget(h->level, h->sock);
 		close(h->sock);
+		scio_orphans_forget(h->level, h->sock);
 	}
 	scio_orphans_leave(h->level);
 	errno = saved;
@@ -369,7 +369,7 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 	if (fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -2;  /* cannot race: pass through */
 	int64_t start = scio_now_us();
-	int winner = scio_race_connect(&r);
+	int winner = scio_race_connect_in(&r, h->level);
 	int err = errno;
 	fcntl(sock, F_SETFL, flags);
 
@@ -493,14 +493,16 @@ static int resume_connect(int fd)
 
 int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+	/* a signal handler that interrupted this thread inside the library
+	 * (internal.h): straight to the kernel */
+	if (scio_locks_held)
+		return scio_sys.connect(fd, addr, len);
 	int saved = errno;
 	const struct scio_config *cfg = scio_config();
 	struct scio_match m;
 	int flags, rc;
 
-	/* scio_locks_held: a signal handler interrupted this thread inside
-	 * the library (internal.h) */
-	if (cfg->disabled || scio_locks_held || !usable_destination(addr, len))
+	if (cfg->disabled || !usable_destination(addr, len))
 		goto pass;
 	if (scio_pending_in_this_thread() && tcp_socket(fd, &flags) &&
 	    !(flags & O_NONBLOCK) && (rc = resume_connect(fd)) != -2)
@@ -556,14 +558,12 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 			       const struct addrinfo *hints,
 			       struct addrinfo **res)
 {
+	if (scio_locks_held)  /* a signal handler's call, inside the library */
+		return scio_sys.getaddrinfo(node, service, hints, res);
 	int saved = errno;
 	const struct scio_config *cfg = scio_config();
 	int rc, pending = 0;
 
-	if (scio_locks_held) {
-		errno = saved;  /* a signal handler's call, inside the library */
-		return scio_sys.getaddrinfo(node, service, hints, res);
-	}
 	if (!cfg->disabled && scio_resolve_worth_racing(node, hints)) {
 		struct scio_resolve_opts o = {
 			.delay_ms = cfg->resolution_delay_ms,
@@ -621,7 +621,7 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 		.report = &rep,
 	};
 	int flags = fcntl(sock, F_GETFL);
-	int winner = flags < 0 ? -1 : scio_race_connect(&r);
+	int winner = flags < 0 ? -1 : scio_race_connect_in(&r, h->level);
 	int err = errno;
 	if (winner < 0 && rep.count == 0)
 		return SCIO_WAIT_NOT_OURS;  /* no race possible: the plain wait */
@@ -653,13 +653,14 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 static __attribute__((noinline)) enum scio_wait_outcome
 wait_race(int fd, int timeout_ms, int blocking)
 {
+	if (scio_locks_held)
+		return SCIO_WAIT_NOT_OURS;  /* a handler's wait, inside the library */
 	const struct scio_config *cfg = scio_config();
 	struct scio_pending p;
 	/* A wait shorter than the delay is a program with its own schedule
 	 * (curl waits 200 ms before its own second attempt): not ours.  The
 	 * entry stays; the program's second connect to the answer drops it. */
-	if (scio_locks_held ||
-	    (!blocking && timeout_ms >= 0 && timeout_ms < cfg->connect_delay_ms))
+	if (!blocking && timeout_ms >= 0 && timeout_ms < cfg->connect_delay_ms)
 		return SCIO_WAIT_NOT_OURS;
 	if (!scio_pending_take(fd, &p))
 		return SCIO_WAIT_NOT_OURS;

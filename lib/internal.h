@@ -28,6 +28,11 @@ int scio_set_blocking(int fd);
 
 socklen_t scio_sockaddr_len(const struct sockaddr *sa);
 
+struct scio_race;
+/* scio_race_connect with its sockets in the caller's level (orphans.h);
+ * the winner is no longer in it on return. */
+int scio_race_connect_in(const struct scio_race *r, int level);
+
 /*
  * The library's locks, counted per thread: a signal handler whose
  * connect() or poll() interrupts this thread while it holds one must not
@@ -46,6 +51,16 @@ static inline void scio_lock(pthread_mutex_t *m)
 static inline void scio_unlock(pthread_mutex_t *m)
 {
 	pthread_mutex_unlock(m);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	scio_locks_held--;
+}
+
+/* pthread_once holds a lock of its own while the routine runs. */
+static inline void scio_once(pthread_once_t *once, void (*routine)(void))
+{
+	scio_locks_held++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	pthread_once(once, routine);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	scio_locks_held--;
 }

@@ -6,6 +6,7 @@
  * sees a level either without a socket or with it, never half-written.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -14,12 +15,20 @@
 #include "orphans.h"
 #include "pending.h"
 
-#define LEVELS 4
+#define LEVELS 8
 #define PER_LEVEL 32
+
+/* Where the thread's signal stack was when a level was entered. */
+struct altstack {
+	uintptr_t base;
+	size_t size;
+	int flags;         /* less SS_ONSTACK */
+};
 
 struct level {
 	uintptr_t frame;   /* stack address of its scio_orphans_enter call */
 	int on_altstack;   /* entered on the signal stack */
+	struct altstack alt;
 	int n;
 	int fd[PER_LEVEL];
 	uint64_t cookie[PER_LEVEL];
@@ -33,10 +42,18 @@ static void fence(void)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
-static int on_altstack(void)
+/* The signal stack now; 1 when `here` runs on it. */
+static int altstack_now(uintptr_t here, struct altstack *a)
 {
 	stack_t ss;
-	return sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK);
+	*a = (struct altstack){ 0 };
+	if (sigaltstack(NULL, &ss) != 0)
+		return 0;
+	a->base = (uintptr_t)ss.ss_sp;
+	a->size = ss.ss_size;
+	a->flags = ss.ss_flags & ~SS_ONSTACK;
+	return (ss.ss_flags & SS_ONSTACK) ||
+	       (!(ss.ss_flags & SS_DISABLE) && here - a->base < a->size);
 }
 
 /*
@@ -45,14 +62,22 @@ static int on_altstack(void)
  * higher address than) anything started while it runs.  Nothing on the
  * normal stack runs while a handler on the signal stack does, so a level
  * entered there is gone once the thread is back on the normal stack.
+ * When the signal stack changed since (or a handler disarmed it,
+ * SS_AUTODISARM), where the frames are cannot be told: the level is kept
+ * (its sockets leak rather than being closed under a live race).
  */
-static int abandoned(const struct level *l, uintptr_t here, int alt)
+static int abandoned(const struct level *l, uintptr_t here, int on_alt,
+		     const struct altstack *alt)
 {
-	if (l->on_altstack == alt)
+	if (l->alt.base != alt->base || l->alt.size != alt->size ||
+	    l->alt.flags != alt->flags)
+		return 0;
+	if (l->on_altstack == on_alt)
 		return l->frame <= here;
 	return l->on_altstack;
 }
 
+/* Closes the sockets of levels first.. and drops them. */
 static void close_from(int first)
 {
 	int saved = errno;
@@ -60,33 +85,45 @@ static void close_from(int first)
 		struct level *l = &levels[d];
 		while (l->n > 0) {
 			int k = l->n - 1;
-			if (scio_socket_cookie(l->fd[k]) == l->cookie[k])
+			/* a cookie of 0 (no SO_COOKIE) proves nothing */
+			if (l->cookie[k] && scio_socket_cookie(l->fd[k]) == l->cookie[k])
 				close(l->fd[k]);
 			l->n = k;
 			fence();
 		}
 	}
-	depth = first;
+	if (depth > first)
+		depth = first;
 	errno = saved;
 }
 
+/* Signals are blocked while a level is claimed: a handler's race in the
+ * middle would claim the same slot. */
 __attribute__((noinline)) int scio_orphans_enter(void)
 {
 	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-	int alt = on_altstack();
+	sigset_t all, old;
+	struct altstack alt;
+	int saved = errno;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int on_alt = altstack_now(here, &alt);
 	for (int d = 0; d < depth; d++) {
-		if (abandoned(&levels[d], here, alt)) {
+		if (abandoned(&levels[d], here, on_alt, &alt)) {
 			close_from(d);  /* and every level above: gone as well */
 			break;
 		}
 	}
-	if (depth >= LEVELS)
-		return -1;
-	levels[depth].frame = here;
-	levels[depth].on_altstack = alt;
-	levels[depth].n = 0;
-	fence();
-	return depth++;
+	int level = -1;
+	if (depth < LEVELS) {
+		level = depth;
+		levels[level] = (struct level){ .frame = here, .on_altstack = on_alt,
+						.alt = alt };
+		depth = level + 1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return level;
 }
 
 void scio_orphans_add(int level, int fd)
@@ -120,10 +157,13 @@ void scio_orphans_forget(int level, int fd)
 	}
 }
 
+/* Levels above one that returns were abandoned (a siglongjmp out of a
+ * handler's race, back into this one): their sockets are closed. */
 void scio_orphans_leave(int level)
 {
 	if (level < 0 || level >= depth)
 		return;
+	close_from(level + 1);
 	levels[level].n = 0;
 	fence();
 	depth = level;

@@ -16,9 +16,13 @@ static struct {
 	int used[SCIO_PENDING_MAX];
 } table = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void fork_prepare(void) { pthread_mutex_lock(&table.lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&table.lock); }
-static void fork_child(void) { pthread_mutex_init(&table.lock, NULL); }
+static void fork_prepare(void) { scio_lock(&table.lock); }
+static void fork_parent(void) { scio_unlock(&table.lock); }
+static void fork_child(void)
+{
+	pthread_mutex_init(&table.lock, NULL);
+	scio_locks_held--;  /* taken by fork_prepare */
+}
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void)
 {
@@ -67,7 +71,7 @@ int scio_pending_add(int fd, const struct scio_match *m, int64_t now)
 				  .tid = gettid(), .started = now, .m = *m };
 	if (!p.cookie)
 		return -1;
-	pthread_once(&atfork_once, register_atfork);
+	scio_once(&atfork_once, register_atfork);
 	scio_lock(&table.lock);
 	int rc = insert(&p);
 	scio_unlock(&table.lock);

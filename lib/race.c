@@ -16,7 +16,9 @@
 #include "sm.h"
 #include "sys.h"
 
-#define STACK_CANDIDATES 16
+/* the shim's largest race (an answer plus late addresses) fits: no
+ * malloc on its connect path, which a signal handler may take */
+#define STACK_CANDIDATES 32
 #define LATE_MAX 16            /* room for addresses learnt mid-race */
 #define LATE_POLL_US 20000     /* how often to ask for them */
 
@@ -55,8 +57,8 @@ static int start_attempt(struct race_io *io, size_t i)
 		scio_orphans_add(io->level, fd);
 		if (r->prepare && r->prepare(fd, dst, r->prepare_arg) != 0) {
 			int err = errno ? errno : EINVAL;
-			scio_orphans_forget(io->level, fd);
 			close(fd);
+			scio_orphans_forget(io->level, fd);
 			return err;
 		}
 	}
@@ -74,8 +76,8 @@ static void close_attempt(struct race_io *io, size_t i)
 	io->fd[i] = -1;
 	if (fd != io->r->own_fd) {
 		int saved = errno;
-		scio_orphans_forget(io->level, fd);
 		close(fd);
+		scio_orphans_forget(io->level, fd);
 		errno = saved;
 	}
 }
@@ -224,7 +226,7 @@ static int run(struct race_io *io)
 	}
 }
 
-int scio_race_connect(const struct scio_race *r)
+int scio_race_connect_in(const struct scio_race *r, int level)
 {
 	if (!r || !r->addrs || r->naddrs == 0) {
 		errno = EINVAL;
@@ -257,7 +259,7 @@ int scio_race_connect(const struct scio_race *r)
 	memcpy(io.addr, r->addrs, n * sizeof(*io.addr));
 	for (size_t i = 0; i < n; i++)
 		io.fd[i] = -1;
-	io.level = scio_orphans_enter();
+	io.level = level;
 
 	io.t0 = r->own_started ? r->started_us : scio_now_us();
 	int64_t deadline = r->timeout_ms < 0
@@ -287,10 +289,19 @@ int scio_race_connect(const struct scio_race *r)
 	if (r->report)
 		r->report->error = rc < 0 ? -rc : 0;
 	free(heap);
-	scio_orphans_leave(io.level);  /* the winner is the caller's now */
+	if (rc >= 0 && rc != r->own_fd)
+		scio_orphans_forget(level, rc);  /* the caller's now */
 	if (rc < 0) {
 		errno = -rc;
 		return -1;
 	}
+	return rc;
+}
+
+int scio_race_connect(const struct scio_race *r)
+{
+	int level = scio_orphans_enter();
+	int rc = scio_race_connect_in(r, level);
+	scio_orphans_leave(level);
 	return rc;
 }
