@@ -4,7 +4,7 @@ program."""
 
 import pytest
 
-from scio_testlib import SLACK, parse_records, prog, run_scio
+from scio_testlib import SAN, SLACK, parse_records, prog, run_scio
 
 PORT = "7000"
 
@@ -51,6 +51,9 @@ def test_fork_while_another_thread_races(lab):
     assert "child_status=0" in res.stdout
 
 
+@pytest.mark.skipif("thread" in SAN, reason=(
+    "the program closes an fd another thread is connecting on: TSan reports "
+    "that race (the program's bug) where scio checks the number"))
 @pytest.mark.parametrize("blocking", ["1", "0"], ids=["blocking", "nonblocking"])
 def test_close_from_another_thread_during_the_race(lab, blocking):
     # another thread closes the fd 100 ms into the race and a pipe takes
