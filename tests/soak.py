@@ -98,6 +98,7 @@ def soak(seconds, procs, threads, seed, out=print):
 
     totals = collections.Counter()
     by_fault = collections.defaultdict(list)
+    bounds = []  # per client: fds and RSS at start and end
     times = [t for t, _ in switches]
     for i in range(procs):
         text = (tmp / f"out{i}").read_text()
@@ -107,6 +108,8 @@ def soak(seconds, procs, threads, seed, out=print):
             continue
         first = dict(kv.split("=") for kv in text.split("\n")[0].split())
         totals["connects"] += int(first["connects"])
+        bounds.append(f"{first['fds_start']}->{first['fds_end']} fds, "
+                      f"{int(first['rss_start_kb']) / 1024:.1f}->{int(first['rss_end_kb']) / 1024:.1f} MB")
         if int(first["wrong_server"]):
             problems.append(f"client {i}: {first['wrong_server']} connections to the wrong server")
         if int(first["fds_end"]) > int(first["fds_start"]) + 2:
@@ -130,6 +133,7 @@ def soak(seconds, procs, threads, seed, out=print):
     out(f"connects: {totals['connects']}, ok: {totals['ok']}, failures by errno: " +
         (", ".join(f"{k} {v}" for k, v in sorted(totals.items())
                    if k not in ("connects", "ok")) or "none"))
+    out("clients (start->end): " + "; ".join(bounds))
     for fault in FAULTS:
         xs = by_fault.get(fault, [])
         if xs:

@@ -138,3 +138,23 @@ def test_hostile_store_is_ignored(lab, make_bad, tmp_path):
     assert "(IPv6) at +0 ms: cancelled" in log_line(res), log_line(res)
     if make_bad == "symlink":
         assert (tmp_path / "elsewhere").read_bytes() == data, "never written through"
+
+
+def test_a_process_holding_the_file_lock_holds_up_nobody(lab, tmp_path):
+    # another process sits on an exclusive flock of the history file (a
+    # hung scio-history, a stopped program): connects still finish, and
+    # what they learnt stays in their own memory
+    import fcntl
+    path = os.environ["SCIO_HISTORY_FILE"]
+    assert "via ipv6" in run(lab, [PY, "-c", PY_CONNECT]).stdout
+    assert os.path.getsize(path) > 0  # a real store, written by scio
+    with open(path, "rb") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        lab.fault("ipv6", "blackhole")
+        res = run(lab, ["-v", PY, "-c", PY_CONNECT + "\n" + PY_CONNECT.replace(
+            "import socket; ", "")], timeout=10)
+        assert not res.timed_out, res
+        assert res.stdout.count("via ipv4") == 2, res
+        assert res.elapsed < 3, res
+        # the second connect of the process went straight to IPv4
+        assert "[192.0.2.10 port 7000 (IPv4) at +0 ms: won]" in log_line(res), res
