@@ -4,7 +4,11 @@
  * SECONDS, read the greeting and check it came from the address the
  * socket is connected to.  Prints, as key=value lines:
  *
- *   connects=N ok=N wrong_server=N fds_start=N fds_end=N rss_start_kb=N rss_end_kb=N
+ *   connects=N ok=N wrong_server=N lost=N fds_start=N fds_end=N rss_start_kb=N rss_end_kb=N
+ *
+ * wrong_server: the greeting names another address than the socket's
+ * peer; lost: connected, but no greeting came (a fault change cut the
+ * connection).
  *   errno name=ECONNREFUSED count=N
  *   latency p50_ms=N p99_ms=N
  *
@@ -31,11 +35,11 @@
 static const char *name, *port;
 static double until;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static long connects, ok, wrong;
+static long connects, ok, wrong, lost;
 static long errs[256];
 static double *lat;
 static long nlat;
-static struct sample { double start, ms; int result; } *samples;  /* result: -1 ok, -2 wrong, errno */
+static struct sample { double start, ms; int result; } *samples;  /* result: -1 ok, -2 wrong, -3 lost, errno */
 static long nsamples;
 
 static long rss_kb(void)
@@ -52,20 +56,22 @@ static long rss_kb(void)
 }
 
 /* 1 when the greeting names the address the socket is connected to. */
+/* 1: the greeting came from the peer; 0: from another server; -1: no
+ * greeting (connection cut or timed out). */
 static int right_server(int fd)
 {
 	char buf[200] = "", peer[64] = "";
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-		return 0;
+		return -1;  /* ENOTCONN: reset already */
 	const void *a = ss.ss_family == AF_INET6
 		? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
 		: (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
 	inet_ntop(ss.ss_family, a, peer, sizeof(peer));
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	if (n <= 0)
-		return 0;
+		return -1;
 	buf[n] = '\0';
 	char want[96];
 	snprintf(want, sizeof(want), "hello from %s ", peer);
@@ -100,17 +106,19 @@ static void one(void)
 	double ms = now_ms() - t0;
 	pthread_mutex_lock(&lock);
 	connects++;
-	if (fd >= 0 && good)
+	if (fd >= 0 && good == 1)
 		ok++;
-	else if (fd >= 0)
+	else if (fd >= 0 && good == 0)
 		wrong++;
+	else if (fd >= 0)
+		lost++;
 	else
 		errs[err & 255]++;
 	if (nlat < MAX_SAMPLES)
 		lat[nlat++] = ms;
 	if (nsamples < MAX_SAMPLES)
 		samples[nsamples++] = (struct sample){ t0, ms,
-			fd >= 0 ? (good ? -1 : -2) : err };
+			fd >= 0 ? (good == 1 ? -1 : good == 0 ? -2 : -3) : err };
 	pthread_mutex_unlock(&lock);
 }
 
@@ -120,6 +128,13 @@ static void *worker(void *arg)
 	while (now_ms() < until)
 		one();
 	return NULL;
+}
+
+static void touch(void *p, size_t len)
+{
+	volatile char *c = p;
+	for (size_t i = 0; i < len; i += 4096)
+		c[i] = 0;
 }
 
 static int cmp(const void *a, const void *b)
@@ -141,6 +156,12 @@ int main(int argc, char **argv)
 		threads = 4;
 	lat = calloc(MAX_SAMPLES, sizeof(*lat));
 	samples = calloc(MAX_SAMPLES, sizeof(*samples));
+	if (!lat || !samples)
+		return 1;
+	/* resident from the start: the RSS figures are about scio, not
+	 * about this program's own record filling up */
+	touch(lat, MAX_SAMPLES * sizeof(*lat));
+	touch(samples, MAX_SAMPLES * sizeof(*samples));
 	int fds_start = count_fds();
 	long rss_start = rss_kb();
 	until = now_ms() + atof(argv[4]) * 1000;
@@ -149,8 +170,8 @@ int main(int argc, char **argv)
 		pthread_create(&t[i], NULL, worker, NULL);
 	for (int i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
-	printf("connects=%ld ok=%ld wrong_server=%ld fds_start=%d fds_end=%d "
-	       "rss_start_kb=%ld rss_end_kb=%ld\n", connects, ok, wrong, fds_start,
+	printf("connects=%ld ok=%ld wrong_server=%ld lost=%ld fds_start=%d fds_end=%d "
+	       "rss_start_kb=%ld rss_end_kb=%ld\n", connects, ok, wrong, lost, fds_start,
 	       count_fds(), rss_start, rss_kb());
 	for (int e = 0; e < 256; e++)
 		if (errs[e])
@@ -166,6 +187,7 @@ int main(int argc, char **argv)
 		const struct sample *x = &samples[i];
 		fprintf(f, "%.1f %.1f %s\n", x->start, x->ms,
 			x->result == -1 ? "ok" : x->result == -2 ? "wrong" :
+			x->result == -3 ? "lost" :
 			strerrorname_np(x->result) ? strerrorname_np(x->result) : "?");
 	}
 	if (f)
