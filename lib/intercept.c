@@ -178,9 +178,10 @@ static size_t late_addresses(void *arg, struct sockaddr_storage *out, size_t cap
  * Without a spare fd the race uses fd itself.
  */
 struct held {
-	int fd;     /* the program's */
-	int sock;   /* the race's reference, or fd */
+	int fd;           /* the program's */
+	int sock;         /* the race's reference, or fd */
 	int level;
+	uint64_t cookie;  /* the socket's SO_COOKIE, 0 when unknown */
 };
 
 static struct held hold_socket(int fd)
@@ -190,7 +191,7 @@ static struct held hold_socket(int fd)
 	if (h.sock < 0)
 		h.sock = fd;
 	else
-		scio_orphans_add(h.level, h.sock);
+		h.cookie = scio_orphans_add(h.level, h.sock);
 	return h;
 }
 
@@ -205,17 +206,23 @@ static void release_socket(const struct held *h)
 	errno = saved;
 }
 
-/* Does the program's fd still name the socket the race held?  (The
- * reference keeps the socket, and so its inode number, alive.)  Checked
- * before the number is touched again; a close in the few system calls
- * between this check and dup3 cannot be seen by anyone. */
-static int still_names(const struct held *h)
+/* Does the program's fd still name the socket the race held?  (Its
+ * cookie is unique for the kernel's lifetime; without one, the inode
+ * number, which the reference keeps alive.)  Checked before the number
+ * is touched again; a close in the few system calls between this check
+ * and dup3 cannot be seen by anyone. */
+static int same_socket(const struct held *h)
 {
 	struct stat a, b;
-	if (h->sock == h->fd)
-		return 1;
-	if (fstat(h->fd, &a) == 0 && fstat(h->sock, &b) == 0 &&
-	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+	if (h->cookie)
+		return scio_socket_cookie(h->fd) == h->cookie;
+	return fstat(h->fd, &a) == 0 && fstat(h->sock, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+static int still_names(const struct held *h)
+{
+	if (h->sock == h->fd || same_socket(h))
 		return 1;
 	scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during its race; "
 		 "nothing is put in its place", h->fd);

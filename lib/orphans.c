@@ -6,7 +6,6 @@
  * sees a level either without a socket or with it, never half-written.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -97,46 +96,50 @@ static void close_from(int first)
 	errno = saved;
 }
 
-/* Signals are blocked while a level is claimed: a handler's race in the
- * middle would claim the same slot. */
+/*
+ * The slot is claimed (depth raised, its count cleared) before it is
+ * filled: a handler's race in between sees an empty level, which it may
+ * drop (this race then tracks nothing) but never closes anything of.
+ */
 __attribute__((noinline)) int scio_orphans_enter(void)
 {
 	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-	sigset_t all, old;
 	struct altstack alt;
 	int saved = errno;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	int on_alt = altstack_now(here, &alt);
+	errno = saved;
 	for (int d = 0; d < depth; d++) {
 		if (abandoned(&levels[d], here, on_alt, &alt)) {
 			close_from(d);  /* and every level above: gone as well */
 			break;
 		}
 	}
-	int level = -1;
-	if (depth < LEVELS) {
-		level = depth;
-		levels[level] = (struct level){ .frame = here, .on_altstack = on_alt,
-						.alt = alt };
-		depth = level + 1;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = saved;
+	int level = depth;
+	if (level >= LEVELS)
+		return -1;
+	levels[level].n = 0;
+	fence();
+	depth = level + 1;
+	fence();
+	levels[level].frame = here;
+	levels[level].on_altstack = on_alt;
+	levels[level].alt = alt;
 	return level;
 }
 
-void scio_orphans_add(int level, int fd)
+uint64_t scio_orphans_add(int level, int fd)
 {
+	uint64_t cookie = scio_socket_cookie(fd);
 	if (level < 0 || level >= depth)
-		return;
+		return cookie;
 	struct level *l = &levels[level];
 	if (l->n >= PER_LEVEL)
-		return;
+		return cookie;
 	l->fd[l->n] = fd;
-	l->cookie[l->n] = scio_socket_cookie(fd);
+	l->cookie[l->n] = cookie;
 	fence();
 	l->n++;
+	return cookie;
 }
 
 void scio_orphans_forget(int level, int fd)

@@ -17,11 +17,14 @@
 #ifndef SCIO_ORPHANS_H
 #define SCIO_ORPHANS_H
 
+#include <stdint.h>
+
 /* Closes what abandoned levels hold, then opens a level for the caller:
  * its index, or -1 when too deep (nothing is then tracked). */
 int scio_orphans_enter(void);
 
-void scio_orphans_add(int level, int fd);
+/* Returns fd's SO_COOKIE (0 when the kernel has none). */
+uint64_t scio_orphans_add(int level, int fd);
 
 /* fd was closed by its race or given away. */
 void scio_orphans_forget(int level, int fd);
