@@ -76,16 +76,23 @@ static int unbound_socket(int fd, int family)
 	return in6->sin6_port == 0 && IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
 }
 
+/* SO_SNDTIMEO in milliseconds; -1 when unset. */
+static int timeout_ms_of(const struct timeval *tv)
+{
+	if (tv->tv_sec == 0 && tv->tv_usec == 0)
+		return -1;
+	int64_t ms = (int64_t)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
+	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
 /* SO_SNDTIMEO bounds a blocking connect; -1 when unset. */
 static int send_timeout_ms(int fd)
 {
 	struct timeval tv;
 	socklen_t len = sizeof(tv);
-	if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) < 0 ||
-	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) < 0)
 		return -1;
-	int64_t ms = (int64_t)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
-	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+	return timeout_ms_of(&tv);
 }
 
 static int prepare_attempt(int fd, const struct sockaddr *dst, void *arg)
@@ -351,22 +358,48 @@ static size_t history_order(struct sockaddr_storage *cand, size_t n)
 	return own == SIZE_MAX ? ng : 0;
 }
 
+/* What race() decided before the race: the candidates, and what the
+ * program's own connect has done so far. */
+struct plan {
+	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
+	size_t n, own;
+	int timeout_ms;     /* the program's SO_SNDTIMEO, -1 for none */
+	int64_t started;    /* when the own connect began, 0: not yet */
+	int own_err;        /* its error when it already failed */
+};
+
+/* The own attempt's real error where the race could only see that it
+ * failed (it leaves a started connect's error on the socket). */
+static void own_error_into(struct scio_report *rep, const struct plan *p, int sock)
+{
+	for (size_t k = 0; k < rep->count; k++) {
+		struct scio_attempt *a = &rep->attempt[k];
+		if (a->error != EIO || a->won ||
+		    !scio_same_addr((struct sockaddr *)&a->addr,
+				    (const struct sockaddr *)&p->cand[p->own]))
+			continue;
+		int err = p->own_err;
+		socklen_t len = sizeof(err);
+		if (!err && getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = 0;
+		if (err)
+			a->error = err;
+	}
+}
+
 static int race_held(const struct held *h, int flags, const struct scio_match *m,
-		     const struct scio_config *cfg)
+		     const struct scio_config *cfg, struct plan *p)
 {
 	int fd = h->fd, sock = h->sock;
-	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
-	size_t n = order_candidates(m, cand);
-	size_t own = history_order(cand, n);
-	int timeout_ms = send_timeout_ms(fd);
-	struct attempt_ctx ctx = { .m = m, .own_fd = sock, .family = cand[own].ss_family,
-				   .sndtimeo = timeout_ms >= 0 };
+	struct attempt_ctx ctx = { .m = m, .own_fd = sock, .family = p->cand[p->own].ss_family,
+				   .sndtimeo = p->timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
 	struct scio_race r = {
-		.addrs = cand, .naddrs = n, .primary = own,
-		.own_fd = sock, .own_index = own,
+		.addrs = p->cand, .naddrs = p->n, .primary = p->own,
+		.own_fd = sock, .own_index = p->own,
+		.own_started = p->started != 0, .started_us = p->started,
 		.connect_delay_ms = cfg->connect_delay_ms,
-		.timeout_ms = timeout_ms,
+		.timeout_ms = p->timeout_ms,
 		.prepare = prepare_attempt, .prepare_arg = &ctx,
 		.interrupted = interrupted,
 		.late = m->pending ? late_addresses : NULL, .late_arg = &ctx,
@@ -375,13 +408,15 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 
 	if (fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -2;  /* cannot race: pass through */
-	int64_t start = scio_now_us();
+	int64_t start = p->started ? p->started : scio_now_us();
 	int winner = scio_race_connect_in(&r, h->level);
 	int err = errno;
 	fcntl(sock, F_SETFL, flags);
 
 	if (winner < 0 && rep.count == 0)
 		return -2;  /* the race could not even start (no memory) */
+	if (p->started)
+		own_error_into(&rep, p, sock);
 	scio_history_record(&rep, scio_wall_ms());
 	int ours = still_names(h);
 	if (winner >= 0 && winner != sock) {
@@ -407,7 +442,7 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 	}
 	/* what the program's own connect would have returned, closed fd
 	 * or not (the kernel finishes a connect whose fd is closed) */
-	int own_err = own_outcome(&rep, (struct sockaddr *)&cand[own], err);
+	int own_err = own_outcome(&rep, (struct sockaddr *)&p->cand[p->own], err);
 	log_race(m, &rep, own_err);
 	if (own_err == EINTR && ours)
 		scio_pending_add(fd, m, start);  /* a retried connect resumes */
@@ -417,12 +452,95 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 	return -1;
 }
 
+/* The program's SO_SNDTIMEO as it set it. */
+static int own_send_timeout(int fd, struct timeval *tv)
+{
+	socklen_t len = sizeof(*tv);
+	return getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, tv, &len);
+}
+
+/*
+ * Most connects finish within the Connection Attempt Delay and need no
+ * race at all.  So the program's own connect goes first as the program
+ * asked, blocking, with SO_SNDTIMEO set to the delay for the time of the
+ * call: 0 when it connected, EINPROGRESS when the delay passed (the
+ * connect goes on, and the race starts from there), EINTR, or its error.
+ * -1 when the timeout could not be set.
+ */
+static int own_connect_bounded(int fd, const struct sockaddr *dst, int delay_ms,
+			       const struct timeval *mine)
+{
+	struct timeval bound = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound)) < 0)
+		return -1;
+	int err = scio_sys.connect(fd, dst, scio_sockaddr_len(dst)) == 0 ? 0 : errno;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, mine, sizeof(*mine));
+	return err;
+}
+
+/* The own connect won before any race: history and -v still hear of it. */
+static void own_won(const struct scio_match *m, const struct plan *p, int64_t t0)
+{
+	struct scio_report rep = { .count = 1, .candidates = p->n, .winner = 0,
+				   .elapsed_us = scio_now_us() - t0 };
+	rep.attempt[0] = (struct scio_attempt){
+		.addr = p->cand[p->own],
+		.addrlen = scio_sockaddr_len((const struct sockaddr *)&p->cand[p->own]),
+		.end_us = rep.elapsed_us, .won = 1 };
+	scio_history_record(&rep, scio_wall_ms());
+	log_race(m, &rep, 0);
+}
+
 static __attribute__((noinline)) int race(int fd, int flags,
 					   const struct scio_match *m,
 					   const struct scio_config *cfg)
 {
+	struct plan p = { .own_err = 0 };
+	p.n = order_candidates(m, p.cand);
+	p.own = history_order(p.cand, p.n);
+	struct timeval mine;
+	if (own_send_timeout(fd, &mine) < 0)
+		return -2;
+	p.timeout_ms = timeout_ms_of(&mine);
+
+	/* The own connect goes first unless history put another address
+	 * before it or the program's own timeout is shorter than the delay. */
+	uint64_t cookie = 0;
+	if (p.own == 0 && (p.timeout_ms < 0 || p.timeout_ms > cfg->connect_delay_ms)) {
+		cookie = scio_socket_cookie(fd);
+		int64_t t0 = scio_now_us();
+		const struct sockaddr *dst = (const struct sockaddr *)&p.cand[0];
+		int err = own_connect_bounded(fd, dst, cfg->connect_delay_ms, &mine);
+		if (err == 0) {
+			own_won(m, &p, t0);
+			return 0;
+		}
+		if (err == EINTR) {
+			struct attempt_ctx c = { .sndtimeo = p.timeout_ms >= 0 };
+			if (interrupted(&c)) {
+				scio_pending_add(fd, m, t0);  /* a retried connect resumes */
+				errno = EINTR;
+				return -1;
+			}
+		}
+		if (err > 0) {
+			p.started = t0;
+			if (err != EINPROGRESS && err != EINTR)
+				p.own_err = err;  /* failed at once: the race goes on */
+		}
+	}
 	struct held h = hold_socket(fd);
-	int rc = race_held(&h, flags, m, cfg);
+	int rc;
+	if (p.started && (h.sock == h.fd ? fcntl(fd, F_GETFD) < 0 :
+			  cookie && h.cookie != cookie)) {
+		/* another thread closed fd while the own connect ran */
+		scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during "
+			 "its race; nothing is put in its place", fd);
+		errno = EBADF;
+		rc = -1;
+	} else {
+		rc = race_held(&h, flags, m, cfg, &p);
+	}
 	release_socket(&h);
 	return rc;
 }
