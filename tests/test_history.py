@@ -3,11 +3,12 @@ later connects to the same destination go straight to the family that
 works, in this process and the next."""
 
 import os
+import re
 import textwrap
 
 import pytest
 
-from scio_testlib import BUILD, ROOT, SAN, assert_no_sanitizer_report, san_env, run_scio
+from scio_testlib import BUILD, ROOT, SAN, SLACK, assert_no_sanitizer_report, san_env, run_scio
 
 SCIO_RUN = str(ROOT / "scripts" / "scio-run")
 PY = "/usr/bin/python3"
@@ -29,7 +30,11 @@ def log_line(res):
 def test_second_process_goes_straight_to_ipv4(lab):
     lab.fault("ipv6", "blackhole")
     first = run(lab, ["-v", PY, "-c", PY_CONNECT])
-    assert "via ipv4" in first.stdout and "at +250 ms: won" in log_line(first).replace("+251", "+250")
+    assert "via ipv4" in first.stdout
+    # IPv4 started after the Connection Attempt Delay (250 ms; a few ms
+    # more under sanitizers or a busy machine)
+    won_at = re.search(r"\(IPv4\) at \+(\d+) ms: won", log_line(first))
+    assert won_at and 250 <= int(won_at.group(1)) < 250 + 200 * SLACK, first
     second = run(lab, ["-v", PY, "-c", PY_CONNECT])
     assert "via ipv4" in second.stdout
     line = log_line(second)
