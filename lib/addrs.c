@@ -93,3 +93,27 @@ const char *scio_addr_str(const struct sockaddr *sa, char *buf, size_t size)
 	snprintf(buf, size, "%s port %u", host, port);
 	return buf;
 }
+
+void scio_map_v4(struct sockaddr_storage *ss)
+{
+	if (ss->ss_family != AF_INET)
+		return;
+	struct sockaddr_in in = *(const struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof(*ss));
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = in.sin_port;
+	in6->sin6_addr.s6_addr[10] = in6->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&in6->sin6_addr.s6_addr[12], &in.sin_addr, 4);
+}
+
+void scio_unmap_v4(struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		return;
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = in6->sin6_port };
+	memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &in, sizeof(in));
+}

@@ -22,4 +22,18 @@ size_t scio_collect(const struct addrinfo *ai, struct sockaddr_storage *out,
  * Count 1).  At most SCIO_MAX_CANDIDATES entries. */
 void scio_interleave(struct sockaddr_storage *a, size_t n, int prefer);
 
+/* An IPv4 address as the IPv4-mapped IPv6 address ::ffff:a.b.c.d (for
+ * an AF_INET6 socket), and back; other addresses are left as they are. */
+void scio_map_v4(struct sockaddr_storage *ss);
+void scio_unmap_v4(struct sockaddr_storage *ss);
+
+/* The family the system's address sort (RFC 6724 precedence, with
+ * /etc/gai.conf's precedence lines) puts first of these two. */
+int scio_system_first_family(const struct sockaddr *v6, const struct sockaddr *v4);
+
+/* The family an answer starts with: its first address's when the system
+ * sorted it as a whole (sorted), else scio_system_first_family of its
+ * first address of each family. */
+int scio_first_family(const struct addrinfo *res, int sorted);
+
 #endif

@@ -110,20 +110,40 @@ static size_t collect(struct scio_answer *a, const struct addrinfo *res)
 static int same_answer(const struct scio_answer *x, const struct scio_answer *y)
 {
 	return x->id && x->n == y->n && x->port == y->port &&
-	       x->pending == y->pending &&
+	       x->pending == y->pending && x->raceable == y->raceable &&
 	       strcmp(x->name, y->name) == 0 &&
 	       memcmp(x->ip, y->ip, x->n * sizeof(x->ip[0])) == 0;
 }
 
+/* The answer id of the calling thread's latest lookup; 0 for none. */
+static __thread uint64_t my_latest __attribute__((tls_model("initial-exec")));
+
+static void touch(struct scio_answers *t, int64_t now)
+{
+	__atomic_store_n(&t->newest, now ? now : 1, __ATOMIC_RELEASE);
+}
+
+/* A newer lookup of a name replaces every older answer for it. */
+static void forget_name(struct scio_answers *t, const char *name)
+{
+	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++)
+		if (t->slot[k].id && strcmp(t->slot[k].name, name) == 0)
+			t->slot[k].id = 0;
+}
+
 void scio_answers_record(struct scio_answers *t, const char *name,
-			 const struct addrinfo *res, int pending, int64_t now)
+			 const struct addrinfo *res, int flags, int64_t now)
 {
 	struct scio_answer a;
 	memset(&a, 0, sizeof(a));
+	int pending = (flags & SCIO_ANSWER_PENDING) != 0;
 	size_t n = collect(&a, res);
-	if (n == 0 || (n < 2 && !pending))
+	if (n == 0 && !pending) {
+		my_latest = 0;
 		return;
-	a.pending = (uint8_t)(pending != 0);
+	}
+	a.raceable = (flags & SCIO_ANSWER_RACEABLE) && (n >= 2 || pending);
+	a.pending = (uint8_t)pending;
 	a.pending_until = pending ? now + SCIO_LATE_US : 0;
 	if (name)
 		strncpy(a.name, name, sizeof(a.name) - 1);
@@ -134,12 +154,15 @@ void scio_answers_record(struct scio_answers *t, const char *name,
 	if (same_answer(&t->slot[last], &a)) {
 		/* a program resolving the same name in a loop: just refresh */
 		t->slot[last].when = now;
+		my_latest = t->slot[last].id;
 	} else {
+		forget_name(t, a.name);
 		a.id = t->next_id++;
 		t->slot[t->next_slot] = a;
-		__atomic_store_n(&t->recorded, 1, __ATOMIC_RELEASE);
 		t->next_slot = (t->next_slot + 1) % SCIO_ANSWER_SLOTS;
+		my_latest = a.id;
 	}
+	touch(t, now);
 	scio_unlock(&t->lock);
 }
 
@@ -186,42 +209,88 @@ int scio_answers_take_replay(struct scio_answers *t, struct scio_match *m,
 	return open;
 }
 
+/* Believed: recent, or the fallback loop of a race that just failed. */
+static int live(const struct scio_answer *a, int64_t now)
+{
+	return a->id && (now - a->when <= SCIO_ANSWER_TTL_US ||
+			 (a->failed_at && now - a->failed_at <= SCIO_REPLAY_US));
+}
+
+/* a holds ip, for this port (any port when it was resolved without one) */
+static int holds(const struct scio_answer *a, const struct scio_ip *ip,
+		 uint16_t port)
+{
+	return (!a->port || a->port == port) && find_ip(a, ip) >= 0;
+}
+
+static int same_set(const struct scio_answer *x, const struct scio_answer *y)
+{
+	if (x->n != y->n || x->pending != y->pending)
+		return 0;
+	for (int i = 0; i < x->n; i++)
+		if (find_ip(y, &x->ip[i]) < 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * The lookup dst came from: the calling thread's latest when it holds
+ * dst; else the newest other answer that holds it, provided every recent
+ * answer holding dst has the same addresses (else scio cannot tell which
+ * lookup the program used).  NULL when there is none.
+ */
+static struct scio_answer *source_of(struct scio_answers *t,
+				     const struct scio_ip *ip, uint16_t port,
+				     int64_t now)
+{
+	struct scio_answer *mine = my_latest ? find_id(t, my_latest) : NULL;
+	if (mine && live(mine, now) && holds(mine, ip, port))
+		return mine;
+	struct scio_answer *found = NULL;
+	for (unsigned k = 1; k <= SCIO_ANSWER_SLOTS; k++) {
+		struct scio_answer *a =
+			&t->slot[(t->next_slot + SCIO_ANSWER_SLOTS - k) % SCIO_ANSWER_SLOTS];
+		if (!live(a, now) || !holds(a, ip, port))
+			continue;
+		if (!found)
+			found = a;  /* newest first */
+		else if (!same_set(a, found) || a->raceable != found->raceable)
+			return NULL;
+	}
+	return found;
+}
+
+static void fill_match(struct scio_match *m, const struct scio_answer *a,
+		       const struct scio_ip *ip, uint16_t port, int64_t now)
+{
+	m->id = a->id;
+	m->pending = a->pending && now < a->pending_until;
+	m->port = port;
+	memcpy(m->name, a->name, sizeof(m->name));
+	m->n = a->n;
+	m->asked = (size_t)find_ip(a, ip);
+	for (size_t j = 0; j < a->n; j++)
+		ip_to_sockaddr(&a->ip[j], port, &m->addr[j]);
+	m->replay_error = 0;
+	m->failed = 0;
+}
+
 int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 		       int64_t now, struct scio_match *m)
 {
 	struct scio_ip ip;
 	uint16_t port;
-	if (!__atomic_load_n(&t->recorded, __ATOMIC_ACQUIRE) ||
+	int64_t newest = __atomic_load_n(&t->newest, __ATOMIC_ACQUIRE);
+	if (!newest || now - newest > SCIO_ANSWER_TTL_US + SCIO_REPLAY_US ||
 	    !scio_ip_from_sockaddr(&ip, &port, dst, sizeof(struct sockaddr_storage)))
 		return 0;
 
 	int found = 0;
 	scio_lock(&t->lock);
-	/* newest first */
-	for (unsigned k = 1; k <= SCIO_ANSWER_SLOTS && !found; k++) {
-		struct scio_answer *a =
-			&t->slot[(t->next_slot + SCIO_ANSWER_SLOTS - k) % SCIO_ANSWER_SLOTS];
-		if (!a->id || now - a->when > SCIO_ANSWER_TTL_US)
-			continue;
-		int pending = a->pending && now < a->pending_until;
-		if (a->n < 2 && !pending)
-			continue;
-		if (a->port && a->port != port)
-			continue;
-		int i = find_ip(a, &ip);
-		if (i < 0)
-			continue;
+	struct scio_answer *a = source_of(t, &ip, port, now);
+	if (a && a->raceable && (a->n >= 2 || (a->pending && now < a->pending_until))) {
+		fill_match(m, a, &ip, port, now);
 		found = 1;
-		m->id = a->id;
-		m->pending = pending;
-		m->port = port;
-		memcpy(m->name, a->name, sizeof(m->name));
-		m->n = a->n;
-		m->asked = (size_t)i;
-		for (size_t j = 0; j < a->n; j++)
-			ip_to_sockaddr(&a->ip[j], port, &m->addr[j]);
-		m->replay_error = 0;
-		m->failed = 0;
 	}
 	scio_unlock(&t->lock);
 	return found;
@@ -240,6 +309,7 @@ void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
 			a->tried = 0;
 		}
 		a->failed_at = now ? now : 1;
+		touch(t, now);
 		a->failed_primary = (uint8_t)m->asked;
 		a->failed_port = m->port;
 		for (size_t i = 0; i < a->n && i < m->n; i++)
@@ -276,6 +346,7 @@ void scio_answers_late(struct scio_answers *t, const char *name,
 		}
 		a->pending = 0;
 		a->when = now;
+		touch(t, now);
 		break;
 	}
 	scio_unlock(&t->lock);

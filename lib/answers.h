@@ -1,9 +1,15 @@
 /*
  * answers.h - which addresses belong together: the shim records the
- * multi-address answers getaddrinfo gave this process, so that a later
- * connect() to one of them can race the others.  Bounded (a ring of
- * slots, each holding at most SCIO_ANSWER_ADDRS addresses), thread-safe,
- * fork-safe.  Time is passed in (microseconds, monotonic) for tests.
+ * answers getaddrinfo gave this process, so that a later connect() to one
+ * of them can race the other addresses of the same lookup, and only
+ * those.  A connect belongs to the calling thread's latest lookup when
+ * that answer holds its address; else to another thread's lookup only
+ * when no other recent answer (of any name, literal lookups included)
+ * holds the address with a different set of addresses.  Answers are
+ * believed for seconds, and a newer lookup of the same name replaces the
+ * older one.  Bounded (a ring of slots, each holding at most
+ * SCIO_ANSWER_ADDRS addresses), thread-safe, fork-safe.  Time is passed
+ * in (microseconds, monotonic) for tests.
  */
 #ifndef SCIO_ANSWERS_H
 #define SCIO_ANSWERS_H
@@ -16,7 +22,7 @@
 #define SCIO_ANSWER_ADDRS 16
 #define SCIO_ANSWER_SLOTS 64
 #define SCIO_ANSWER_NAME 64
-#define SCIO_ANSWER_TTL_US (600 * 1000000LL)  /* believed for 10 minutes */
+#define SCIO_ANSWER_TTL_US (10 * 1000000LL)   /* believed for 10 seconds */
 #define SCIO_REPLAY_US (2 * 1000000LL)        /* a fallback loop's window */
 #define SCIO_LATE_US (2 * 1000000LL)          /* wait this long for a late family */
 
@@ -31,6 +37,7 @@ struct scio_answer {
 	int64_t when;              /* recorded or refreshed */
 	uint16_t port;             /* network order; 0: resolved without one */
 	uint8_t n;
+	uint8_t raceable;          /* a host name's two-family lookup */
 	uint8_t pending;           /* a family's answer may still come */
 	int64_t pending_until;
 	char name[SCIO_ANSWER_NAME];
@@ -45,7 +52,8 @@ struct scio_answer {
 
 struct scio_answers {
 	pthread_mutex_t lock;
-	int recorded;              /* any answer ever: lets connects skip the lock */
+	int64_t newest;            /* last record or failure: lets connects
+				      skip the lock when every answer is old */
 	uint64_t next_id;
 	unsigned next_slot;
 	struct scio_answer slot[SCIO_ANSWER_SLOTS];
@@ -68,10 +76,15 @@ void scio_answers_init(struct scio_answers *t);
 /* The process-wide table, with fork handlers installed. */
 struct scio_answers *scio_answers_global(void);
 
-/* Records res when it holds two or more distinct INET/INET6 addresses, or
- * one while the other family's answer is pending. */
+#define SCIO_ANSWER_RACEABLE 1  /* a host name, AF_UNSPEC, TCP or any type */
+#define SCIO_ANSWER_PENDING 2   /* the other family's answer may still come */
+
+/* Records the INET/INET6 addresses of res as the calling thread's latest
+ * lookup of name (a literal too: it is how a program names one address).
+ * An answer can be raced when flags has SCIO_ANSWER_RACEABLE and it holds
+ * two or more addresses, or one while the other family is pending. */
 void scio_answers_record(struct scio_answers *t, const char *name,
-			 const struct addrinfo *res, int pending, int64_t now);
+			 const struct addrinfo *res, int flags, int64_t now);
 
 /* A pending family answered (res) or failed (NULL): its addresses join
  * the newest pending answer for name. */
@@ -89,8 +102,8 @@ size_t scio_answers_more(struct scio_answers *t, const struct scio_match *m,
 			 size_t known, struct sockaddr_storage *out, size_t cap,
 			 int *pending, int64_t now);
 
-/* 1 when dst is an address of a live multi-address answer (m filled,
- * without replay information), else 0.  Changes nothing. */
+/* 1 when dst belongs to a live raceable answer by the rule at the top
+ * (m filled, without replay information), else 0.  Changes nothing. */
 int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 		       int64_t now, struct scio_match *m);
 

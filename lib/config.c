@@ -77,8 +77,8 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 	static const char *const log_words[] = { "off", "warn", "info", "debug", NULL };
 	static const int log_values[] = { SCIO_LOG_OFF, SCIO_LOG_WARN,
 					  SCIO_LOG_INFO, SCIO_LOG_DEBUG };
-	static const char *const fam_words[] = { "ipv6", "ipv4", NULL };
-	static const int fam_values[] = { AF_INET6, AF_INET };
+	static const char *const fam_words[] = { "system", "ipv6", "ipv4", NULL };
+	static const int fam_values[] = { AF_UNSPEC, AF_INET6, AF_INET };
 	static const char *const bool_words[] = { "0", "1", NULL };
 	static const char *const hist_words[] = { "off", "process", "on", NULL };
 	static const int hist_values[] = { SCIO_HISTORY_OFF, SCIO_HISTORY_PROCESS,
@@ -90,7 +90,7 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 	*c = (struct scio_config){
 		.connect_delay_ms = SCIO_CONNECT_DELAY_DEFAULT_MS,
 		.resolution_delay_ms = SCIO_RESOLUTION_DELAY_DEFAULT_MS,
-		.prefer_family = AF_INET6,
+		.prefer_family = AF_UNSPEC,  /* the system's order */
 		.log_level = SCIO_LOG_WARN,
 		.history = SCIO_HISTORY_SHARED,
 	};

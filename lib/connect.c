@@ -27,7 +27,7 @@ void scio_options_init(struct scio_options *o)
 	*o = (struct scio_options){
 		.connect_delay_ms = SCIO_CONNECT_DELAY_DEFAULT_MS,
 		.resolution_delay_ms = SCIO_RESOLUTION_DELAY_DEFAULT_MS,
-		.prefer_family = AF_INET6,
+		.prefer_family = AF_UNSPEC,
 		.family = AF_UNSPEC,
 		.timeout_ms = -1,
 	};
@@ -47,7 +47,7 @@ static int gai_errno(int gai)
  * getaddrinfo code in last_gai_error). */
 static int resolve(const char *host, const char *service,
 		   const struct scio_options *o, struct sockaddr_storage *out,
-		   struct scio_match *late)
+		   struct scio_match *late, int *first)
 {
 	if (!host || !*host || !service || !*service) {
 		errno = EINVAL;
@@ -58,7 +58,7 @@ static int resolve(const char *host, const char *service,
 		.ai_socktype = SOCK_STREAM,
 	};
 	struct addrinfo *res = NULL;
-	int rc, pending = 0;
+	int rc, pending = 0, raced = 0;
 	if (late && scio_resolve_worth_racing(host, &hints)) {
 		struct scio_resolve_opts ro = {
 			.delay_ms = o->resolution_delay_ms,
@@ -67,6 +67,7 @@ static int resolve(const char *host, const char *service,
 		};
 		rc = scio_resolve(host, service, &hints, &ro, &res);
 		pending = ro.pending;
+		raced = 1;
 	} else {
 		rc = scio_sys.getaddrinfo(host, service, &hints, &res);
 	}
@@ -75,7 +76,8 @@ static int resolve(const char *host, const char *service,
 	if (rc == 0 && pending) {
 		/* remember the answer, so that the late family can join */
 		struct scio_answers *t = scio_answers_global();
-		scio_answers_record(t, host, res, 1, scio_now_us());
+		scio_answers_record(t, host, res, SCIO_ANSWER_RACEABLE | SCIO_ANSWER_PENDING,
+				    scio_now_us());
 		if (!scio_answers_match(t, res->ai_addr, scio_now_us(), late))
 			late->pending = 0;
 	}
@@ -84,6 +86,8 @@ static int resolve(const char *host, const char *service,
 		errno = gai_errno(rc);
 		return -1;
 	}
+	*first = o->prefer_family != AF_UNSPEC ? o->prefer_family
+		 : scio_first_family(res, !raced);
 	size_t n = scio_collect(res, out, SCIO_MAX_CANDIDATES);
 	scio_sys.freeaddrinfo(res);
 	if (n == 0) {
@@ -123,13 +127,14 @@ int scio_connect(const char *host, const char *service,
 	struct scio_options def;
 	struct sockaddr_storage addrs[SCIO_MAX_CANDIDATES];
 	struct scio_match late;
+	int family;
 
 	opts_or_defaults(&o, &def);
-	int n = resolve(host, service, o, addrs, &late);
+	int n = resolve(host, service, o, addrs, &late, &family);
 	if (n < 0)
 		return -1;
 	struct sockaddr_storage first = addrs[0];
-	scio_interleave(addrs, (size_t)n, o->prefer_family);
+	scio_interleave(addrs, (size_t)n, family);
 
 	size_t primary = 0;
 	while (!scio_same_addr((struct sockaddr *)&addrs[primary],
@@ -208,7 +213,8 @@ int scio_connect_serial(const char *host, const char *service,
 	struct sockaddr_storage addrs[SCIO_MAX_CANDIDATES];
 
 	opts_or_defaults(&o, &def);
-	int n = resolve(host, service, o, addrs, NULL);
+	int family;
+	int n = resolve(host, service, o, addrs, NULL, &family);
 	if (n < 0)
 		return -1;
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -165,6 +166,49 @@ static size_t order_candidates(const struct scio_match *m,
 	return n;
 }
 
+/*
+ * On the program's AF_INET6 socket, IPv4 candidates race as IPv4-mapped
+ * addresses, so that a winner keeps the program's family: getpeername,
+ * getsockname and IPv6 socket options then behave as for a program that
+ * connected the socket to ::ffff:a.b.c.d itself.  Not on an IPV6_V6ONLY
+ * socket, which refuses them.
+ */
+static void map_for_socket(int sock, int family, struct sockaddr_storage *cand,
+			   size_t n)
+{
+	int v6only = 1;
+	socklen_t len = sizeof(v6only);
+	if (family != AF_INET6 ||
+	    getsockopt(sock, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) < 0 || v6only)
+		return;
+	for (size_t i = 0; i < n; i++)
+		scio_map_v4(&cand[i]);
+}
+
+/* The report speaks of the addresses of the answer: history, the log and
+ * the fallback loop's replay know IPv4 addresses as IPv4. */
+static void unmap_report(struct scio_report *rep)
+{
+	for (size_t k = 0; k < rep->count; k++) {
+		struct scio_attempt *a = &rep->attempt[k];
+		scio_unmap_v4(&a->addr);
+		a->addrlen = scio_sockaddr_len((const struct sockaddr *)&a->addr);
+	}
+}
+
+/* Only a socket that no address of its own family could connect changes
+ * family: an AF_INET socket won by IPv6, an IPV6_V6ONLY one by IPv4. */
+static void log_family_change(int fd, int family, int winner)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(winner, (struct sockaddr *)&ss, &len) < 0 ||
+	    ss.ss_family == family)
+		return;
+	scio_log(SCIO_LOG_INFO, "fd %d is now an %s socket: an address of the "
+		 "other family won", fd, ss.ss_family == AF_INET6 ? "AF_INET6" : "AF_INET");
+}
+
 /* Addresses a late DNS answer added to the program's answer mid-race. */
 static size_t late_addresses(void *arg, struct sockaddr_storage *out, size_t cap,
 			     int *more)
@@ -200,6 +244,22 @@ static struct held hold_socket(int fd)
 	else
 		h.cookie = scio_orphans_add(h.level, h.sock);
 	return h;
+}
+
+/* pthread_cancel acted inside the race: the race's sockets (the
+ * reference among them) are closed, the program's socket keeps its
+ * status flags, as after a cancelled blocking connect. */
+struct cancel_ctx {
+	const struct held *h;
+	int flags;        /* the program's status flags to put back, or -1 */
+};
+
+static void race_cancelled(void *arg)
+{
+	const struct cancel_ctx *c = arg;
+	if (c->flags >= 0)
+		fcntl(c->h->sock, F_SETFL, c->flags);
+	scio_orphans_cancelled(c->h->level);
 }
 
 static void release_socket(const struct held *h)
@@ -408,10 +468,12 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 
 	if (fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -2;  /* cannot race: pass through */
+	map_for_socket(sock, ctx.family, p->cand, p->n);
 	int64_t start = p->started ? p->started : scio_now_us();
 	int winner = scio_race_connect_in(&r, h->level);
 	int err = errno;
 	fcntl(sock, F_SETFL, flags);
+	unmap_report(&rep);
 
 	if (winner < 0 && rep.count == 0)
 		return -2;  /* the race could not even start (no memory) */
@@ -427,6 +489,7 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 			errno = EBADF;
 			return -1;
 		}
+		log_family_change(fd, ctx.family, winner);
 		if (adopt_winner(fd, winner, flags) < 0) {
 			err = errno;
 			close(winner);
@@ -459,26 +522,81 @@ static int own_send_timeout(int fd, struct timeval *tv)
 	return getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, tv, &len);
 }
 
+/* Would one of the signals that came while they were held have
+ * interrupted a blocking connect?  A caught one without SA_RESTART would;
+ * with SO_SNDTIMEO set, any caught one (the kernel cannot restart it). */
+static int held_signal_interrupts(const sigset_t *program_mask, int sndtimeo)
+{
+	sigset_t pend;
+	if (sigpending(&pend) != 0)
+		return 0;
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		if (sigismember(&pend, sig) != 1 || sigismember(program_mask, sig) == 1 ||
+		    sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
+			continue;
+		if (sndtimeo || !(sa.sa_flags & SA_RESTART))
+			return 1;
+	}
+	return 0;
+}
+
+struct bounded {
+	int fd;
+	const struct timeval *mine;  /* the program's SO_SNDTIMEO */
+	sigset_t mask;               /* the program's signal mask */
+};
+
+static void bounded_done(void *arg)
+{
+	const struct bounded *b = arg;
+	setsockopt(b->fd, SOL_SOCKET, SO_SNDTIMEO, b->mine, sizeof(*b->mine));
+	pthread_sigmask(SIG_SETMASK, &b->mask, NULL);
+}
+
 /*
  * Most connects finish within the Connection Attempt Delay and need no
  * race at all.  So the program's own connect goes first as the program
  * asked, blocking, with SO_SNDTIMEO set for the time of the call: 0 when
  * it connected, EINPROGRESS when the time passed (the connect goes on,
- * and the race starts from there), EINTR, or its error.  -1 when the
- * timeout could not be set.
+ * and the race starts from there), or its error.  -1 when the timeout
+ * could not be set.
+ *
+ * The temporary SO_SNDTIMEO must never outlive the call: signals are held
+ * during it, so no handler can leave it with siglongjmp (one that came is
+ * delivered when the call ends, at most 3/4 of the delay later, and
+ * *interrupted says whether it interrupts the connect), and a
+ * cancellation of the thread puts it back through a cleanup handler.
  *
  * The kernel's timer wheel lets such a timeout fire up to 1/8 late (282
  * ms for 250 here), so the call gets 3/4 of the delay and the race's own
  * poll, which is precise, waits for the rest.
  */
 static int own_connect_bounded(int fd, const struct sockaddr *dst, int delay_ms,
-			       const struct timeval *mine)
+			       const struct timeval *mine, int *interrupted_by)
 {
-	struct timeval bound = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound)) < 0)
+	struct timeval limit = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+	struct bounded b = { .fd = fd, .mine = mine };
+	sigset_t all;
+	int err;
+
+	*interrupted_by = 0;
+	sigfillset(&all);
+	if (pthread_sigmask(SIG_BLOCK, &all, &b.mask) != 0)
 		return -1;
-	int err = scio_sys.connect(fd, dst, scio_sockaddr_len(dst)) == 0 ? 0 : errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit)) < 0) {
+		pthread_sigmask(SIG_SETMASK, &b.mask, NULL);
+		return -1;
+	}
+	pthread_cleanup_push(bounded_done, &b);
+	err = scio_sys.connect(fd, dst, scio_sockaddr_len(dst)) == 0 ? 0 : errno;
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, mine, sizeof(*mine));
+	if (err)
+		*interrupted_by = held_signal_interrupts(&b.mask, timeout_ms_of(mine) >= 0);
+	pthread_cleanup_pop(0);
+	pthread_sigmask(SIG_SETMASK, &b.mask, NULL);  /* held handlers run */
 	return err;
 }
 
@@ -515,18 +633,17 @@ static __attribute__((noinline)) int race(int fd, int flags,
 		int64_t t0 = scio_now_us();
 		const struct sockaddr *dst = (const struct sockaddr *)&p.cand[0];
 		int bound = cfg->connect_delay_ms * 3 / 4;
-		int err = own_connect_bounded(fd, dst, bound > 0 ? bound : 1, &mine);
+		int signalled;
+		int err = own_connect_bounded(fd, dst, bound > 0 ? bound : 1, &mine,
+					      &signalled);
 		if (err == 0) {
 			own_won(m, &p, t0);
 			return 0;
 		}
-		if (err == EINTR) {
-			struct attempt_ctx c = { .sndtimeo = p.timeout_ms >= 0 };
-			if (interrupted(&c)) {
-				scio_pending_add(fd, m, t0);  /* a retried connect resumes */
-				errno = EINTR;
-				return -1;
-			}
+		if (signalled && (err == EINPROGRESS || err == EINTR)) {
+			scio_pending_add(fd, m, t0);  /* a retried connect resumes */
+			errno = EINTR;
+			return -1;
 		}
 		if (err > 0) {
 			p.started = t0;
@@ -544,7 +661,10 @@ static __attribute__((noinline)) int race(int fd, int flags,
 		errno = EBADF;
 		rc = -1;
 	} else {
+		struct cancel_ctx cc = { .h = &h, .flags = flags };
+		pthread_cleanup_push(race_cancelled, &cc);
 		rc = race_held(&h, flags, m, cfg, &p);
+		pthread_cleanup_pop(0);
 	}
 	release_socket(&h);
 	return rc;
@@ -684,6 +804,26 @@ static int history_prefer(const struct addrinfo *res, int prefer)
 	return prefer;
 }
 
+/* A host name for the resolver, not an address written out: the lookup
+ * of a literal names one address, which the program wants and no other. */
+static int names_a_host(const char *node, const struct addrinfo *hints)
+{
+	struct in_addr v4;
+	if (hints && (hints->ai_flags & AI_NUMERICHOST))
+		return 0;
+	return !strchr(node, ':') && inet_aton(node, &v4) == 0;
+}
+
+/* What the shim records of a lookup for its connects. */
+static int answer_flags(const char *node, const struct addrinfo *hints, int pending)
+{
+	int family = hints ? hints->ai_family : AF_UNSPEC;
+	int socktype = hints ? hints->ai_socktype : 0;
+	int raceable = family == AF_UNSPEC && names_a_host(node, hints) &&
+		       (socktype == 0 || socktype == SOCK_STREAM);
+	return (raceable ? SCIO_ANSWER_RACEABLE : 0) | (pending ? SCIO_ANSWER_PENDING : 0);
+}
+
 int scio_intercept_getaddrinfo(const char *node, const char *service,
 			       const struct addrinfo *hints,
 			       struct addrinfo **res)
@@ -692,7 +832,7 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 		return scio_sys.getaddrinfo(node, service, hints, res);
 	int saved = errno;
 	const struct scio_config *cfg = scio_config();
-	int rc, pending = 0;
+	int rc, pending = 0, raced = 0;
 
 	if (!cfg->disabled && scio_resolve_worth_racing(node, hints)) {
 		struct scio_resolve_opts o = {
@@ -702,21 +842,24 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 		};
 		rc = scio_resolve(node, service, hints, &o, res);
 		pending = o.pending;
+		raced = 1;
 	} else {
 		errno = saved;
 		rc = scio_sys.getaddrinfo(node, service, hints, res);
 	}
-	if (rc != 0 || !node || !res || !*res)
+	if (rc != 0 || !node || !res || !*res || cfg->disabled)
 		return rc;
-	int family = hints ? hints->ai_family : AF_UNSPEC;
-	if (!cfg->disabled && family == AF_UNSPEC)
-		*res = scio_addrinfo_interleave(*res, history_prefer(*res, cfg->prefer_family));
-	int socktype = hints ? hints->ai_socktype : 0;
 	saved = errno;
-	if (!cfg->disabled && family == AF_UNSPEC &&
-	    (socktype == 0 || socktype == SOCK_STREAM))
-		scio_answers_record(scio_answers_global(), node, *res, pending,
-				    scio_now_us());
+	int family = hints ? hints->ai_family : AF_UNSPEC;
+	if (family == AF_UNSPEC) {
+		/* RFC 8305 section 4: interleave after the system's sort,
+		 * starting with the family it put first */
+		int first = cfg->prefer_family != AF_UNSPEC ? cfg->prefer_family
+			    : scio_first_family(*res, !raced);
+		*res = scio_addrinfo_interleave(*res, history_prefer(*res, first));
+	}
+	scio_answers_record(scio_answers_global(), node, *res,
+			    answer_flags(node, hints, pending), scio_now_us());
 	errno = saved;
 	return rc;
 }
@@ -751,8 +894,10 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 		.report = &rep,
 	};
 	int flags = fcntl(sock, F_GETFL);
+	map_for_socket(sock, ctx.family, cand, n);
 	int winner = flags < 0 ? -1 : scio_race_connect_in(&r, h->level);
 	int err = errno;
+	unmap_report(&rep);
 	if (winner < 0 && rep.count == 0)
 		return SCIO_WAIT_NOT_OURS;  /* no race possible: the plain wait */
 	scio_history_record(&rep, scio_wall_ms());
@@ -761,6 +906,8 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 			close(winner);
 		return SCIO_WAIT_CLOSED;
 	}
+	if (winner >= 0 && winner != sock)
+		log_family_change(fd, ctx.family, winner);
 	if (winner >= 0 && winner != sock && adopt_winner(fd, winner, flags) < 0) {
 		close(winner);
 		winner = -1;
@@ -796,7 +943,11 @@ wait_race(int fd, int timeout_ms, int blocking)
 		return SCIO_WAIT_NOT_OURS;
 	int saved = errno;
 	struct held h = hold_socket(fd);
-	enum scio_wait_outcome o = wait_held(&h, &p, timeout_ms, blocking);
+	struct cancel_ctx cc = { .h = &h, .flags = -1 };
+	enum scio_wait_outcome o;
+	pthread_cleanup_push(race_cancelled, &cc);
+	o = wait_held(&h, &p, timeout_ms, blocking);
+	pthread_cleanup_pop(0);
 	release_socket(&h);
 	errno = saved;
 	return o;

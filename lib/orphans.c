@@ -171,3 +171,9 @@ void scio_orphans_leave(int level)
 	fence();
 	depth = level;
 }
+
+void scio_orphans_cancelled(int level)
+{
+	if (level >= 0 && level < depth)
+		close_from(level);
+}

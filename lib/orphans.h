@@ -32,4 +32,9 @@ void scio_orphans_forget(int level, int fd);
 /* The race returned: its level goes, its sockets are not touched. */
 void scio_orphans_leave(int level);
 
+/* The thread is being cancelled inside the race (pthread_cancel acting in
+ * one of its poll or connect calls): the level's sockets, and those of
+ * any level above, are closed, and the levels go.  For a cleanup handler. */
+void scio_orphans_cancelled(int level);
+
 #endif

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -274,7 +275,10 @@ int scio_race_connect_in(const struct scio_race *r, int level)
 			do_start(&io, act.index);
 	}
 
-	int rc = run(&io);
+	int rc;
+	pthread_cleanup_push(free, heap);  /* a cancelled race frees it too */
+	rc = run(&io);
+	pthread_cleanup_pop(0);
 	int64_t end = scio_now_us();
 	for (size_t i = 0; i < io.sm.n && rc < 0; i++) {
 		if (io.slot[i].state == SM_RUNNING) {
@@ -298,10 +302,18 @@ int scio_race_connect_in(const struct scio_race *r, int level)
 	return rc;
 }
 
+static void race_cancelled(void *arg)
+{
+	scio_orphans_cancelled(*(const int *)arg);
+}
+
 int scio_race_connect(const struct scio_race *r)
 {
 	int level = scio_orphans_enter();
-	int rc = scio_race_connect_in(r, level);
+	int rc;
+	pthread_cleanup_push(race_cancelled, &level);
+	rc = scio_race_connect_in(r, level);
+	pthread_cleanup_pop(0);
 	scio_orphans_leave(level);
 	return rc;
 }

@@ -43,7 +43,9 @@ struct scio_report;
 struct scio_options {
 	int connect_delay_ms;    /* Connection Attempt Delay, clamped to 10..2000 */
 	int resolution_delay_ms; /* wait for the other family's answer */
-	int prefer_family;       /* AF_INET6 (default) or AF_INET: first attempt */
+	int prefer_family;       /* family of the first attempt: AF_UNSPEC (default)
+				    for the system's order (RFC 6724, gai.conf),
+				    AF_INET6 or AF_INET */
 	int family;              /* AF_UNSPEC (default), AF_INET or AF_INET6 only */
 	int timeout_ms;          /* whole connect; -1 (default): no deadline */
 	struct scio_report *report; /* if non-NULL, filled with what happened */

@@ -30,7 +30,10 @@ def test_sigalrm_every_millisecond_with_sa_restart(lab):
     res = probe(lab, "storm", "dual.test", PORT, "4", "1", SCIO_HISTORY="off")
     rec = parse_records(res.stdout)[-1][1]
     assert rec["ok"] == "4" and rec["eintr"] == "0", res
-    assert int(rec["ticks"]) > 500  # the races really ran under the storm
+    # the races really ran under the storm: ticks reach the handler in the
+    # race's poll; during the program's own bounded connect (3/4 of the
+    # delay) signals are held and a tick arriving many times comes once
+    assert int(rec["ticks"]) > 150, res
 
 
 def test_sigalrm_every_millisecond_without_sa_restart(lab):
@@ -83,7 +86,7 @@ def test_connect_from_a_signal_handler_during_a_race(lab):
     lab.fault("ipv6", "blackhole")
     res = probe(lab, "handler-connect", "dual.test", PORT, SCIO_HISTORY="off")
     assert "connect rc=0 errno=0" in res.stdout, res
-    assert "peer=192.0.2.10" in res.stdout
+    assert "peer=::ffff:192.0.2.10" in res.stdout
     assert "read_ok=1 nonblock=0" in res.stdout
     assert "handler rc=0 errno=0 read_ok=1" in res.stdout
     assert "fds_added=0" in res.stdout

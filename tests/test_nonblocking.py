@@ -103,7 +103,7 @@ def test_waits_report_the_winner(lab, wait):
     assert ms < 600
     # the fd the program polled: connected, its flags and options kept
     line = [l for l in res.stdout.splitlines() if l.startswith("so_error=")][0]
-    assert line == "so_error=0 peer=192.0.2.10 nonblock=1 cloexec=1 nodelay=1", res
+    assert line == "so_error=0 peer=::ffff:192.0.2.10 nonblock=1 cloexec=1 nodelay=1", res
 
 
 def test_timeout_respected_when_everything_is_dead(lab):

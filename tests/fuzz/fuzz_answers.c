@@ -52,7 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					.ai_next = k + 1 < n ? &ai[k + 1] : NULL };
 			}
 			scio_answers_record(&table, (arg & 1) ? "a.test" : "b.test",
-					    n ? ai : NULL, arg & 2, now);
+					    n ? ai : NULL,
+					    (arg & 2 ? SCIO_ANSWER_PENDING : 0) |
+					    (arg & 4 ? SCIO_ANSWER_RACEABLE : 0), now);
 			break;
 		}
 		case 1: case 2: {  /* match, then maybe a failure and a replay */
