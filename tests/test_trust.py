@@ -206,3 +206,52 @@ def test_siglongjmp_out_of_a_raced_connect_leaves_the_programs_timeout(lab):
                    SCIO_HISTORY="off")
     assert res.returncode == 0, res
     assert res.stdout.strip() == "jumped=1 sndtimeo=0 nonblock=0", res
+
+
+FTP_SERVER = """
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+import logging
+logging.disable(logging.CRITICAL)
+auth = DummyAuthorizer()
+auth.add_anonymous(sys.argv[1])
+class Handler(FTPHandler):
+    authorizer = auth
+    passive_ports = range(30000, 30100)
+server = FTPServer((sys.argv[2], 2121), Handler)
+print("READY", flush=True)
+server.serve_forever()
+"""
+
+FTP_CLIENT = """
+import ftplib, io
+ftp = ftplib.FTP()
+ftp.connect("dual.test", 2121, timeout=None)
+ftp.login()
+buf = io.BytesIO()
+ftp.retrbinary("RETR greeting.txt", buf.write)
+ftp.quit()
+print(buf.getvalue().decode().strip())
+"""
+
+
+def test_passive_ftp_opens_its_data_channel_after_an_ipv4_win(lab, tmp_path):
+    """ftplib reads the control connection's family and peer to open the
+    passive data connection: a socket that changed family broke it."""
+    import netlab
+    import subprocess
+    import sys
+    (tmp_path / "greeting.txt").write_text("hello over ftp\n")
+    tmp_path.chmod(0o755)
+    for addr in ("2001:db8::10", "192.0.2.10"):  # one server per family
+        srv = lab.popen_server([sys.executable, "-u", "-c", FTP_SERVER,
+                                str(tmp_path), addr],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        netlab._expect(srv, b"READY", 10, "FTP server")
+    lab.fault("ipv6", "blackhole")
+    res = run_scio(lab, [PY, "-c", FTP_CLIENT], timeout=20)
+    assert res.returncode == 0, res
+    assert res.stdout.strip() == "hello over ftp", res
+    assert res.elapsed < 3, res
