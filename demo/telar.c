@@ -237,7 +237,7 @@ static void parse_args(struct telar_config *cfg, int argc, char **argv)
 
 /* ------------------------------------------------------- privileges */
 
-/* -u USER; or, for root without -u, nobody; or nobody at all (stay). */
+/* -u USER; else nobody when root started telar; else no switch at all. */
 static void choose_identity(const struct telar_config *cfg,
 			    struct telar_identity *id)
 {
