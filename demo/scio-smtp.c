@@ -19,10 +19,13 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,14 +33,17 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scio.h"
 
 #define PROG "scio-smtp"
 #define DEFAULT_PORT "25"
-#define REPLY_TIMEOUT_DEFAULT_MS 300000 /* RFC 5321 4.5.3.2: 5 minutes */
+#define STEP_TIMEOUT_DEFAULT_MS 300000  /* RFC 5321 4.5.3.2: 5 minutes */
 #define COURTESY_QUIT_TIMEOUT_MS 5000   /* QUIT after a refusal */
+#define CONNECT_GRACE_MS 500            /* see arm_connect_backstop() */
+#define NO_DEADLINE INT64_MAX
 #define TIMEOUT_MAX_S 86400
 #define REPLY_LINE_MAX 1000             /* characters, line ending excluded */
 #define REPLY_LINES_MAX 200             /* lines in one multi-line reply */
@@ -50,7 +56,7 @@ enum status {
 	ST_USAGE = 2,
 	ST_RESOLVE = 3,
 	ST_CONNECT = 4,
-	ST_TIMEOUT = 5,   /* connect deadline, or no reply in time */
+	ST_TIMEOUT = 5,   /* the -t deadline, or a reply not in time */
 	ST_REPLY = 6,     /* a reply with an unexpected code (not 2xx/3xx) */
 	ST_MALFORMED = 7, /* not an SMTP reply, or a line too long */
 	ST_CLOSED = 8,    /* the server closed or reset the connection early */
@@ -63,16 +69,23 @@ struct config {
 	const char *ehlo_name; /* NULL: this host's name */
 	int family;            /* AF_UNSPEC, AF_INET or AF_INET6 */
 	int delay_ms;
-	int timeout_ms;        /* -1: not given */
+	int timeout_ms;        /* -t, the whole check; -1: not given */
 	bool serial;
 	bool verbose;
 };
 
+/*
+ * Every wait of the dialogue ends at a deadline: the -t deadline of the
+ * whole check, or, without -t, step_ms after the step (one reply read, one
+ * command sent) began.  The socket is non-blocking, so a server that
+ * drips bytes cannot stretch a wait: time counts, not silence.
+ */
 struct session {
 	const struct config *cfg;
 	struct scio_stream *stream;
 	int fd;
-	int timeout_ms; /* each wait for data from the server */
+	int64_t deadline; /* ms, CLOCK_MONOTONIC: the -t one, or NO_DEADLINE */
+	int step_ms;      /* each step's own bound; INT_MAX for none */
 };
 
 struct reply {
@@ -130,8 +143,9 @@ static void usage(FILE *out)
 "  -4, --ipv4             use IPv4 addresses only\n"
 "  -6, --ipv6             use IPv6 addresses only\n"
 "  -d, --delay MS         connection attempt delay, 10 to 2000 ms (default 250)\n"
-"  -t, --timeout SECONDS  connect deadline, and longest wait for reply data\n"
-"                         (default: no connect deadline, 300 s for replies)\n"
+"  -t, --timeout SECONDS  deadline for the whole check: connect, every reply\n"
+"                         and command (default: none for connecting, 300 s\n"
+"                         for each reply and each command)\n"
 "  -H, --ehlo-name NAME   name to send with EHLO (default: this host's name)\n"
 "      --serial           try one address after the other, no race\n"
 "  -v, --verbose          show every connection attempt on stderr\n"
@@ -146,7 +160,7 @@ static void usage(FILE *out)
 "  2  usage error\n"
 "  3  HOST does not resolve\n"
 "  4  cannot connect\n"
-"  5  timeout: connect deadline passed, or no reply in time\n"
+"  5  timeout: the -t deadline passed, or a reply took over 300 s\n"
 "  6  the server replied with an unexpected code (4xx, 5xx)\n"
 "  7  malformed reply: not an SMTP reply line, or a line too long\n"
 "  8  the server closed or reset the connection early\n", out);
@@ -178,6 +192,14 @@ static const char *seconds_str(int ms, char *buf, size_t size)
 	}
 	snprintf(buf, size, "%d.%0*d", ms / 1000, digits, frac);
 	return buf;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ------------------------------------------------------------- options */
@@ -427,9 +449,8 @@ static void show_plan(const struct config *c)
 			: c->family == AF_INET ? "IPv4 only" : "IPv6 and IPv4";
 
 	if (c->timeout_ms >= 0)
-		snprintf(deadline, sizeof(deadline), "deadline %s s%s",
-			 seconds_str(c->timeout_ms, secs, sizeof(secs)),
-			 c->serial ? " per address" : "");
+		snprintf(deadline, sizeof(deadline), "deadline %s s",
+			 seconds_str(c->timeout_ms, secs, sizeof(secs)));
 	if (c->serial)
 		verbose("%s port %s: %s, one address after the other, %s",
 			c->host, c->port, fam, deadline);
@@ -499,10 +520,9 @@ static int connect_failed(const struct config *c, int err)
 	char secs[32];
 
 	if (err == ETIMEDOUT && c->timeout_ms >= 0) {
-		err_msg("cannot connect to %s port %s: timed out after %s s%s",
+		err_msg("cannot connect to %s port %s: timed out after %s s",
 			c->host, c->port,
-			seconds_str(c->timeout_ms, secs, sizeof(secs)),
-			c->serial ? " per address" : "");
+			seconds_str(c->timeout_ms, secs, sizeof(secs)));
 		return ST_TIMEOUT;
 	}
 	err_msg("cannot connect to %s port %s: %s", c->host, c->port,
@@ -510,8 +530,58 @@ static int connect_failed(const struct config *c, int err)
 	return err == ETIMEDOUT ? ST_TIMEOUT : ST_CONNECT;
 }
 
-/* Connects as configured; ST_OK with *fd set, or the failure's status. */
-static int open_connection(const struct config *c, int *fd)
+/*
+ * The library bounds the race from its start, and --serial each address
+ * on its own; neither counts name resolution.  So that -t still bounds the
+ * whole check, a timer ends the program CONNECT_GRACE_MS after the
+ * deadline if connecting is still going on then.  Only write() and
+ * _exit() in the handler; the message is made beforehand.
+ */
+static char backstop_msg[512];
+static size_t backstop_len;
+
+static void on_connect_backstop(int sig)
+{
+	ssize_t n = write(STDERR_FILENO, backstop_msg, backstop_len);
+
+	(void)sig;
+	(void)n;
+	_exit(ST_TIMEOUT);
+}
+
+static int set_connect_backstop(int ms)
+{
+	struct itimerval it = {
+		.it_value = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 },
+	};
+
+	return setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static int arm_connect_backstop(const struct config *c, int64_t deadline)
+{
+	int64_t left = deadline - now_ms();
+	struct sigaction sa = { .sa_handler = on_connect_backstop };
+	char secs[32];
+	int n = snprintf(backstop_msg, sizeof(backstop_msg),
+			 PROG ": cannot connect to %s port %s: timed out after "
+			 "%s s\n", c->host, c->port,
+			 seconds_str(c->timeout_ms, secs, sizeof(secs)));
+
+	backstop_len = n < 0 ? 0 : (size_t)n < sizeof(backstop_msg)
+			   ? (size_t)n : sizeof(backstop_msg) - 1;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL) < 0 ||
+	    set_connect_backstop((left > 0 ? (int)left : 0) + CONNECT_GRACE_MS) < 0) {
+		err_msg("cannot set the connect deadline: %s", strerror(errno));
+		return ST_LOCAL;
+	}
+	return ST_OK;
+}
+
+/* Connects as configured, by deadline (the -t one); ST_OK with *fd set,
+ * or the failure's status. */
+static int open_connection(const struct config *c, int64_t deadline, int *fd)
 {
 	struct scio_report report;
 	struct scio_options o;
@@ -523,9 +593,13 @@ static int open_connection(const struct config *c, int *fd)
 	o.report = &report;
 	if (c->verbose)
 		show_plan(c);
+	if (c->timeout_ms >= 0 && arm_connect_backstop(c, deadline) != ST_OK)
+		return ST_LOCAL;
 	*fd = c->serial ? scio_connect_serial(c->host, c->port, &o)
 			: scio_connect(c->host, c->port, &o);
 	int err = errno;
+	if (c->timeout_ms >= 0)
+		set_connect_backstop(0);
 	int gai = scio_last_gai_error();
 	if (gai != 0)
 		return resolve_failed(c, gai, err);
@@ -566,28 +640,77 @@ static void escape_into(char *buf, size_t size, const char *line, size_t len)
 	buf[o] = '\0';
 }
 
-static int set_io_timeout(int fd, int ms)
+static int set_nonblocking(int fd)
 {
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	int flags = fcntl(fd, F_GETFL);
 
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
-		err_msg("cannot set the socket timeout: %s", strerror(errno));
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		err_msg("cannot make the socket non-blocking: %s", strerror(errno));
 		return ST_LOCAL;
 	}
 	return ST_OK;
 }
 
-/* Status for a failed scio_getline (errno err) while reading `what`
- * ("the greeting", "the reply to EHLO"). */
-static int read_failed(const struct session *ss, int err, const char *what)
+/* When the step starting now must end. */
+static int64_t step_deadline(const struct session *ss)
+{
+	if (ss->step_ms == INT_MAX)
+		return ss->deadline;
+	int64_t own = now_ms() + ss->step_ms;
+	return own < ss->deadline ? own : ss->deadline;
+}
+
+/* The bound a step ending at deadline ran into, for messages. */
+static int bound_ms(const struct session *ss, int64_t deadline)
+{
+	return deadline == ss->deadline ? ss->cfg->timeout_ms : ss->step_ms;
+}
+
+/* Waits until fd is ready for events (or has an error, which the next
+ * read or write reports): 0, or -1 with errno, ETIMEDOUT at deadline. */
+static int wait_ready(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		struct pollfd p = { .fd = fd, .events = events };
+
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		int n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* scio_getline, waiting as long as deadline allows for the line. */
+static ssize_t getline_until(struct session *ss, char *line, size_t size,
+			     int64_t deadline)
+{
+	for (;;) {
+		ssize_t n = scio_getline(ss->stream, line, size);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return n;
+		if (wait_ready(ss->fd, POLLIN, deadline) < 0)
+			return -1;
+	}
+}
+
+/* Status for a failed read (errno err) of `what` ("the greeting", "the
+ * reply to EHLO") that had until deadline. */
+static int read_failed(const struct session *ss, int err, const char *what,
+		       int64_t deadline)
 {
 	char secs[32];
 
 	switch (err) {
-	case EAGAIN: /* SO_RCVTIMEO; EWOULDBLOCK is the same */
+	case ETIMEDOUT:
 		err_msg("timed out after %s s waiting for %s",
-			seconds_str(ss->timeout_ms, secs, sizeof(secs)), what);
+			seconds_str(bound_ms(ss, deadline), secs, sizeof(secs)),
+			what);
 		return ST_TIMEOUT;
 	case EMSGSIZE:
 		err_msg("line longer than %d characters in %s", REPLY_LINE_MAX,
@@ -607,15 +730,18 @@ static int read_failed(const struct session *ss, int err, const char *what)
 	}
 }
 
-/* Status for a failed scio_putline (errno err) of command verb. */
-static int send_failed(const struct session *ss, int err, const char *verb)
+/* Status for a failed send (errno err) of command verb that had until
+ * deadline. */
+static int send_failed(const struct session *ss, int err, const char *verb,
+		       int64_t deadline)
 {
 	char secs[32];
 
 	switch (err) {
-	case EAGAIN: /* SO_SNDTIMEO */
+	case ETIMEDOUT:
 		err_msg("timed out after %s s sending %s",
-			seconds_str(ss->timeout_ms, secs, sizeof(secs)), verb);
+			seconds_str(bound_ms(ss, deadline), secs, sizeof(secs)),
+			verb);
 		return ST_TIMEOUT;
 	case EPIPE:
 	case ECONNRESET:
@@ -678,12 +804,13 @@ static int read_reply(struct session *ss, struct reply *r, const char *what)
 {
 	char line[REPLY_LINE_MAX + 1];
 	int st = ST_CONTINUE;
+	int64_t deadline = step_deadline(ss);
 
 	*r = (struct reply){ .code = 0 };
 	while (st == ST_CONTINUE) {
-		ssize_t n = scio_getline(ss->stream, line, sizeof(line));
+		ssize_t n = getline_until(ss, line, sizeof(line), deadline);
 		if (n < 0)
-			return read_failed(ss, errno, what);
+			return read_failed(ss, errno, what, deadline);
 		if (n == 0 && scio_stream_eof(ss->stream)) {
 			err_msg("connection closed by the server %s %s",
 				r->lines ? "in the middle of" : "before", what);
@@ -695,13 +822,17 @@ static int read_reply(struct session *ss, struct reply *r, const char *what)
 	return st;
 }
 
-/* Prints and sends cmd, whose first word is verb. */
+/* Prints and sends cmd, whose first word is verb.  A command is a few
+ * hundred bytes: once the socket is writable it goes out whole. */
 static int send_command(struct session *ss, const char *cmd, const char *verb)
 {
+	int64_t deadline = step_deadline(ss);
+
 	put_escaped("C: ", cmd, strlen(cmd));
-	if (scio_putline(ss->stream, cmd) == 0)
+	if (wait_ready(ss->fd, POLLOUT, deadline) == 0 &&
+	    scio_putline(ss->stream, cmd) == 0)
 		return ST_OK;
-	return send_failed(ss, errno, verb);
+	return send_failed(ss, errno, verb, deadline);
 }
 
 /* After a refusal: QUIT, as RFC 5321 asks, briefly and without caring how
@@ -709,12 +840,8 @@ static int send_command(struct session *ss, const char *cmd, const char *verb)
 static void courtesy_quit(struct session *ss)
 {
 	struct reply r;
-	int ms = ss->timeout_ms < COURTESY_QUIT_TIMEOUT_MS
-		? ss->timeout_ms : COURTESY_QUIT_TIMEOUT_MS;
 
-	if (set_io_timeout(ss->fd, ms) != ST_OK)
-		return;
-	ss->timeout_ms = ms;
+	ss->step_ms = COURTESY_QUIT_TIMEOUT_MS; /* still within -t */
 	if (send_command(ss, "QUIT", "QUIT") == ST_OK)
 		read_reply(ss, &r, "the reply to QUIT");
 }
@@ -792,15 +919,14 @@ static int converse(struct session *ss)
 	return exchange(ss, "QUIT", "QUIT");
 }
 
-/* Runs the dialogue on fd, which it closes. */
-static int run_session(const struct config *c, int fd)
+/* Runs the dialogue on fd, which it closes; deadline is the -t one. */
+static int run_session(const struct config *c, int fd, int64_t deadline)
 {
 	struct session ss = {
-		.cfg = c, .fd = fd,
-		.timeout_ms = c->timeout_ms < 0 ? REPLY_TIMEOUT_DEFAULT_MS
-						: c->timeout_ms,
+		.cfg = c, .fd = fd, .deadline = deadline,
+		.step_ms = c->timeout_ms < 0 ? STEP_TIMEOUT_DEFAULT_MS : INT_MAX,
 	};
-	int st = set_io_timeout(fd, ss.timeout_ms);
+	int st = set_nonblocking(fd);
 
 	if (st == ST_OK) {
 		ss.stream = scio_stream_open(fd);
@@ -836,8 +962,10 @@ int main(int argc, char **argv)
 	if (st != ST_CONTINUE)
 		return finish_output(st);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	st = open_connection(&cfg, &fd);
+	int64_t deadline = cfg.timeout_ms < 0 ? NO_DEADLINE
+			 : now_ms() + cfg.timeout_ms;
+	st = open_connection(&cfg, deadline, &fd);
 	if (st == ST_OK)
-		st = run_session(&cfg, fd);
+		st = run_session(&cfg, fd, deadline);
 	return finish_output(st);
 }

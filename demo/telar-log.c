@@ -1,8 +1,9 @@
 /*
  * telar-log.c - messages: "telar: ..." lines on stderr, or syslog (-s).
  *
- * Errors and warnings are always logged; informational lines (one per
- * connection, start and stop) only with -v.
+ * Errors, warnings and notices (the user telar runs as) are always
+ * logged; informational lines (one per connection, start and stop) only
+ * with -v.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -69,6 +70,15 @@ void log_warning(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	log_emit(LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void log_notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(LOG_NOTICE, fmt, ap);
 	va_end(ap);
 }
 

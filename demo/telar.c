@@ -17,9 +17,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
-#include <grp.h>
 #include <netdb.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,7 +45,8 @@ static const char usage_text[] =
 	"  -c, --max-clients MAX    clients served at once (default 1024)\n"
 	"  -w, --timeout SECONDS    time a client has to take its line and\n"
 	"                           close (default 5)\n"
-	"  -u, --user USER          drop root privileges to USER after binding\n"
+	"  -u, --user USER          run as USER after binding (root without -u:\n"
+	"                           nobody; -u root stays root)\n"
 	"  -i, --inetd              answer the one client on stdin/stdout\n"
 	"  -s, --syslog             log to syslog instead of stderr\n"
 	"  -v, --verbose            log every connection\n"
@@ -238,57 +237,30 @@ static void parse_args(struct telar_config *cfg, int argc, char **argv)
 
 /* ------------------------------------------------------- privileges */
 
-struct run_as {
-	const char *name;
-	uid_t uid;
-	gid_t gid;
-};
-
-static void lookup_user(const char *name, struct run_as *who)
+/* -u USER; else nobody when root started telar; else no switch at all. */
+static void choose_identity(const struct telar_config *cfg,
+			    struct telar_identity *id)
 {
-	struct passwd *pw;
+	const char *name = cfg->user;
 
-	errno = 0;
-	pw = getpwnam(name);
-	if (!pw) {
-		if (errno != 0 && errno != ENOENT && errno != ESRCH)
-			usage_error("-u: cannot look up user '%s': %s", name,
-				    strerror(errno));
-		usage_error("-u: unknown user '%s'", name);
+	memset(id, 0, sizeof(*id));
+	if (!name && geteuid() != 0)
+		return;
+	if (!name) {
+		name = TELAR_DEFAULT_USER;
+		id->implicit = 1;
 	}
-	who->name = name;
-	who->uid = pw->pw_uid;
-	who->gid = pw->pw_gid;
-}
-
-/* Drops to who for good: groups, then gid, then uid; then checks root
- * cannot be had back.  0, or -1 after logging: telar must not go on. */
-static int drop_privileges(const struct run_as *who)
-{
-	if (getuid() == who->uid && geteuid() == who->uid &&
-	    getgid() == who->gid && getegid() == who->gid)
-		return 0; /* already that user (e.g. not started as root) */
-	if (setgroups(1, &who->gid) == -1) {
-		log_error("cannot drop privileges to %s: setgroups: %s", who->name,
-			  strerror(errno));
-		return -1;
-	}
-	if (setresgid(who->gid, who->gid, who->gid) == -1) {
-		log_error("cannot drop privileges to %s: setresgid: %s", who->name,
-			  strerror(errno));
-		return -1;
-	}
-	if (setresuid(who->uid, who->uid, who->uid) == -1) {
-		log_error("cannot drop privileges to %s: setresuid: %s", who->name,
-			  strerror(errno));
-		return -1;
-	}
-	if (who->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
-		log_error("cannot drop privileges to %s: root could be regained",
-			  who->name);
-		return -1;
-	}
-	return 0;
+	if (identity_lookup(name, id) == 0)
+		return;
+	if (id->implicit)
+		usage_error("started as root without -u, and user '%s' cannot be "
+			    "looked up (%s): give -u USER, or -u root to stay "
+			    "root", name, errno == ENOENT ? "no such user"
+							 : strerror(errno));
+	if (errno != ENOENT)
+		usage_error("-u: cannot look up user '%s': %s", name,
+			    strerror(errno));
+	usage_error("-u: unknown user '%s'", name);
 }
 
 /* ----------------------------------------------------------- start-up */
@@ -347,22 +319,22 @@ int main(int argc, char **argv)
 {
 	struct telar_config cfg;
 	struct telar_listeners ls = { .n = 0 };
-	struct run_as who = { 0 };
+	struct telar_identity who;
 	sigset_t wait_mask;
 	int rc;
 
 	config_defaults(&cfg);
 	parse_args(&cfg, argc, argv);
-	if (cfg.user)
-		lookup_user(cfg.user, &who);
+	choose_identity(&cfg, &who);
 	log_open(cfg.use_syslog || (cfg.inetd && stderr_is_socket()), cfg.verbose);
 
 	if (cfg.inetd) {
 		/* One client, no waiting for signals: default dispositions,
 		 * except that a vanished client is an EPIPE. */
 		if (signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
-		    (cfg.user && drop_privileges(&who) == -1))
+		    identity_assume(&who) == -1)
 			return TELAR_EXIT_FAILURE;
+		identity_log(&who, 0); /* once per connection: only with -v */
 		return run_inetd(&cfg);
 	}
 	if (signals_setup(&wait_mask) == -1) {
@@ -376,10 +348,11 @@ int main(int argc, char **argv)
 	if (!cfg.fork_model)
 		check_fd_limit(&cfg);
 	reserve_fd_open();
-	if (cfg.user && drop_privileges(&who) == -1) {
+	if (identity_assume(&who) == -1) {
 		listeners_close(&ls);
 		return TELAR_EXIT_FAILURE;
 	}
+	identity_log(&who, 1);
 	log_start(&ls, &cfg);
 	if (cfg.fork_model)
 		rc = run_fork(&ls, &cfg, &wait_mask);

@@ -5,7 +5,8 @@
  * address it came from ("You connected from 2001:db8::2 port 51234 over
  * IPv6") and closes the connection.
  *
- *   telar.c         command line, start-up, privilege drop, the main flow
+ *   telar.c         command line, start-up, the main flow
+ *   telar-priv.c    the user telar serves as, and dropping privileges
  *   telar-log.c     messages to stderr or syslog
  *   telar-sys.c     signals, clock, descriptor limit
  *   telar-net.c     listening sockets, socket activation, accept, the line
@@ -35,6 +36,9 @@
 #define TELAR_DEFAULT_TIMEOUT_S 5
 #define TELAR_MAX_TIMEOUT_S 3600
 #define TELAR_MAX_LISTENERS 16
+
+/* Who telar serves as when root starts it without -u. */
+#define TELAR_DEFAULT_USER "nobody"
 
 /* How long accepting pauses after running out of memory or descriptors. */
 #define TELAR_BACKOFF_MS 100
@@ -94,7 +98,26 @@ void log_open(int use_syslog, int verbose);
 int log_is_verbose(void);
 void log_error(const char *fmt, ...) TELAR_PRINTF(1, 2);
 void log_warning(const char *fmt, ...) TELAR_PRINTF(1, 2);
+void log_notice(const char *fmt, ...) TELAR_PRINTF(1, 2); /* always */
 void log_info(const char *fmt, ...) TELAR_PRINTF(1, 2); /* only with -v */
+
+/* ---- telar-priv.c ---- */
+/* The user to serve as: named by -u, or nobody when root gave no -u. */
+struct telar_identity {
+	const char *name;   /* NULL: stay who telar was started as */
+	uid_t uid;
+	gid_t gid;
+	int implicit;       /* root gave no -u */
+};
+/* Fills in name's uid and gid; -1 with errno (ENOENT: no such user). */
+int identity_lookup(const char *name, struct telar_identity *id);
+/* Becomes id for good (no supplementary groups), then drops every
+ * capability unless the result is root.  0, or -1 after logging: telar
+ * must not serve then. */
+int identity_assume(const struct telar_identity *id);
+/* Logs the user telar now runs as: at notice level when always, else
+ * only with -v. */
+void identity_log(const struct telar_identity *id, int always);
 
 /* ---- telar-sys.c ---- */
 extern volatile sig_atomic_t telar_stop_requested;  /* SIGTERM, SIGINT */

@@ -16,6 +16,11 @@ MODE is what every connection gets:
   endless          "220 " and then 'x' without end, never a line ending
   slow             accepts and never sends anything (read timeouts)
   garbage          "hello there" (not a reply line), then holds
+  drip             every reply one byte each DRIP_S seconds (the greeting
+                   alone takes about a minute): never idle for long, never
+                   done
+  pause            every reply whole, but PAUSE_S seconds late: each reply
+                   well within a timeout, the whole dialogue not
 """
 
 import asyncio
@@ -26,6 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import netlab  # noqa: E402
 
 HOLD = 60.0  # longest a broken-server connection is kept open
+DRIP_S = 0.5
+PAUSE_S = 0.8
+DRIP_GREETING = b"220 drip.test ESMTP " + b"." * 100 + b"\r\n"
 
 
 async def _hold(reader):
@@ -78,12 +86,52 @@ async def garbage(reader, writer):
     await _hold(reader)
 
 
+async def _reply_each_line(reader, writer, send, greeting):
+    """Greet, then answer each line (221 to QUIT, then close), via send."""
+    await send(writer, greeting)
+    while True:
+        try:
+            line = await asyncio.wait_for(reader.readline(), HOLD)
+        except (asyncio.TimeoutError, ConnectionError):
+            return
+        if not line:
+            return
+        if line.strip().upper() == b"QUIT":
+            await send(writer, b"221 bye\r\n")
+            return
+        await send(writer, b"250 ok\r\n")
+
+
+async def _send_dripping(writer, data):
+    for i in range(len(data)):
+        writer.write(data[i:i + 1])
+        await writer.drain()
+        await asyncio.sleep(DRIP_S)
+
+
+async def drip(reader, writer):
+    await _reply_each_line(reader, writer, _send_dripping, DRIP_GREETING)
+
+
+async def _send_late(writer, data):
+    await asyncio.sleep(PAUSE_S)
+    writer.write(data)
+    await writer.drain()
+
+
+async def pause(reader, writer):
+    await _reply_each_line(reader, writer, _send_late,
+                           b"220 mx.test ESMTP\r\n")
+
+
 RAW_MODES = {
     "greet554": greet554,
     "close-mid-reply": close_mid_reply,
     "endless": endless,
     "slow": slow,
     "garbage": garbage,
+    "drip": drip,
+    "pause": pause,
 }
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from scio_testlib import BUILD, assert_no_sanitizer_report
+from scio_testlib import BUILD, SLACK, assert_no_sanitizer_report
 
 pytestmark = pytest.mark.lab(servers=None)
 
@@ -258,6 +258,53 @@ def test_silent_server_times_out(lab):
     assert 0.9 <= res.elapsed < 3, res
     assert error_line(res) == ("scio-smtp: timed out after 1 s waiting for "
                                "the greeting")
+
+
+# ---- -t: one deadline for the whole check ----
+
+def test_dripping_server_cannot_stretch_the_deadline(lab):
+    # A byte every 0.5 s: never silent for 2 s, the greeting never done.
+    start(lab, "drip", 2559)
+    res = smtp(lab, "-t", "2", "dual.test", "2559", timeout=20)
+    assert res.returncode == TIMEOUT, res
+    assert 1.9 <= res.elapsed < 2 + 2 * SLACK, res
+    assert error_line(res) == ("scio-smtp: timed out after 2 s waiting for "
+                               "the greeting")
+    assert res.stdout == "", res
+
+
+def test_deadline_counts_every_reply_together(lab):
+    # Each reply 0.8 s late: greeting, EHLO and QUIT each well within 2 s,
+    # all three not.
+    start(lab, "pause", 2560)
+    res = smtp(lab, "-t", "2", "dual.test", "2560")
+    assert res.returncode == TIMEOUT, res
+    assert 1.9 <= res.elapsed < 2 + 2 * SLACK, res
+    assert re.fullmatch(r"scio-smtp: timed out after 2 s waiting for the "
+                        r"reply to (EHLO|QUIT)", error_line(res)), res
+    assert res.stdout.startswith("S: 220 mx.test ESMTP\nC: EHLO "), res
+    res = smtp(lab, "-t", "5", "dual.test", "2560")
+    assert res.returncode == OK, res
+    assert res.stdout.endswith("C: QUIT\nS: 221 bye\n"), res
+
+
+def test_deadline_leaves_a_normal_server_alone(lab):
+    start(lab, "aiosmtpd")
+    res = smtp(lab, "-t", "2", "dual.test")
+    assert res.returncode == OK, res
+    assert_dialogue(res)
+    assert res.stderr == "", res
+
+
+def test_serial_deadline_covers_every_address(lab):
+    # --serial gives each address its turn, but the check still ends at -t
+    # (with at most half a second of grace), not after 2 s per address.
+    lab.fault("all", "blackhole")
+    res = smtp(lab, "--serial", "-t", "2", "dual.test")
+    assert res.returncode == TIMEOUT, res
+    assert 1.9 <= res.elapsed < 2.5 + 1.5 * SLACK, res
+    assert error_line(res) == ("scio-smtp: cannot connect to dual.test port "
+                               "25: timed out after 2 s")
 
 
 # ---- resolution and connect failures ----

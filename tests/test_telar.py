@@ -8,6 +8,7 @@ models (the default event loop and --fork) are run wherever behaviour must
 not depend on the model.
 """
 
+import grp
 import json
 import os
 import pwd
@@ -547,18 +548,123 @@ def test_systemd_socket_activate_dual_stack_socket(lab, tmp_path):
 
 # ------------------------------------------------------------- service
 
+def proc_status(pid):
+    """The user, group and capability lines of /proc/PID/status."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {k: v.split() for k, v in (line.split(":", 1)
+                                     for line in status.splitlines())
+            if k in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff",
+                     "CapAmb")}
+
+
+def assert_unprivileged(pid, user="nobody"):
+    """pid runs as user for good: every id, no other group, no capability."""
+    pw = pwd.getpwnam(user)
+    ids = proc_status(pid)
+    assert ids["Uid"] == [str(pw.pw_uid)] * 4, ids
+    assert ids["Gid"] == [str(pw.pw_gid)] * 4, ids
+    assert ids["Groups"] == [], ids
+    for caps in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(ids[caps][0], 16) == 0, (caps, ids)
+
+
+NOBODY_LINE = ("telar: running as user nobody (uid {0.pw_uid}, gid {0.pw_gid}), "
+               "without capabilities")
+
+
+def wait_running_as(t, what="running as"):
+    """The user line comes right after the switch, which follows binding."""
+    wait_until(lambda: what in t.stderr, 5, f"'{what}' logged: {t.stderr!r}")
+
+
+def telar_pids_with(arg):
+    """Pids of telar processes (this build) whose command line has arg."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0] == TELAR.encode() and arg.encode() in argv:
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_root_without_u_serves_as_nobody(lab, tmp_path, model):
+    # Port 23 needs root to bind; serving must not.
+    nobody = pwd.getpwnam("nobody")
+    t = Telar(lab, tmp_path, [TELAR, "-p", "23", "-w", "20", *MODELS[model]],
+              port=23)
+    wait_running_as(t)
+    assert (NOBODY_LINE.format(nobody) + ": started as root without -u\n"
+            in t.stderr), t.stderr
+    assert_unprivileged(t.pid)
+    assert_answers(lab, port=23)
+    if model == "fork":
+        hold, seen = start_holder(lab, V6, 1, port=23)
+        assert seen == ["line"]
+        (child,) = [pid for pid, _ in t.children()]
+        assert_unprivileged(child)
+        hold.stdin.close()
+    assert t.proc.poll() is None
+
+
+def test_root_without_u_under_socket_activation_serves_as_nobody(lab, tmp_path):
+    port = 2327
+    t = Telar(lab, tmp_path, [PY, "-c", ACTIVATE, TELAR, str(port)], port=port)
+    wait_running_as(t)
+    assert "started as root without -u" in t.stderr, t.stderr
+    assert_unprivileged(t.pid)
+    assert_answers(lab, port=port)
+
+
+def test_root_without_u_in_inetd_mode_serves_as_nobody(lab, tmp_path):
+    port = 2328
+    lab.popen_server(["socat", f"TCP6-LISTEN:{port},ipv6only=0,reuseaddr,fork",
+                      f"EXEC:{TELAR} -i -w 20,nofork"],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_listening(lab, port, count=1)
+    hold, seen = start_holder(lab, V4, 1, port=port)
+    assert seen == ["line"]
+    (pid,) = telar_pids_with("-i")
+    assert_unprivileged(pid)
+    hold.stdin.close()
+    assert_answers(lab, port=port)
+
+
+def test_u_root_stays_root(lab, tmp_path):
+    t = Telar(lab, tmp_path, [TELAR, "-p", "23", "-u", "root"], port=23)
+    wait_running_as(t)
+    assert "telar: running as root, with every privilege (-u root)\n" in t.stderr
+    ids = proc_status(t.pid)
+    assert ids["Uid"] == ["0"] * 4 and ids["Gid"] == ["0"] * 4, ids
+    assert int(ids["CapEff"][0], 16) != 0, ids
+    assert_answers(lab, port=23)
+
+
 def test_user_drops_privileges_after_binding_port_23(lab, tmp_path):
     nobody = pwd.getpwnam("nobody")
     t = Telar(lab, tmp_path, [TELAR, "-u", "nobody"], port=23)
-    status = Path(f"/proc/{t.pid}/status").read_text()
-    ids = {k: v.split() for k, v in (line.split(":", 1)
-                                     for line in status.splitlines())
-           if k in ("Uid", "Gid", "Groups")}
-    assert ids["Uid"] == [str(nobody.pw_uid)] * 4, status
-    assert ids["Gid"] == [str(nobody.pw_gid)] * 4, status
-    assert ids["Groups"] == [str(nobody.pw_gid)], status
+    wait_running_as(t)
+    assert NOBODY_LINE.format(nobody) + "\n" in t.stderr, t.stderr
+    assert_unprivileged(t.pid)
     # On the telnet port, telnet negotiates options: still the one line.
     assert_answers(lab, port=23, tool=telnet)
+
+
+def test_capability_to_bind_is_dropped_after_binding(lab, tmp_path):
+    # As systemd's DynamicUser= with AmbientCapabilities=CAP_NET_BIND_SERVICE
+    # (demo/telar.service) starts it: not root, one capability.
+    group = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
+    t = Telar(lab, tmp_path, ["setpriv", "--reuid=nobody", f"--regid={group}",
+                              "--clear-groups",
+                              "--inh-caps=+net_bind_service",
+                              "--ambient-caps=+net_bind_service",
+                              TELAR, "-p", "23"], port=23)
+    wait_running_as(t)
+    assert_unprivileged(t.pid)
+    assert_answers(lab, port=23)
 
 
 def test_verbose_logs_each_connection(lab, tmp_path):
