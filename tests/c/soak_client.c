@@ -65,10 +65,13 @@ static int right_server(int fd)
 	socklen_t len = sizeof(ss);
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
 		return -1;  /* ENOTCONN: reset already */
-	const void *a = ss.ss_family == AF_INET6
-		? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-		: (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-	inet_ntop(ss.ss_family, a, peer, sizeof(peer));
+	const struct in6_addr *a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(a6))
+		inet_ntop(AF_INET, &a6->s6_addr[12], peer, sizeof(peer));  /* an IPv4 win */
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, a6, peer, sizeof(peer));
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, peer, sizeof(peer));
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	if (n <= 0)
 		return -1;
