@@ -1,4 +1,4 @@
-/* config.h - the shim's settings (DESIGN.md, "Settings"). */
+/* config.h - the shim's settings (docs/DESIGN.md, "Settings"). */
 #ifndef SCIO_CONFIG_H
 #define SCIO_CONFIG_H
 

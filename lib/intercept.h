@@ -8,7 +8,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
-/* connect(): race when DESIGN.md's conditions hold, else libc's connect. */
+/* connect(): race when docs/DESIGN.md's conditions hold, else libc's connect. */
 int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
 /* getaddrinfo(): libc's answer, recorded when it can be raced later. */

@@ -5,7 +5,7 @@
  * current time, and asks sm_next() what to do: start the next attempt, wait
  * until a given time (or for an event), or stop with a winner or an error.
  * Time is in microseconds on any monotonic clock.  The rules are those of
- * RFC 8305 section 5 as DESIGN.md applies them.
+ * RFC 8305 section 5 as docs/DESIGN.md applies them.
  */
 #ifndef SCIO_SM_H
 #define SCIO_SM_H

@@ -121,7 +121,7 @@ static void success_at_the_delay_instant_starts_nothing(void)
 }
 
 /* An attempt that fails before the delay starts the next one at once
- * (DESIGN.md: "or at once when every attempt in flight has failed"). */
+ * (docs/DESIGN.md: "or at once when every attempt in flight has failed"). */
 static void early_failure_starts_next_at_once(void)
 {
 	setup(3, 0, DELAY, SM_NEVER);
@@ -173,7 +173,7 @@ static void delay_never_above_2s(void)
 	CHECK_EQ(m.delay, MS(2000));
 }
 
-/* ---- Total failure: one deterministic errno (DESIGN.md: "the error of
+/* ---- Total failure: one deterministic errno (docs/DESIGN.md: "the error of
  * the address the caller asked for first") ---- */
 
 static void all_fail_reports_the_primary_error(void)
