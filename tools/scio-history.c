@@ -85,7 +85,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 2) {
-		scio_history_forget();
+		if (scio_history_forget() < 0) {
+			fprintf(stderr, "scio history %s: not a store of this user's; left untouched\n",
+				scio_history_path());
+			return 1;
+		}
 		printf("scio history %s: forgotten\n", scio_history_path());
 		return 0;
 	}
