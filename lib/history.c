@@ -19,6 +19,9 @@
 #include "log.h"
 
 #define RECHECK_MS 200
+/* Processes of one machine share its clock: a time later than now by
+ * more than this is a clock stepped back or a forged entry, not believed. */
+#define FUTURE_MS 2000
 #define KIND_DEST 1
 #define KIND_NET 2
 
@@ -275,7 +278,8 @@ static void sanitize(struct scio_hist_file *f)
 			 ((e->kind == KIND_DEST || e->kind == KIND_NET) &&
 			  (e->family == 4 || e->family == 6) &&
 			  e->prefix <= (e->family == 4 ? 32 : 128) &&
-			  e->fail_kind <= SCIO_FAIL_REFUSED);
+			  e->fail_kind <= SCIO_FAIL_REFUSED &&
+			  e->last_success >= 0 && e->last_failure >= 0 && e->used >= 0);
 		if (!ok)
 			memset(e, 0, sizeof(*e));
 	}
@@ -386,6 +390,13 @@ static int net_prefix(int family)
 	return family == 6 ? 64 : 24;
 }
 
+/* Use stamps from the future (a clock stepped back) count as oldest, so
+ * that they do not make new entries evict each other. */
+static int64_t lru_key(const struct scio_hist_entry *e, int64_t stamp)
+{
+	return e->used > stamp + FUTURE_MS ? 0 : e->used;
+}
+
 static struct scio_hist_entry *find(struct scio_hist_file *f, int kind,
 				    const struct sockaddr *sa, int create, int64_t stamp)
 {
@@ -401,7 +412,7 @@ static struct scio_hist_entry *find(struct scio_hist_file *f, int kind,
 		if (e->kind == kind && e->family == family && e->prefix == prefix &&
 		    memcmp(e->addr, key, 16) == 0)
 			return e;
-		if (e->kind == 0 || (victim->kind != 0 && e->used < victim->used))
+		if (e->kind == 0 || (victim->kind != 0 && lru_key(e, stamp) < lru_key(victim, stamp)))
 			victim = e;
 	}
 	if (!create)
@@ -436,6 +447,8 @@ static void note(struct scio_hist_entry *e, int ok, int err, uint32_t rtt_us,
 	} else {
 		e->last_failure = now;
 		e->fail_kind = (uint8_t)fail_kind(err);
+		if (e->last_success > now + FUTURE_MS)  /* before the clock went back */
+			e->last_success = 0;
 	}
 }
 
@@ -574,10 +587,48 @@ void scio_history_record(const struct scio_report *rep, int64_t now)
 	errno = saved;
 }
 
+/* Failed in the last TTL and not worked since; a failure dated after
+ * now (beyond FUTURE_MS) is not believed. */
 static int failing(const struct scio_hist_entry *e, int64_t now)
 {
 	return e && e->last_failure > e->last_success &&
+	       e->last_failure <= now + FUTURE_MS &&
 	       now - e->last_failure < SCIO_HISTORY_TTL_MS;
+}
+
+static int worked(const struct scio_hist_entry *e, int64_t now)
+{
+	return e && e->last_success > e->last_failure && e->last_success <= now + FUTURE_MS;
+}
+
+static int in_network(const struct scio_hist_entry *d, const struct scio_hist_entry *net)
+{
+	size_t bytes = net->prefix / 8u;
+	return d->kind == KIND_DEST && d->family == net->family &&
+	       memcmp(d->addr, net->addr, bytes) == 0;
+}
+
+/* A network is broken when at least two of its destinations failed since
+ * any destination there last worked: one dead host does not condemn its
+ * neighbours, a success anywhere in the network clears the verdict. */
+static int network_failing(const struct scio_hist_file *f,
+			   const struct scio_hist_entry *net, int64_t now)
+{
+	if (!failing(net, now))
+		return 0;
+	int dests = 0;
+	for (size_t i = 0; i < SCIO_HISTORY_SLOTS && dests < 2; i++) {
+		const struct scio_hist_entry *d = &f->e[i];
+		dests += in_network(d, net) && failing(d, now) &&
+			 d->last_failure > net->last_success;
+	}
+	return dests >= 2;
+}
+
+int scio_history_entry_failing(const struct scio_hist_file *f,
+			       const struct scio_hist_entry *e, int64_t now)
+{
+	return e->kind == KIND_NET ? network_failing(f, e, now) : failing(e, now);
 }
 
 int scio_history_broken(const struct sockaddr *dst, int64_t now)
@@ -592,9 +643,9 @@ int scio_history_broken(const struct sockaddr *dst, int64_t now)
 	scio_lock(&H.lock);
 	refresh(now);
 	struct scio_hist_entry *d = find(&H.mem, KIND_DEST, dst, 0, 0);
+	struct scio_hist_entry *n = find(&H.mem, KIND_NET, dst, 0, 0);
 	int broken = failing(d, now) ||
-		     (!(d && d->last_success > d->last_failure) &&
-		      failing(find(&H.mem, KIND_NET, dst, 0, 0), now));
+		     (!worked(d, now) && n && network_failing(&H.mem, n, now));
 	scio_unlock(&H.lock);
 	errno = saved;
 	return broken;

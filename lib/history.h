@@ -2,6 +2,7 @@
  * history.h - what worked, per destination and per network (IPv6 /64,
  * IPv4 /24), so that after one failure later connects go straight to the
  * family that works (RFC 8305 sections 4 and 5 allow historical data).
+ * A network counts as broken once two of its destinations failed.
  *
  * Kept in memory, and (unless SCIO_HISTORY=process or off) in a per-user
  * file shared by every process: SCIO_HISTORY_FILE, else
@@ -13,7 +14,7 @@
  * regular file of the user's with one link, and is updated under flock.
  * A file that is not a store of this version is ignored, and written only
  * when it is empty or carries this store's header.  Times are wall-clock
- * milliseconds.
+ * milliseconds; times later than now are not believed.
  */
 #ifndef SCIO_HISTORY_H
 #define SCIO_HISTORY_H
@@ -71,6 +72,11 @@ const char *scio_history_path(void);
 
 /* Reads a history file into *out; 0, or -1 (missing, foreign, corrupt). */
 int scio_history_load_file(const char *path, struct scio_hist_file *out);
+
+/* 1 when entry e of f counts as failing now (a network entry: two of its
+ * destinations failed since any there worked). */
+int scio_history_entry_failing(const struct scio_hist_file *f,
+			       const struct scio_hist_entry *e, int64_t now_ms);
 
 /* Empties the store (memory and file); -1 when the file could not be
  * written (not a store, not the user's, busy). */

@@ -1,6 +1,6 @@
 """The history store against another local user and against odd settings
 (issue 14, "History store"): what scio opens, creates and writes, where a
-daemon's history lives.  Tests that
+daemon's history lives, which times and verdicts it believes.  Tests that
 need a second user create one with useradd and remove it."""
 
 import contextlib
@@ -9,13 +9,14 @@ import os
 import pwd
 import shutil
 import stat
+import struct
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from scio_testlib import BUILD, SLACK, run_scio, san_env
+from scio_testlib import BUILD, ROOT, SLACK, TSAN, prog, run_scio, san_env
 
 PY = "/usr/bin/python3"
 PY_CONNECT = ("import socket; s=socket.create_connection(('dual.test',7000));"
@@ -133,6 +134,45 @@ def run(lab, argv, timeout=20, **env):
     return run_scio(lab, argv, timeout=timeout, **env)
 
 
+# The store's layout (lib/history.h): a header, then 256 entries.
+HEADER = struct.Struct("<8sIIII")
+ENTRY = struct.Struct("<BBBBI16sqqq")
+SLOTS = 256
+DEST, NET = 1, 2
+TIMEOUT = 1
+
+
+def store_bytes(entries):
+    """A valid store holding entries: (kind, family, prefix, addr bytes,
+    last_success, last_failure)."""
+    out = HEADER.pack(b"SCIOHIST", 1, SLOTS, ENTRY.size, 0)
+    rows = []
+    for i, (kind, fam, prefix, addr, ok, fail) in enumerate(entries):
+        rows.append(ENTRY.pack(kind, fam, TIMEOUT if fail else 0, prefix, 0,
+                               addr.ljust(16, b"\0"), ok, fail, 1000 + i))
+    rows += [bytes(ENTRY.size)] * (SLOTS - len(rows))
+    return out + b"".join(rows)
+
+
+V6_DEST = bytes.fromhex("20010db8000000000000000000000010")
+V6_NET = bytes.fromhex("20010db8000000000000000000000000")
+
+
+def v6_entries(ok, fail):
+    """dual.test's IPv6 address and its /64 with these times."""
+    return [(DEST, 6, 128, V6_DEST, ok, fail), (NET, 6, 64, V6_NET, ok, fail)]
+
+
+# ------------------------------------------------------ the unit tests
+
+def test_history_verdicts_in_memory():
+    # networks need two failing destinations, a success there clears
+    # them, times after now are not believed
+    res = subprocess.run([prog("test_history")], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.rstrip().endswith("0 failed")
+
+
 # ---------------------------------------------------- FIFO at the path
 
 @pytest.mark.parametrize("owner", ["own", "other-user-in-sticky-dir"])
@@ -196,6 +236,52 @@ def test_an_empty_file_becomes_a_store(lab, tmp_path):
     res = run(lab, [PY, "-c", PY_CONNECT], SCIO_HISTORY_FILE=path)
     assert "via ipv4" in res.stdout and not scio_lines(res.stderr), res
     assert path.read_bytes()[:12] == b"SCIOHIST\x01\x00\x00\x00"
+
+
+# ------------------------------------------------------ future times
+
+@pytest.mark.parametrize("when", ["for-ever", "clock-stepped-back-an-hour"])
+def test_a_failure_dated_in_the_future_is_not_believed(lab, tmp_path, when):
+    now = int(time.time() * 1000)
+    fail = (1 << 62) if when == "for-ever" else now + 3600 * 1000
+    path = tmp_path / "history"
+    path.write_bytes(store_bytes(v6_entries(0, fail)))
+    os.chmod(path, 0o600)
+    res = run(lab, ["-v", PY, "-c", PY_CONNECT], SCIO_HISTORY_FILE=path)
+    # IPv6 works and is not deprioritised by the dated failure
+    assert "[2001:db8::10 port 7000 (IPv6) at +0 ms: won]" in race_line(res), res
+
+
+def test_a_success_dated_in_the_future_hides_no_failure(lab, tmp_path):
+    now = int(time.time() * 1000)
+    path = tmp_path / "history"
+    path.write_bytes(store_bytes(v6_entries(now + 3600 * 1000, 0)))
+    os.chmod(path, 0o600)
+    lab.fault("ipv6", "blackhole")
+    run(lab, [PY, "-c", PY_CONNECT], SCIO_HISTORY_FILE=path)  # fails over IPv6
+    res = run(lab, ["-v", PY, "-c", PY_CONNECT], SCIO_HISTORY_FILE=path)
+    assert "[192.0.2.10 port 7000 (IPv4) at +0 ms: won]" in race_line(res), res
+
+
+# ------------------------------------------------- network verdicts
+
+def test_one_failing_neighbour_does_not_condemn_the_network(lab, tmp_path):
+    # 2001:db8::11 failed a minute ago, its /64 with it; dual.test
+    # (2001:db8::10), never tried, still starts with IPv6
+    now = int(time.time() * 1000)
+    other = bytes.fromhex("20010db8000000000000000000000011")
+    path = tmp_path / "history"
+    path.write_bytes(store_bytes([(DEST, 6, 128, other, 0, now - 60000),
+                                  (NET, 6, 64, V6_NET, 0, now - 60000)]))
+    os.chmod(path, 0o600)
+    res = run(lab, ["-v", PY, "-c", PY_CONNECT], SCIO_HISTORY_FILE=path)
+    assert "[2001:db8::10 port 7000 (IPv6) at +0 ms: won]" in race_line(res), res
+    # a second destination there failing condemns it
+    path.write_bytes(store_bytes([(DEST, 6, 128, other, 0, now - 60000),
+                                  (DEST, 6, 128, other[:15] + b"\x12", 0, now - 60000),
+                                  (NET, 6, 64, V6_NET, 0, now - 60000)]))
+    res = run(lab, ["-v", PY, "-c", PY_CONNECT], SCIO_HISTORY_FILE=path)
+    assert "[192.0.2.10 port 7000 (IPv4) at +0 ms: won]" in race_line(res), res
 
 
 # --------------------------------------------- where the store lives

@@ -57,8 +57,7 @@ static int print_store(const char *path)
 			snprintf(dest, sizeof(dest), "%s/%d (network)", addr, e->prefix);
 		else
 			snprintf(dest, sizeof(dest), "%s", addr);
-		int failing = e->last_failure > e->last_success &&
-			      now - e->last_failure < SCIO_HISTORY_TTL_MS;
+		int failing = scio_history_entry_failing(f, e, now);
 		if (e->srtt_us)
 			snprintf(rtt, sizeof(rtt), "%.1fms", e->srtt_us / 1000.0);
 		else
