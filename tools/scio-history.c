@@ -78,9 +78,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: scio-history [--forget]\n");
 		return 2;
 	}
-	if (cfg->history != SCIO_HISTORY_SHARED || !scio_history_path()[0]) {
+	if (cfg->history != SCIO_HISTORY_SHARED) {
 		printf("scio history: no shared store (SCIO_HISTORY=%s)\n",
 		       cfg->history == SCIO_HISTORY_OFF ? "off" : "process");
+		return 0;
+	}
+	if (!scio_history_path()[0]) {
+		printf("scio history: no shared store: no private directory for it "
+		       "(see FILES in scio-run(1)); each process keeps its own in memory\n");
 		return 0;
 	}
 	if (argc == 2) {
