@@ -16,20 +16,25 @@
 
 #include "internal.h"
 #include "history.h"
+#include "log.h"
 
 #define RECHECK_MS 200
+/* Processes of one machine share its clock: a time later than now by
+ * more than this is a clock stepped back or a forged entry, not believed. */
+#define FUTURE_MS 2000
 #define KIND_DEST 1
 #define KIND_NET 2
 
 static struct {
 	pthread_mutex_t lock;
 	enum scio_history_mode mode;
-	char path[512];
+	char path[SCIO_HISTORY_PATH_MAX];
 	struct scio_hist_file mem;
 	struct stat seen;       /* the file as last read */
 	int64_t checked;
 	int64_t clock;          /* LRU stamps */
 	int failing;            /* entries failing now: 0 lets lookups skip the lock */
+	int warned;             /* the one warning about an unusable store given */
 } H = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int failing(const struct scio_hist_entry *e, int64_t now);
@@ -72,35 +77,123 @@ static void empty_store(struct scio_hist_file *f)
 	f->entry_size = sizeof(struct scio_hist_entry);
 }
 
-/* A private directory of ours, created if missing. */
-static int private_dir(const char *dir)
+/* Appends "/part" to out; -1 when it does not fit (nothing is ever
+ * created under a truncated path). */
+static int append(char *out, size_t size, const char *part)
 {
+	size_t len = strlen(out);
+	int n = snprintf(out + len, size - len, "/%s", part);
+	return n >= 0 && (size_t)n < size - len ? 0 : -1;
+}
+
+/* Once per process: a store that cannot be used says so once. */
+static void warn_once(const char *what, const char *path, const char *why)
+{
+	if (H.warned)
+		return;
+	H.warned = 1;
+	scio_log(SCIO_LOG_WARN, "history %s %s %s; history kept in memory", what, path, why);
+}
+
+/* One directory on a store's path: its name, the mode bits it must not
+ * have, and whether it is scio's own (then a wrong one is worth a
+ * warning: the user lost the shared store). */
+struct step {
+	const char *name;
+	mode_t forbidden;
+	int scios;
+};
+
+/* dirfd/name as a directory we may keep the store in: a directory, not a
+ * symlink, owned by the effective uid, with none of the forbidden mode
+ * bits.  Created 0700 when missing and create is set.  Returns an O_PATH
+ * descriptor, or -1. */
+static int own_dir(int dirfd, const struct step *s, int create, const char *path)
+{
+	if (create && mkdirat(dirfd, s->name, 0700) < 0 && errno != EEXIST)
+		return -1;
+	int fd = openat(dirfd, s->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    st.st_uid == geteuid() && (st.st_mode & s->forbidden) == 0)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	if (s->scios)
+		warn_once("directory", path, "is not a private directory of this user");
+	else
+		scio_log(SCIO_LOG_DEBUG, "history: %s is not a private directory of uid %u",
+			 path, (unsigned)geteuid());
+	return -1;
+}
+
+/* base/steps.../history, each directory checked (and created when
+ * missing) relative to the one before, so that no symlink is followed
+ * on the way; the base itself must be the user's and closed to others
+ * (base_forbidden).  The whole path is checked for length first. */
+static int make_store(const char *base, mode_t base_forbidden,
+		      const struct step *steps, size_t n, char *out, size_t size)
+{
+	if (!base || base[0] != '/')
 		return -1;
-	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+	int len = snprintf(out, size, "%s", base);
+	if (len < 0 || (size_t)len >= size)
 		return -1;
+	while (len > 1 && out[len - 1] == '/')
+		out[--len] = '\0';  /* "dir/" would follow a symlink at dir */
+	char dir[SCIO_HISTORY_PATH_MAX];
+	memcpy(dir, out, (size_t)len + 1);
+	for (size_t i = 0; i < n; i++)
+		if (append(out, size, steps[i].name) < 0)
+			return -1;
+	if (append(out, size, "history") < 0)
+		return -1;
+	struct step first = { dir, base_forbidden, 0 };
+	int fd = own_dir(AT_FDCWD, &first, 0, dir);
+	for (size_t i = 0; i < n && fd >= 0; i++) {
+		int next = append(dir, sizeof(dir), steps[i].name) < 0 ? -1 :
+			   own_dir(fd, &steps[i], 1, dir);
+		close(fd);
+		fd = next;
+	}
+	if (fd < 0)
+		return -1;
+	close(fd);
 	return 0;
 }
 
+/* Login users (Debian's UID_MIN..UID_MAX) may keep the store in their
+ * home; root and system users (daemons) never do. */
+static int login_user(uid_t uid)
+{
+	return uid >= 1000 && uid < 60000;
+}
+
+/* Where the shared store lives: $XDG_RUNTIME_DIR/scio when that is a
+ * private directory of ours; else /run/scio/0 for root, ~/.cache/scio
+ * for login users; else nowhere (-1: the process keeps its own). */
 static int default_path(char *out, size_t size)
 {
-	const char *run = secure_getenv("XDG_RUNTIME_DIR");
-	const char *home = secure_getenv("HOME");
-	char dir[400];
-	if (run && *run == '/') {
-		snprintf(dir, sizeof(dir), "%s/scio", run);
-	} else if (home && *home == '/') {
-		snprintf(dir, sizeof(dir), "%s/.cache", home);
-		if (private_dir(dir) < 0 && errno != EEXIST)
-			return -1;
-		snprintf(dir, sizeof(dir), "%s/.cache/scio", home);
-	} else {
-		return -1;
-	}
-	if (private_dir(dir) < 0)
-		return -1;
-	return snprintf(out, size, "%s/history", dir) < (int)size ? 0 : -1;
+	static const struct step runtime[] = { { "scio", 077, 1 } };
+	static const struct step home[] = { { ".cache", 022, 0 }, { "scio", 077, 1 } };
+	static const struct step run[] = { { "scio", 077, 1 }, { "0", 077, 1 } };
+	uid_t uid = geteuid();
+	if (make_store(secure_getenv("XDG_RUNTIME_DIR"), 077, runtime, 1, out, size) == 0)
+		return 0;
+	if (uid == 0)
+		return make_store("/run", 022, run, 2, out, size);
+	if (login_user(uid))
+		return make_store(secure_getenv("HOME"), 022, home, 2, out, size);
+	return -1;
+}
+
+/* H.path: file, or the default place; 0 when there is none. */
+static int store_path(const char *file)
+{
+	if (!file || !*file)
+		return default_path(H.path, sizeof(H.path)) == 0;
+	int n = snprintf(H.path, sizeof(H.path), "%s", file);
+	return file[0] == '/' && n >= 0 && (size_t)n < sizeof(H.path);
 }
 
 void scio_history_configure(enum scio_history_mode mode, const char *file)
@@ -111,11 +204,11 @@ void scio_history_configure(enum scio_history_mode mode, const char *file)
 		mode = SCIO_HISTORY_OFF;  /* setuid: no files of the caller's */
 	H.mode = mode;
 	H.path[0] = '\0';
-	if (mode == SCIO_HISTORY_SHARED) {
-		if (file && *file)
-			snprintf(H.path, sizeof(H.path), "%s", file);
-		else if (default_path(H.path, sizeof(H.path)) < 0)
-			H.mode = SCIO_HISTORY_PROCESS;
+	H.warned = 0;
+	if (mode == SCIO_HISTORY_SHARED && !store_path(file)) {
+		H.path[0] = '\0';
+		H.mode = SCIO_HISTORY_PROCESS;
+		scio_log(SCIO_LOG_DEBUG, "history: no shared store; kept in memory");
 	}
 	empty_store(&H.mem);
 	memset(&H.seen, 0, sizeof(H.seen));
@@ -129,11 +222,43 @@ const char *scio_history_path(void)
 	return H.path;
 }
 
-/* Our own regular file, private to us: anything else is not trusted. */
+/* Our own regular file, private to us, with no other name (a hard link
+ * planted to one of our files): anything else is not trusted. */
 static int trusted(int fd, struct stat *st)
 {
-	return fstat(fd, st) == 0 && S_ISREG(st->st_mode) &&
+	return fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_nlink == 1 &&
 	       st->st_uid == geteuid() && (st->st_mode & 077) == 0;
+}
+
+/* Opens the store file: never blocking (a FIFO planted there), never
+ * through a symlink; kept only when trusted(), then made blocking again.
+ * -1 otherwise. */
+static int open_store(const char *path, int flags, struct stat *st)
+{
+	int fd = open(path, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0)
+		return -1;
+	int fl;
+	if (trusted(fd, st) && (fl = fcntl(fd, F_GETFL)) >= 0 &&
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0)
+		return fd;
+	close(fd);
+	errno = EPERM;
+	return -1;
+}
+
+/* What an open store file holds: 0 nothing yet, 1 this store's header and
+ * version (whatever follows), -1 anything else, which is never written. */
+static int writable_kind(int fd, const struct stat *st)
+{
+	char head[12];
+	uint32_t version;
+	if (st->st_size == 0)
+		return 0;
+	if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
+		return -1;
+	memcpy(&version, head + 8, sizeof(version));
+	return memcmp(head, "SCIOHIST", 8) == 0 && version == SCIO_HISTORY_VERSION ? 1 : -1;
 }
 
 static int valid_store(const struct scio_hist_file *f)
@@ -153,7 +278,8 @@ static void sanitize(struct scio_hist_file *f)
 			 ((e->kind == KIND_DEST || e->kind == KIND_NET) &&
 			  (e->family == 4 || e->family == 6) &&
 			  e->prefix <= (e->family == 4 ? 32 : 128) &&
-			  e->fail_kind <= SCIO_FAIL_REFUSED);
+			  e->fail_kind <= SCIO_FAIL_REFUSED &&
+			  e->last_success >= 0 && e->last_failure >= 0 && e->used >= 0);
 		if (!ok)
 			memset(e, 0, sizeof(*e));
 	}
@@ -202,11 +328,11 @@ static void restore_signals(const sigset_t *old)
 int scio_history_load_file(const char *path, struct scio_hist_file *out)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_store(path, O_RDONLY, &st);
 	if (fd < 0)
 		return -1;
 	int rc = -1;
-	if (trusted(fd, &st) && lock_file(fd, LOCK_SH) == 0) {
+	if (lock_file(fd, LOCK_SH) == 0) {
 		rc = read_store(fd, out);
 		flock(fd, LOCK_UN);
 	}
@@ -264,6 +390,13 @@ static int net_prefix(int family)
 	return family == 6 ? 64 : 24;
 }
 
+/* Use stamps from the future (a clock stepped back) count as oldest, so
+ * that they do not make new entries evict each other. */
+static int64_t lru_key(const struct scio_hist_entry *e, int64_t stamp)
+{
+	return e->used > stamp + FUTURE_MS ? 0 : e->used;
+}
+
 static struct scio_hist_entry *find(struct scio_hist_file *f, int kind,
 				    const struct sockaddr *sa, int create, int64_t stamp)
 {
@@ -279,7 +412,7 @@ static struct scio_hist_entry *find(struct scio_hist_file *f, int kind,
 		if (e->kind == kind && e->family == family && e->prefix == prefix &&
 		    memcmp(e->addr, key, 16) == 0)
 			return e;
-		if (e->kind == 0 || (victim->kind != 0 && e->used < victim->used))
+		if (e->kind == 0 || (victim->kind != 0 && lru_key(e, stamp) < lru_key(victim, stamp)))
 			victim = e;
 	}
 	if (!create)
@@ -314,6 +447,8 @@ static void note(struct scio_hist_entry *e, int ok, int err, uint32_t rtt_us,
 	} else {
 		e->last_failure = now;
 		e->fail_kind = (uint8_t)fail_kind(err);
+		if (e->last_success > now + FUTURE_MS)  /* before the clock went back */
+			e->last_success = 0;
 	}
 }
 
@@ -348,17 +483,42 @@ static void apply(struct scio_hist_file *f, const struct scio_report *rep, int64
 	}
 }
 
+/* The store file open read-write, locked, known to be empty or a store
+ * (lock held); -1 with the one warning otherwise. */
+static int open_for_write(int create, struct stat *st)
+{
+	int fd = open_store(H.path, O_RDWR | (create ? O_CREAT : 0), st);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			warn_once("file", H.path, "is not a private regular file of this user");
+		return -1;
+	}
+	if (lock_file(fd, LOCK_EX) < 0) {
+		close(fd);  /* busy: this time in memory only */
+		errno = EBUSY;
+		return -1;
+	}
+	if (writable_kind(fd, st) < 0) {
+		warn_once("file", H.path, "is not a scio history store (left untouched)");
+		flock(fd, LOCK_UN);
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
 /* Read-modify-write of the file under an exclusive lock (lock held). */
 static void write_through(const struct scio_report *rep, int64_t now)
 {
 	struct stat st;
 	sigset_t old;
 	block_signals(&old);
-	int fd = open(H.path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 && trusted(fd, &st) && lock_file(fd, LOCK_EX) == 0) {
+	int fd = open_for_write(1, &st);
+	if (fd >= 0) {
 		struct scio_hist_file *f = &scratch;
 		if (read_store(fd, f) < 0)
-			empty_store(f);  /* new, corrupt or foreign: rebuilt */
+			empty_store(f);  /* new, or our truncated store: rebuilt */
 		apply(f, rep, now);
 		if (pwrite(fd, f, sizeof(*f), 0) == (ssize_t)sizeof(*f) &&
 		    ftruncate(fd, sizeof(*f)) == 0)
@@ -366,11 +526,10 @@ static void write_through(const struct scio_report *rep, int64_t now)
 		if (fstat(fd, &st) == 0)
 			H.seen = st;
 		flock(fd, LOCK_UN);
+		close(fd);
 	} else {
 		apply(&H.mem, rep, now);  /* the file later, maybe */
 	}
-	if (fd >= 0)
-		close(fd);
 	restore_signals(&old);
 }
 
@@ -428,10 +587,48 @@ void scio_history_record(const struct scio_report *rep, int64_t now)
 	errno = saved;
 }
 
+/* Failed in the last TTL and not worked since; a failure dated after
+ * now (beyond FUTURE_MS) is not believed. */
 static int failing(const struct scio_hist_entry *e, int64_t now)
 {
 	return e && e->last_failure > e->last_success &&
+	       e->last_failure <= now + FUTURE_MS &&
 	       now - e->last_failure < SCIO_HISTORY_TTL_MS;
+}
+
+static int worked(const struct scio_hist_entry *e, int64_t now)
+{
+	return e && e->last_success > e->last_failure && e->last_success <= now + FUTURE_MS;
+}
+
+static int in_network(const struct scio_hist_entry *d, const struct scio_hist_entry *net)
+{
+	size_t bytes = net->prefix / 8u;
+	return d->kind == KIND_DEST && d->family == net->family &&
+	       memcmp(d->addr, net->addr, bytes) == 0;
+}
+
+/* A network is broken when at least two of its destinations failed since
+ * any destination there last worked: one dead host does not condemn its
+ * neighbours, a success anywhere in the network clears the verdict. */
+static int network_failing(const struct scio_hist_file *f,
+			   const struct scio_hist_entry *net, int64_t now)
+{
+	if (!failing(net, now))
+		return 0;
+	int dests = 0;
+	for (size_t i = 0; i < SCIO_HISTORY_SLOTS && dests < 2; i++) {
+		const struct scio_hist_entry *d = &f->e[i];
+		dests += in_network(d, net) && failing(d, now) &&
+			 d->last_failure > net->last_success;
+	}
+	return dests >= 2;
+}
+
+int scio_history_entry_failing(const struct scio_hist_file *f,
+			       const struct scio_hist_entry *e, int64_t now)
+{
+	return e->kind == KIND_NET ? network_failing(f, e, now) : failing(e, now);
 }
 
 int scio_history_broken(const struct sockaddr *dst, int64_t now)
@@ -446,9 +643,9 @@ int scio_history_broken(const struct sockaddr *dst, int64_t now)
 	scio_lock(&H.lock);
 	refresh(now);
 	struct scio_hist_entry *d = find(&H.mem, KIND_DEST, dst, 0, 0);
+	struct scio_hist_entry *n = find(&H.mem, KIND_NET, dst, 0, 0);
 	int broken = failing(d, now) ||
-		     (!(d && d->last_success > d->last_failure) &&
-		      failing(find(&H.mem, KIND_NET, dst, 0, 0), now));
+		     (!worked(d, now) && n && network_failing(&H.mem, n, now));
 	scio_unlock(&H.lock);
 	errno = saved;
 	return broken;
@@ -466,21 +663,27 @@ uint32_t scio_history_srtt(const struct sockaddr *dst, int64_t now)
 	return srtt;
 }
 
-void scio_history_forget(void)
+int scio_history_forget(void)
 {
+	int rc = 0;
 	scio_lock(&H.lock);
 	empty_store(&H.mem);
 	H.failing = 0;
 	if (H.mode == SCIO_HISTORY_SHARED && H.path[0]) {
 		struct stat st;
-		int fd = open(H.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 && trusted(fd, &st) && lock_file(fd, LOCK_EX) == 0) {
-			if (pwrite(fd, &H.mem, sizeof(H.mem), 0) == (ssize_t)sizeof(H.mem))
-				(void)ftruncate(fd, sizeof(H.mem));
+		sigset_t old;
+		block_signals(&old);
+		int fd = open_for_write(0, &st);
+		rc = fd < 0 && errno != ENOENT ? -1 : 0;
+		if (fd >= 0) {
+			if (pwrite(fd, &H.mem, sizeof(H.mem), 0) != (ssize_t)sizeof(H.mem) ||
+			    ftruncate(fd, sizeof(H.mem)) < 0)
+				rc = -1;
 			flock(fd, LOCK_UN);
-		}
-		if (fd >= 0)
 			close(fd);
+		}
+		restore_signals(&old);
 	}
 	scio_unlock(&H.lock);
+	return rc;
 }

@@ -2,13 +2,19 @@
  * history.h - what worked, per destination and per network (IPv6 /64,
  * IPv4 /24), so that after one failure later connects go straight to the
  * family that works (RFC 8305 sections 4 and 5 allow historical data).
+ * A network counts as broken once two of its destinations failed.
  *
  * Kept in memory, and (unless SCIO_HISTORY=process or off) in a per-user
- * file shared by every process: $XDG_RUNTIME_DIR/scio/history, else
- * ~/.cache/scio/history, or SCIO_HISTORY_FILE.  The file is fixed-size,
- * mode 0600, opened without following symlinks, owner checked, updated
- * under flock; a corrupt, truncated, foreign or future-version file is
- * ignored and rebuilt.  Times are wall-clock milliseconds.
+ * file shared by every process: SCIO_HISTORY_FILE, else
+ * $XDG_RUNTIME_DIR/scio/history when that directory is the user's and
+ * private, else /run/scio/0/history for root, ~/.cache/scio/history for
+ * login users, else none (memory only).  Directories are checked and
+ * created without following symlinks.  The file is fixed-size, mode 0600,
+ * opened non-blocking without following symlinks, must be a private
+ * regular file of the user's with one link, and is updated under flock.
+ * A file that is not a store of this version is ignored, and written only
+ * when it is empty or carries this store's header.  Times are wall-clock
+ * milliseconds; times later than now are not believed.
  */
 #ifndef SCIO_HISTORY_H
 #define SCIO_HISTORY_H
@@ -21,6 +27,7 @@
 #define SCIO_HISTORY_SLOTS 256
 #define SCIO_HISTORY_TTL_MS (600 * 1000LL)  /* a failure is believed 10 min */
 #define SCIO_HISTORY_VERSION 1
+#define SCIO_HISTORY_PATH_MAX 512
 
 enum scio_history_mode { SCIO_HISTORY_OFF, SCIO_HISTORY_PROCESS, SCIO_HISTORY_SHARED };
 
@@ -66,8 +73,14 @@ const char *scio_history_path(void);
 /* Reads a history file into *out; 0, or -1 (missing, foreign, corrupt). */
 int scio_history_load_file(const char *path, struct scio_hist_file *out);
 
-/* Empties the store (memory and file). */
-void scio_history_forget(void);
+/* 1 when entry e of f counts as failing now (a network entry: two of its
+ * destinations failed since any there worked). */
+int scio_history_entry_failing(const struct scio_hist_file *f,
+			       const struct scio_hist_entry *e, int64_t now_ms);
+
+/* Empties the store (memory and file); -1 when the file could not be
+ * written (not a store, not the user's, busy). */
+int scio_history_forget(void);
 
 int64_t scio_wall_ms(void);
 

@@ -114,7 +114,7 @@ def test_concurrent_processes(lab):
 
 
 @pytest.mark.parametrize("make_bad", ["garbage", "truncated", "future", "symlink",
-                                      "foreign-owner", "world-writable"])
+                                      "foreign-owner", "world-writable", "hard-link"])
 def test_hostile_store_is_ignored(lab, make_bad, tmp_path):
     path = os.environ["SCIO_HISTORY_FILE"]
     lab.fault("ipv6", "blackhole")
@@ -137,11 +137,18 @@ def test_hostile_store_is_ignored(lab, make_bad, tmp_path):
     elif make_bad == "world-writable":
         open(path, "wb").write(data)
         os.chmod(path, 0o666)
+    elif make_bad == "hard-link":
+        # a second name of a file is not the store (a planted link to
+        # another file of the user's)
+        target = tmp_path / "elsewhere"
+        target.write_bytes(data)
+        os.chmod(target, 0o600)
+        os.link(target, path)
     res = run(lab, ["-v", PY, "-c", PY_CONNECT])
     assert res.returncode == 0 and "via ipv4" in res.stdout, res
     # the bad store taught nothing: the race starts with IPv6 again
     assert "(IPv6) at +0 ms: cancelled" in log_line(res), log_line(res)
-    if make_bad == "symlink":
+    if make_bad in ("symlink", "hard-link"):
         assert (tmp_path / "elsewhere").read_bytes() == data, "never written through"
 
 

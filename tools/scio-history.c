@@ -57,8 +57,7 @@ static int print_store(const char *path)
 			snprintf(dest, sizeof(dest), "%s/%d (network)", addr, e->prefix);
 		else
 			snprintf(dest, sizeof(dest), "%s", addr);
-		int failing = e->last_failure > e->last_success &&
-			      now - e->last_failure < SCIO_HISTORY_TTL_MS;
+		int failing = scio_history_entry_failing(f, e, now);
 		if (e->srtt_us)
 			snprintf(rtt, sizeof(rtt), "%.1fms", e->srtt_us / 1000.0);
 		else
@@ -79,13 +78,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: scio-history [--forget]\n");
 		return 2;
 	}
-	if (cfg->history != SCIO_HISTORY_SHARED || !scio_history_path()[0]) {
+	if (cfg->history != SCIO_HISTORY_SHARED) {
 		printf("scio history: no shared store (SCIO_HISTORY=%s)\n",
 		       cfg->history == SCIO_HISTORY_OFF ? "off" : "process");
 		return 0;
 	}
+	if (!scio_history_path()[0]) {
+		printf("scio history: no shared store: no private directory for it "
+		       "(see FILES in scio-run(1)); each process keeps its own in memory\n");
+		return 0;
+	}
 	if (argc == 2) {
-		scio_history_forget();
+		if (scio_history_forget() < 0) {
+			fprintf(stderr, "scio history %s: not a store of this user's; left untouched\n",
+				scio_history_path());
+			return 1;
+		}
 		printf("scio history %s: forgotten\n", scio_history_path());
 		return 0;
 	}
