@@ -37,6 +37,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (c.prefer_family != 2 && c.prefer_family != 10) || bad < 0 ||
 	    strlen(warn) >= sizeof(warn))
 		abort();
+	/* paths: empty or absolute; warnings: printable, one per line */
+	if ((c.log_file[0] && c.log_file[0] != '/') ||
+	    (c.history_file[0] && c.history_file[0] != '/'))
+		abort();
+	for (const char *w = warn; *w; w++)
+		if ((*w < 0x20 && *w != '\n') || *w == 0x7f)
+			abort();
+	char token[17];
+	scio_config_fingerprint(get, token);
+	if (strlen(token) != 16)
+		abort();
 	free(copy);
 	return 0;
 }
