@@ -46,8 +46,10 @@ static struct {
 	unsigned long long dev, ino;
 } sink = { .fd = -1 };
 
-#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+/* A reader that sees any field a writer stored (release) also sees the
+ * odd seq stored before it, so its second look at seq tells it. */
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
 static void write_all_or_drop(int fd, const char *buf, size_t len)
 {
@@ -127,7 +129,8 @@ static int reopen(const char *path, int seq)
 	return fd;
 }
 
-/* While another thread opens the file: this line gets an open of its own. */
+/* While another thread opens the file (or, in the child of a fork made
+ * during that open, for good): this line gets an open of its own. */
 static void write_privately(const char *path, const char *line, size_t len)
 {
 	char why[128];
@@ -144,8 +147,7 @@ static void write_to_file(const char *path, const char *line, size_t len)
 	if (!(seq & 1)) {
 		int fd = LOAD(sink.fd), refused = LOAD(sink.refused);
 		unsigned long long dev = LOAD(sink.dev), ino = LOAD(sink.ino);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (LOAD(sink.seq) == seq) {
+		if (__atomic_load_n(&sink.seq, __ATOMIC_RELAXED) == seq) {
 			if (refused) {
 				write_all_or_drop(2, line, len);
 				return;
@@ -156,7 +158,6 @@ static void write_to_file(const char *path, const char *line, size_t len)
 			}
 			if (__atomic_compare_exchange_n(&sink.seq, &seq, seq + 1, 0,
 							__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-				__atomic_thread_fence(__ATOMIC_RELEASE);
 				fd = reopen(path, seq);
 				write_all_or_drop(fd < 0 ? 2 : fd, line, len);
 				return;

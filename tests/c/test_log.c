@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -49,7 +50,7 @@ static void stderr_back(void)
 
 static size_t count(const char *file, const char *needle)
 {
-	char buf[8192];
+	static char buf[1 << 17];
 	int fd = open(file, O_RDONLY);
 	if (fd < 0)
 		return 0;
@@ -162,6 +163,32 @@ static void parent_and_child_both_log(void)
 	CHECK_EQ(count(path, "parent "), 2);
 }
 
+#define THREADS 6
+#define LINES 150
+
+static void *log_lines(void *arg)
+{
+	for (int i = 0; i < LINES; i++)
+		scio_log(SCIO_LOG_INFO, "thread %ld line %d", (long)(intptr_t)arg, i);
+	return NULL;
+}
+
+/* Threads that all start with the file not yet open: every line arrives,
+ * whole, and one descriptor stays open. */
+static void threads_log_at_once(void)
+{
+	use_log_file("threads.log");
+	pthread_t t[THREADS];
+	for (long i = 0; i < THREADS; i++)
+		pthread_create(&t[i], NULL, log_lines, (void *)(intptr_t)i);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	CHECK_EQ(count(path, " line "), THREADS * LINES);
+	CHECK_EQ(count(path, "\n"), THREADS * LINES);
+	int fds[4];
+	CHECK_EQ(fds_on(path, fds, 4), 1);
+}
+
 /* Logs three lines to a path that must be refused: nothing reaches it,
  * one warning naming why, the lines on stderr. */
 static void refused(const char *why, const char *target)
@@ -237,6 +264,7 @@ int main(void)
 	RUN(a_number_the_program_reused_is_left_alone);
 	RUN(survives_closing_every_descriptor);
 	RUN(parent_and_child_both_log);
+	RUN(threads_log_at_once);
 	RUN(a_symlink_is_not_followed);
 	RUN(a_fifo_does_not_block);
 	RUN(a_hard_link_is_refused);
