@@ -172,6 +172,19 @@ def test_setuid_root_program_run_by_another_user_warns(bindir, listener, other_u
     assert len(setuid_warnings(res)) == 1, res.stderr
 
 
+def test_setgid_program_of_another_group_warns(bindir, listener, other_user):
+    exe = build_probe(bindir, "setgid-probe")
+    os.chown(exe, 0, other_user.gid)
+    exe.chmod(0o2755)
+    res = scio_run([exe, listener])
+    assert fields(res)["preloaded"] == "0", res
+    assert f"setgid to gid {other_user.gid}, not your gid" in res.stderr, res.stderr
+    os.chown(exe, 0, 0)  # a setgid program of the caller's own group: preloaded
+    exe.chmod(0o2755)
+    res = scio_run([exe, listener])
+    assert fields(res)["preloaded"] == "1" and "setgid" not in res.stderr, res
+
+
 def test_sudo_gets_the_hint_to_put_scio_run_after_it(tmp_path):
     # the hint goes by the name: a sudo that execs its arguments with a
     # fresh environment, as the real one does by default
