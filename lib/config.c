@@ -1,7 +1,8 @@
 /* config.c - parse SCIO_* settings; bad values warn and keep defaults. */
-#include <errno.h>
 #include <pthread.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,34 +24,80 @@ static void add_warning(char *warn, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Strict decimal integer: digits only (optional sign), no overflow. */
-static int parse_long(const char *s, long *out)
+/* A value as it may appear in a message: at most 40 bytes, anything that
+ * is not printable ASCII (a terminal escape, say) shown as '?'. */
+static void quote_value(const char *v, char *out, size_t size)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end != '\0')
+	size_t i = 0, max = size - 4;
+	if (max > 40)
+		max = 40;
+	for (; v[i] && i < max; i++)
+		out[i] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
+	out[i] = '\0';
+	if (v[i])
+		strcpy(out + i, "...");
+}
+
+/*
+ * The one rule for every number: decimal digits only, nothing around
+ * them (no blank, no sign).  Values past LONG_MAX saturate there (they
+ * are out of every range).  -1 when v is not such a number.
+ */
+static int parse_digits(const char *v, long *out)
+{
+	long n = 0;
+	if (!*v)
 		return -1;
-	*out = v;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9')
+			return -1;
+		int d = *v - '0';
+		n = n > (LONG_MAX - d) / 10 ? LONG_MAX : n * 10 + d;
+	}
+	*out = n;
 	return 0;
 }
 
 static int parse_ms(const char *name, const char *v, int lo, int hi, int *out,
 		    char *warn, size_t size)
 {
+	char shown[48];
 	long n;
-	if (parse_long(v, &n) < 0 || n < 0) {
-		add_warning(warn, size, "%s=\"%.40s\" is not a number of milliseconds; using %d\n",
-			    name, v, *out);
+	quote_value(v, shown, sizeof(shown));
+	if (parse_digits(v, &n) < 0) {
+		add_warning(warn, size, "%s=\"%s\" is not a number of milliseconds (digits only); using %d\n",
+			    name, shown, *out);
 		return 1;
 	}
 	if (n < lo || n > hi) {
 		*out = n < lo ? lo : hi;
-		add_warning(warn, size, "%s=%ld is out of range %d..%d; using %d\n",
-			    name, n, lo, hi, *out);
+		add_warning(warn, size, "%s=%s is out of range %d..%d; using %d\n",
+			    name, shown, lo, hi, *out);
 		return 1;
 	}
 	*out = (int)n;
+	return 0;
+}
+
+/* An absolute path that fits in out[SCIO_PATH_MAX]; else a warning that
+ * says which of the two it is not. */
+static int parse_path(const char *name, const char *v, char *out,
+		      const char *instead, char *warn, size_t size)
+{
+	char shown[48];
+	quote_value(v, shown, sizeof(shown));
+	if (v[0] != '/') {
+		add_warning(warn, size, "%s=\"%s\" is not an absolute path; %s\n",
+			    name, shown, instead);
+		return 1;
+	}
+	size_t len = strlen(v);
+	if (len >= SCIO_PATH_MAX) {
+		add_warning(warn, size, "%s is too long (%zu bytes, at most %d); %s\n",
+			    name, len, SCIO_PATH_MAX - 1, instead);
+		return 1;
+	}
+	memcpy(out, v, len + 1);
 	return 0;
 }
 
@@ -64,7 +111,9 @@ static int parse_choice(const char *name, const char *v,
 			return 0;
 		}
 	}
-	add_warning(warn, size, "%s=\"%.40s\" is not one of", name, v);
+	char shown[48];
+	quote_value(v, shown, sizeof(shown));
+	add_warning(warn, size, "%s=\"%s\" is not one of", name, shown);
 	for (size_t i = 0; words[i]; i++)
 		add_warning(warn, size, " %s", words[i]);
 	add_warning(warn, size, "; ignored\n");
@@ -120,23 +169,63 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 	if ((v = get("SCIO_HISTORY")) && *v)
 		bad += parse_choice("SCIO_HISTORY", v, hist_words, hist_values,
 				    &c->history, warn, warn_size);
-	if ((v = get("SCIO_HISTORY_FILE")) && *v) {
-		if (strlen(v) >= sizeof(c->history_file) || v[0] != '/') {
-			add_warning(warn, warn_size, "SCIO_HISTORY_FILE must be an absolute path; using the default\n");
-			bad++;
-		} else {
-			strcpy(c->history_file, v);
-		}
-	}
-	if ((v = get("SCIO_LOG_FILE")) && *v) {
-		if (strlen(v) >= sizeof(c->log_file)) {
-			add_warning(warn, warn_size, "SCIO_LOG_FILE is too long; logging to stderr\n");
-			bad++;
-		} else {
-			strcpy(c->log_file, v);
-		}
-	}
+	if ((v = get("SCIO_HISTORY_FILE")) && *v)
+		bad += parse_path("SCIO_HISTORY_FILE", v, c->history_file,
+				  "using the default", warn, warn_size);
+	if ((v = get("SCIO_LOG_FILE")) && *v)
+		bad += parse_path("SCIO_LOG_FILE", v, c->log_file,
+				  "logging to stderr", warn, warn_size);
 	return bad;
+}
+
+/* Every setting the shim reads; scripts/scio-run names them too. */
+static const char *const setting_names[] = {
+	"SCIO_DISABLE", "SCIO_CONNECT_DELAY_MS", "SCIO_RESOLUTION_DELAY_MS",
+	"SCIO_PREFER", "SCIO_LOG", "SCIO_LOG_FILE", "SCIO_HISTORY",
+	"SCIO_HISTORY_FILE", NULL
+};
+
+static uint64_t fnv1a(uint64_t h, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+void scio_config_fingerprint(scio_getenv_fn get, char out[17])
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; setting_names[i]; i++) {
+		const char *v = get(setting_names[i]);
+		if (!v || !*v)
+			continue;  /* the parser ignores empty values too */
+		h = fnv1a(h, setting_names[i], strlen(setting_names[i]) + 1);
+		h = fnv1a(h, v, strlen(v) + 1);
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+int scio_config_already_checked(scio_getenv_fn get)
+{
+	const char *said = get("SCIO_SETTINGS_CHECKED");
+	char now[17];
+	if (!said)
+		return 0;
+	scio_config_fingerprint(get, now);
+	return strcmp(said, now) == 0;
+}
+
+static void log_warnings(char *warn)
+{
+	for (char *line = warn, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		scio_log(SCIO_LOG_WARN, "%s", line);
+	}
 }
 
 static struct scio_config the_config;
@@ -155,15 +244,23 @@ static void load_config(void)
 	scio_history_configure(the_config.disabled ? SCIO_HISTORY_OFF
 						   : (enum scio_history_mode)the_config.history,
 			       the_config.history_file);
+	if (bad && !scio_config_already_checked(env_get))
+		log_warnings(warn);
+}
+
+int scio_config_check_settings(FILE *token_out)
+{
+	static struct scio_config checked;
+	char warn[1024], token[17];
+	int bad = scio_config_parse(&checked, env_get, warn, sizeof(warn));
+	scio_log_set(&checked);
 	if (bad == 0)
-		return;
-	for (char *line = warn, *nl; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (!nl)
-			break;
-		*nl = '\0';
-		scio_log(SCIO_LOG_WARN, "%s", line);
-	}
+		return 0;
+	if (!scio_config_already_checked(env_get))
+		log_warnings(warn);
+	scio_config_fingerprint(env_get, token);
+	fprintf(token_out, "%s\n", token);
+	return bad;
 }
 
 const struct scio_config *scio_config(void)

@@ -2,6 +2,8 @@
 #ifndef SCIO_CONFIG_H
 #define SCIO_CONFIG_H
 
+#include <stdio.h>
+
 #include "scio.h"
 
 #define SCIO_PATH_MAX 512
@@ -27,6 +29,21 @@ typedef const char *(*scio_getenv_fn)(const char *name);
  */
 int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 		      char *warn, size_t warn_size);
+
+/*
+ * SCIO_SETTINGS_CHECKED: scio-run checks the settings once, before it
+ * runs the program, and passes this fingerprint of the SCIO_* values it
+ * checked; the shim then does not repeat their warnings in every process.
+ * A value changed on the way (a script that sets its own) no longer
+ * matches and warns again.  Only the settings warnings are skipped.
+ */
+void scio_config_fingerprint(scio_getenv_fn get, char out[17]);
+int scio_config_already_checked(scio_getenv_fn get);
+
+/* scio-run's check: parses the environment, logs the warnings (unless
+ * these very values were checked already) and, when a value is bad,
+ * prints the fingerprint on token_out.  Returns the number of bad values. */
+int scio_config_check_settings(FILE *token_out);
 
 /* The process's settings, parsed once (thread-safe); warnings logged. */
 const struct scio_config *scio_config(void);

@@ -4,6 +4,7 @@
  *
  *   scio-history           print the store as a table
  *   scio-history --forget  empty it
+ *   scio-history --check-settings  scio-run's check of the SCIO_* values
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -73,6 +74,8 @@ static int print_store(const char *path)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--check-settings") == 0)
+		return scio_config_check_settings(stdout) ? 1 : 0;
 	const struct scio_config *cfg = scio_config();
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--forget") != 0)) {
 		fprintf(stderr, "usage: scio-history [--forget]\n");

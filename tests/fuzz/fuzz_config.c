@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "config.h"
 
@@ -34,8 +35,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int bad = scio_config_parse(&c, get, warn, sizeof(warn));
 	if (c.connect_delay_ms < SCIO_CONNECT_DELAY_MIN_MS ||
 	    c.connect_delay_ms > SCIO_CONNECT_DELAY_MAX_MS ||
-	    (c.prefer_family != 2 && c.prefer_family != 10) || bad < 0 ||
+	    (c.prefer_family != AF_UNSPEC && c.prefer_family != AF_INET &&
+	     c.prefer_family != AF_INET6) || bad < 0 ||
 	    strlen(warn) >= sizeof(warn))
+		abort();
+	/* paths: empty or absolute; warnings: printable, one per line */
+	if ((c.log_file[0] && c.log_file[0] != '/') ||
+	    (c.history_file[0] && c.history_file[0] != '/'))
+		abort();
+	for (const char *w = warn; *w; w++)
+		if ((*w < 0x20 && *w != '\n') || *w == 0x7f)
+			abort();
+	char token[17];
+	scio_config_fingerprint(get, token);
+	if (strlen(token) != 16)
 		abort();
 	free(copy);
 	return 0;
