@@ -255,3 +255,17 @@ def test_delay_flag_out_of_range_is_a_usage_error():
         res = scio_run(["-d", value, "true"])
         assert res.returncode == 2 and "out of range 10..2000" in res.stderr, res
     assert scio_run(["-d", "10", "true"]).returncode == 0
+
+
+def test_the_common_path_forks_nothing(tmp_path):
+    """A shell loop that runs a client hundreds of times pays scio-run's
+    start each time: it execs the program and nothing else."""
+    trace = tmp_path / "trace"
+    res = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve,clone,clone3,fork,vfork",
+                          "-o", str(trace), SCIO_RUN, "true"],
+                         capture_output=True, text=True, env=clean_env())
+    assert res.returncode == 0, res
+    calls = [l for l in trace.read_text().splitlines() if "(" in l]
+    assert not [l for l in calls if "clone" in l or "fork" in l], calls
+    execs = [l for l in calls if "execve(" in l and l.endswith("= 0")]
+    assert len(execs) == 2, calls  # scio-run itself, then true

@@ -61,6 +61,27 @@ def loopback_costs(lab, rounds=21):
         f"{s:.1f} µs/connect", f"ratio {s / p:.3f} (target ≤ 1.10)")
 
 
+def ms_per_launch(argv, env, count=50):
+    t0 = time.monotonic()
+    for _ in range(count):
+        subprocess.run(argv, env=env, check=True)
+    return (time.monotonic() - t0) * 1000 / count
+
+
+def scio_run_start(rounds=11):
+    """What scio-run adds to a program's start: /bin/true through it
+    against LD_PRELOAD set directly, in alternated rounds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCIO_")}
+    direct, wrapped = [], []
+    for _ in range(rounds):
+        direct.append(ms_per_launch(["/bin/true"], dict(env, LD_PRELOAD=SHIM)))
+        wrapped.append(ms_per_launch([SCIO_RUN, "/bin/true"], env))
+    d, w = median(direct), median(wrapped)
+    row("start", "/bin/true with LD_PRELOAD set directly", f"{d:.2f} ms/launch")
+    row("start", "/bin/true through scio-run", f"{w:.2f} ms/launch",
+        f"+{w - d:.2f} ms (target ≤ +2 ms)")
+
+
 def timed(lab, argv, timeout, env=None):
     res = lab.run(argv, timeout=timeout, env=env)
     return res
@@ -244,6 +265,7 @@ def main():
     # a store of its own: what other runs taught scio must not skew these
     hist_dir = tempfile.mkdtemp(prefix="scio-bench-")
     os.environ["SCIO_HISTORY_FILE"] = str(Path(hist_dir) / "history")
+    scio_run_start()
     lab = netlab.Lab()
     try:
         lab.start_servers(port=7000)
