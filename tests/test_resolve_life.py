@@ -18,6 +18,9 @@ LIFE_ZONE = dict(ZONE)
 # nothing answers before the cancel: the caller is still looking up
 LIFE_ZONE["cancel-slow.test"] = {"A": ["192.0.2.10"], "AAAA": ["2001:db8::10"],
                                  "AAAA_mode": "drop", "A_delay_ms": 400}
+# the parent's AAAA lookup is still waiting while its children resolve
+LIFE_ZONE["aaaa-late.test"] = {"A": ["192.0.2.10"], "AAAA": ["2001:db8::10"],
+                               "AAAA_delay_ms": 3000}
 
 # a dropped query ends after 1 s, so a cancelled lookup's threads end soon
 RESOLV_FAST = "nameserver 192.0.2.10\noptions timeout:1 attempts:1\n"
@@ -69,15 +72,45 @@ def child_times(out):
             re.findall(r"child \d+ rc=(-?\d+) ms=(\d+)", out)]
 
 
+def child_addrs(out):
+    return [int(n) for n in re.findall(r"child \d+ rc=0 ms=\d+ addrs=(\d+)", out)]
+
+
 @pytest.mark.skipif(bool(SAN), reason="sanitizer runtimes are not fork-safe "
                     "in a multi-threaded process")
 def test_children_forked_during_a_lookup_resolve_on_their_own(lab, tmp_path):
     """The parent's AAAA lookup (dropped) is still running at each fork;
     every child must resolve at once, on sockets of its own."""
     dns_with(lab, tmp_path, RESOLV_DEFAULT)
-    res = probe(lab, "fork", "aaaa-drop.test", 8, timeout=120)
+    res = probe(lab, "fork", "aaaa-drop.test", 16, timeout=180)
     times = child_times(res.stdout)
-    assert len(times) == 8, res
+    assert len(times) == 16, res
+    assert all(rc == 0 and ms < 2000 for rc, ms in times), res
+
+
+@pytest.mark.skipif(bool(SAN), reason="sanitizer runtimes are not fork-safe "
+                    "in a multi-threaded process")
+@pytest.mark.skipif(bool(SAN), reason="sanitizer runtimes are not fork-safe "
+                    "in a multi-threaded process")
+def test_children_get_both_families_while_the_parent_waits_for_aaaa(lab, tmp_path):
+    """The parent's AAAA query waits for its answer (3 s) while children
+    resolve a healthy name: each child's AAAA query must go out on a
+    socket of its own, or the parent reads the answer and the child gets
+    only A."""
+    dns_with(lab, tmp_path, RESOLV_DEFAULT)
+    res = probe(lab, "fork", "aaaa-late.test", 16, 1, "dns-dual.test", timeout=180)
+    assert child_addrs(res.stdout) == [2] * 16, res
+    assert all(ms < 2000 for _, ms in child_times(res.stdout)), res
+
+
+def test_child_does_not_inherit_the_lookups_in_flight(lab, tmp_path):
+    """16 lookups whose AAAA is dropped are still in flight in the parent
+    (the most the race runs at once); a child has none, so its lookup is
+    raced, not passed to glibc to wait for the AAAA."""
+    dns_with(lab, tmp_path, RESOLV_DEFAULT)
+    res = probe(lab, "fork", "aaaa-drop.test", 2, 16, timeout=120)
+    times = child_times(res.stdout)
+    assert len(times) == 2, res
     assert all(rc == 0 and ms < 2000 for rc, ms in times), res
 
 

@@ -8,10 +8,11 @@
  *        CANCEL_MS; then three lookups of NAME from new threads, each
  *        bounded; then waits up to SETTLE_S for the thread count to come
  *        back to what it was before.
- *   gai_probe fork NAME CHILDREN
- *        resolves NAME once (this process single-threaded until then),
- *        then forks CHILDREN children one after another, each resolving
- *        NAME once; prints each child's time and result.
+ *   gai_probe fork NAME CHILDREN [LOOKUPS [CHILD_NAME]]
+ *        resolves NAME LOOKUPS times (default 1; this process is
+ *        single-threaded until then), then forks CHILDREN children one
+ *        after another, each resolving CHILD_NAME (default NAME) once;
+ *        prints each child's time, result and number of addresses.
  *   gai_probe exit-after NAME MS
  *        resolves NAME, exits MS later.
  *   gai_probe threads NAME
@@ -43,14 +44,23 @@ static int count_threads(void)
 	return n;
 }
 
-static int lookup(const char *name)
+static int lookup_counting(const char *name, int *count)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res = NULL;
 	int rc = getaddrinfo(name, "7000", &hints, &res);
+	*count = 0;
+	for (struct addrinfo *ai = rc == 0 ? res : NULL; ai; ai = ai->ai_next)
+		++*count;
 	if (rc == 0)
 		freeaddrinfo(res);
 	return rc;
+}
+
+static int lookup(const char *name)
+{
+	int count;
+	return lookup_counting(name, &count);
 }
 
 static void *lookup_thread(void *arg)
@@ -109,17 +119,20 @@ static int cancel(const char *name, long cancel_ms, long settle_s)
 	return 0;
 }
 
-static int fork_children(const char *name, int children)
+static int fork_children(const char *name, int children, int lookups,
+			 const char *child_name)
 {
-	int rc = lookup(name);
+	int rc = 0;
+	for (int i = 0; i < lookups; i++)
+		rc |= lookup(name);
 	printf("parent rc=%d threads=%d\n", rc, count_threads());
 	fflush(stdout);
 	for (int i = 0; i < children; i++) {
 		pid_t pid = fork();
 		if (pid == 0) {
 			double t0 = now_ms();
-			int crc = lookup(name);
-			printf("child %d rc=%d ms=%.0f\n", i, crc, now_ms() - t0);
+			int count, crc = lookup_counting(child_name, &count);
+			printf("child %d rc=%d ms=%.0f addrs=%d\n", i, crc, now_ms() - t0, count);
 			fflush(stdout);
 			_exit(0);
 		}
@@ -134,8 +147,9 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 5 && !strcmp(argv[1], "cancel"))
 		return cancel(argv[2], atol(argv[3]), atol(argv[4]));
-	if (argc == 4 && !strcmp(argv[1], "fork"))
-		return fork_children(argv[2], atoi(argv[3]));
+	if (argc >= 4 && argc <= 6 && !strcmp(argv[1], "fork"))
+		return fork_children(argv[2], atoi(argv[3]), argc >= 5 ? atoi(argv[4]) : 1,
+				     argc == 6 ? argv[5] : argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "exit-after")) {
 		int rc = lookup(argv[2]);
 		sleep_ms(atol(argv[3]));
@@ -151,6 +165,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fprintf(stderr, "usage: gai_probe cancel NAME CANCEL_MS SETTLE_S | "
-		"fork NAME CHILDREN | threads NAME\n");
+		"fork NAME CHILDREN [LOOKUPS [CHILD_NAME]] | exit-after NAME MS | threads NAME\n");
 	return 2;
 }
