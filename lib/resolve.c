@@ -289,12 +289,12 @@ static struct helper *start_helper(struct lookup *l, int which)
 	l->refs++;  /* the helper's; nobody else sees l yet */
 
 	pthread_attr_t attr;
-	sigset_t all, old;
+	sigset_t all;
 	size_t guard = h->map_len - stack_size;
 	pthread_attr_init(&attr);
 	pthread_attr_setstack(&attr, (char *)h->map + guard, stack_size);
 	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_setsigmask_np(&attr, &all);
 	scio_lock(&helpers.lock);
 	int rc = pthread_create(&h->thread, &attr, helper_main, h);
 	if (rc == 0) {
@@ -302,7 +302,6 @@ static struct helper *start_helper(struct lookup *l, int which)
 		helpers.running = h;
 	}
 	scio_unlock(&helpers.lock);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		l->refs--;
