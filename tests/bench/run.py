@@ -180,15 +180,16 @@ def resolution(lab, tmp):
 
 
 def gai_connect(lab, env, cpus, count=200):
-    """(wall µs, CPU µs) per getaddrinfo + connect, and the threads right
-    after the last getaddrinfo returned."""
+    """(wall µs, CPU µs) per getaddrinfo + connect, the threads right after
+    the last getaddrinfo returned, resident KiB at the end."""
     pin = ["taskset", "-c", cpus] if cpus else []
     res = lab.run(pin + [prog("bench_gai_connect"), "dns-dual.test", "7000", str(count)],
                   env=env, timeout=120)
     if res.returncode != 0:
         raise RuntimeError(str(res))
     kv = dict(x.split("=") for x in res.stdout.split())
-    return float(kv["wall_us"]), float(kv["cpu_us"]), int(kv["threads_after"])
+    return (float(kv["wall_us"]), float(kv["cpu_us"]), int(kv["threads_after"]),
+            int(kv["rss_kib"]))
 
 
 def lookup_connect_costs(lab, rounds=9):
@@ -208,14 +209,17 @@ def lookup_connect_costs(lab, rounds=9):
                 runs[name].append(gai_connect(lab, env, cpus))
         base_wall = median(r[0] for r in runs["plain glibc"])
         base_cpu = median(r[1] for r in runs["plain glibc"])
+        base_rss = median(r[3] for r in runs["plain glibc"])
         for name, _ in variants:
             wall = median(r[0] for r in runs[name])
             cpu = median(r[1] for r in runs[name])
             threads = max(r[2] for r in runs[name])
+            rss = median(r[3] for r in runs[name]) - base_rss
             row("resolution", f"healthy DNS name, getaddrinfo + connect loop, {where}: {name}",
                 f"{wall:.1f} µs wall, {cpu:.1f} µs CPU per lookup",
                 f"ratio wall {wall / base_wall:.2f}, CPU {cpu / base_cpu:.2f} "
-                f"(target ≤ 1.05); threads after a lookup: {threads}")
+                f"(target ≤ 1.05); threads after a lookup: {threads}; "
+                f"resident {rss:+.0f} KiB")
 
 
 PY_TIMEOUT = ("import socket; s=socket.create_connection(('dual.test',7000),timeout=5);"

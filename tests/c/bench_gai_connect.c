@@ -1,7 +1,8 @@
 /*
  * bench_gai_connect.c - getaddrinfo(NAME, PORT) and the classic connect
  * loop, COUNT times; prints wall and CPU time (all threads) per lookup,
- * and the number of threads right after the last getaddrinfo returned.
+ * the number of threads right after the last getaddrinfo returned, and
+ * the resident set size at the end.
  */
 #include <dirent.h>
 #include <netdb.h>
@@ -24,6 +25,19 @@ static double wall_us(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
 }
 
 static int count_threads(void)
@@ -75,7 +89,7 @@ int main(int argc, char **argv)
 	for (long i = 0; i < count; i++)
 		failures += once(argv[1], argv[2], i == count - 1 ? &threads : NULL) < 0;
 	double w = wall_us() - w0, c = cpu_us() - c0;
-	printf("wall_us=%.2f cpu_us=%.2f threads_after=%d failures=%ld\n",
-	       w / (double)count, c / (double)count, threads, failures);
+	printf("wall_us=%.2f cpu_us=%.2f threads_after=%d rss_kib=%ld failures=%ld\n",
+	       w / (double)count, c / (double)count, threads, rss_kib(), failures);
 	return failures ? 1 : 0;
 }
