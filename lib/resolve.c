@@ -1,19 +1,48 @@
 /*
- * resolve.c - AAAA and A in parallel, each in a thread of its own calling
- * the system's getaddrinfo for one family; the caller waits on a condition
- * variable for the rules of RFC 8305 section 3.
+ * resolve.c - AAAA and A in parallel, each through the system's
+ * getaddrinfo for one family: the calling thread looks up A itself while
+ * one helper thread, started for this lookup alone, looks up AAAA; then
+ * the caller waits on a condition variable for the rules of RFC 8305
+ * section 3.
  *
- * The lookup state is reference-counted: the caller and each thread hold
- * one reference, so a thread that outlives the caller (a dropped AAAA
- * query, say) still has somewhere to put its answer.
+ * The caller takes A because it cannot leave its own getaddrinfo early:
+ * only the helper's family can be cut short by the Resolution Delay or
+ * join late, and the query that servers and middleboxes drop or delay is
+ * AAAA (RFC 8305 section 3 waits for AAAA after A, never the other way).
+ * An A query that is dropped while AAAA is answered costs what it costs
+ * without scio, then the AAAA answer is used.
+ *
+ * The lookup state is reference-counted: the caller and the helper hold
+ * one reference each, so a helper that outlives the caller (a dropped AAAA
+ * query, say) still has somewhere to put its answer.  A helper ends with
+ * its lookup: the caller joins it when its family has answered, else it
+ * is left to the next lookup to join.
+ *
+ * Helpers run on stacks of ours (pthread_attr_setstack), never on glibc's
+ * cached ones: in a forked child, glibc hands a new thread the cached stack
+ * of a thread that was running in the parent without resetting its
+ * thread-local resolver state (_res), sockets included, so the child's
+ * query went out on the parent's socket and the parent read its reply.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+/* A reused stack still carries the frames of its last thread in ASan's
+ * shadow memory. */
+#define STACK_REUSED(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define STACK_REUSED(p, n) ((void)(p), (void)(n))
+#endif
 
 #include "hostsfile.h"
 #include "internal.h"
@@ -22,7 +51,8 @@
 
 #define V6 0
 #define V4 1
-#define THREAD_STACK (256 * 1024)
+#define THREAD_STACK (256 * 1024)  /* for the lookup, beyond glibc's needs */
+#define SPARE_MAX 1   /* stacks kept mapped for the next lookup */
 
 struct family {
 	int done;
@@ -43,28 +73,26 @@ struct lookup {
 	void *late_arg;
 };
 
-struct job {
+struct helper {
+	struct helper *next;
+	pthread_t thread;
+	void *map;          /* a guard page, then the stack */
+	size_t map_len;
 	struct lookup *l;
 	int which;
-	struct job *next;
+	int finished;       /* atomic: the thread is past its last use of l */
+	int orphan;         /* its caller left it to be joined later */
+	int detached;       /* at exit, still looking up */
 };
-
-/*
- * Lookup threads are kept for a while after their job, so that a program
- * resolving in a loop does not pay two thread creations per lookup: a job
- * goes to an idle thread when there is one, else to a new thread.
- */
-#define POOL_MAX (2 * SCIO_RESOLVE_MAX_IN_FLIGHT)
-#define POOL_IDLE_US (30 * 1000000LL)
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t work;
-	struct job *head, **tail;
-	int idle;
-	int threads;
-} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+	struct helper *running;  /* started, not joined yet */
+	struct helper *spare;    /* joined; the stack is kept */
+	int spares;
+} helpers = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static pthread_once_t helpers_once = PTHREAD_ONCE_INIT;
+static size_t stack_size;  /* THREAD_STACK plus the static TLS glibc puts there */
 
 static int in_flight;
 
@@ -100,99 +128,232 @@ static int family_of(int which)
 	return which == V6 ? AF_INET6 : AF_INET;
 }
 
-static void run_job(struct job *arg)
+/* Looks up one family; the result goes into l->fam[which], lock held on
+ * return. */
+static void lookup_family(struct lookup *l, int which)
 {
-	struct job job = *arg;
-	struct lookup *l = job.l;
 	struct addrinfo hints = l->hints, *res = NULL;
-	free(arg);
-
-	hints.ai_family = family_of(job.which);
+	hints.ai_family = family_of(which);
 	int rc = scio_sys.getaddrinfo(l->node, l->service, &hints, &res);
 	int err = errno;
-
 	pthread_mutex_lock(&l->lock);
-	struct family *f = &l->fam[job.which];
-	*f = (struct family){ .done = 1, .rc = rc, .err = err, .res = res };
-	if (l->abandoned && l->late)
-		l->late(l->node, rc == 0 ? res : NULL, l->late_arg);
-	pthread_cond_signal(&l->cond);
-	lookup_put(l);
+	l->fam[which] = (struct family){ .done = 1, .rc = rc, .err = err, .res = res };
 }
 
-static struct timespec abs_time(int64_t us);
-
-/* A pool thread: jobs until none came for POOL_IDLE_US. */
-static void *pool_thread(void *arg)
+static void *helper_main(void *arg)
 {
-	(void)arg;
-	pthread_mutex_lock(&pool.lock);
-	for (;;) {
-		while (!pool.head) {
-			struct timespec ts = abs_time(scio_now_us() + POOL_IDLE_US);
-			pool.idle++;
-			int rc = pthread_cond_timedwait(&pool.work, &pool.lock, &ts);
-			pool.idle--;
-			if (rc == ETIMEDOUT && !pool.head) {
-				pool.threads--;
-				pthread_mutex_unlock(&pool.lock);
-				return NULL;
-			}
+	struct helper *h = arg;
+	struct lookup *l = h->l;
+	lookup_family(l, h->which);
+	if (l->abandoned && l->late)
+		l->late(l->node, l->fam[h->which].rc == 0 ? l->fam[h->which].res : NULL,
+			l->late_arg);
+	pthread_cond_signal(&l->cond);
+	lookup_put(l);
+	__atomic_store_n(&h->finished, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* ---- helper threads and their stacks ---- */
+
+static void helper_unmap(struct helper *h)
+{
+	munmap(h->map, h->map_len);
+	free(h);
+}
+
+/* The helpers were the parent's: none runs here, glibc has forgotten
+ * their stacks, and the lookups they served count no more (their memory
+ * is left: a parent's thread may have held their locks). */
+static void helpers_fork_prepare(void) { scio_lock(&helpers.lock); }
+static void helpers_fork_parent(void) { scio_unlock(&helpers.lock); }
+static void helpers_fork_child(void)
+{
+	for (struct helper *h = helpers.running, *next; h; h = next) {
+		next = h->next;
+		helper_unmap(h);
+	}
+	helpers.running = NULL;
+	__atomic_store_n(&in_flight, 0, __ATOMIC_RELAXED);
+	pthread_mutex_init(&helpers.lock, NULL);
+	scio_locks_held--;  /* taken by helpers_fork_prepare */
+}
+
+/* glibc places the thread's static TLS on a stack we give it, and fails
+ * pthread_create when it does not fit (a program with large TLS, or a
+ * sanitizer runtime); glibc tells the sanitizers its minimum through
+ * __pthread_get_minstack. */
+static void size_stacks(void)
+{
+	size_t (*minstack)(const pthread_attr_t *) =
+		(size_t (*)(const pthread_attr_t *))dlsym(RTLD_DEFAULT, "__pthread_get_minstack");
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	stack_size = THREAD_STACK + (minstack ? minstack(&attr) : 64 * 1024);
+	pthread_attr_destroy(&attr);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	stack_size = (stack_size + page - 1) / page * page;
+}
+
+static void join_orphans(void);
+
+/* At exit, helpers whose callers left are joined when they have ended
+ * and detached when not (a thread checker reports an ended thread nobody
+ * joined; their stacks no longer matter). */
+static void release_orphans_at_exit(void)
+{
+	if (scio_locks_held)  /* an exit from a handler inside the library */
+		return;
+	join_orphans();
+	scio_lock(&helpers.lock);
+	for (struct helper *h = helpers.running; h; h = h->next) {
+		if (h->orphan && !h->detached) {
+			pthread_detach(h->thread);
+			h->detached = 1;
 		}
-		struct job *job = pool.head;
-		pool.head = job->next;
-		if (!pool.head)
-			pool.tail = &pool.head;
-		pthread_mutex_unlock(&pool.lock);
-		run_job(job);
-		pthread_mutex_lock(&pool.lock);
+	}
+	scio_unlock(&helpers.lock);
+}
+
+static void helpers_init(void)
+{
+	size_stacks();
+	pthread_atfork(helpers_fork_prepare, helpers_fork_parent, helpers_fork_child);
+	atexit(release_orphans_at_exit);
+}
+
+/* A stack for a new helper: a spare one, or a new mapping. */
+static struct helper *helper_get(void)
+{
+	scio_once(&helpers_once, helpers_init);
+	scio_lock(&helpers.lock);
+	struct helper *h = helpers.spare;
+	if (h) {
+		helpers.spare = h->next;
+		helpers.spares--;
+	}
+	scio_unlock(&helpers.lock);
+	if (h) {
+		STACK_REUSED((char *)h->map + (h->map_len - stack_size), stack_size);
+		return h;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+	h->map_len = guard + stack_size;
+	h->map = mmap(NULL, h->map_len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (h->map == MAP_FAILED) {
+		free(h);
+		return NULL;
+	}
+	mprotect(h->map, guard, PROT_NONE);  /* stacks grow down onto it */
+	return h;
+}
+
+static void helper_release(struct helper *h)
+{
+	scio_lock(&helpers.lock);
+	int keep = helpers.spares < SPARE_MAX;
+	if (keep) {
+		h->next = helpers.spare;
+		helpers.spare = h;
+		helpers.spares++;
+	}
+	scio_unlock(&helpers.lock);
+	if (!keep)
+		helper_unmap(h);
+}
+
+static void unlink_running(struct helper *h)
+{
+	for (struct helper **p = &helpers.running; *p; p = &(*p)->next) {
+		if (*p == h) {
+			*p = h->next;
+			return;
+		}
 	}
 }
 
-/* The pool belongs to the parent: a child starts with none. */
-static void pool_fork_prepare(void) { pthread_mutex_lock(&pool.lock); }
-static void pool_fork_parent(void) { pthread_mutex_unlock(&pool.lock); }
-static void pool_fork_child(void)
+/* Starts a helper looking up `which` for l, with every signal blocked
+ * (signals stay the program's business).  NULL when none could start. */
+static struct helper *start_helper(struct lookup *l, int which)
 {
-	pthread_mutex_init(&pool.lock, NULL);
-	pool.head = NULL;
-	pool.tail = &pool.head;
-	pool.idle = pool.threads = 0;
-}
+	struct helper *h = helper_get();
+	if (!h)
+		return NULL;
+	h->l = l;
+	h->which = which;
+	h->finished = h->orphan = h->detached = 0;
+	l->refs++;  /* the helper's; nobody else sees l yet */
 
-static void pool_init(void)
-{
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&pool.work, &ca);
-	pthread_condattr_destroy(&ca);
-	pool.tail = &pool.head;
-	pthread_atfork(pool_fork_prepare, pool_fork_parent, pool_fork_child);
-}
-
-/* A new pool thread with every signal blocked (signals stay the
- * program's business).  Lock held. */
-static int pool_grow(void)
-{
 	pthread_attr_t attr;
-	sigset_t all, old;
-	pthread_t t;
-	if (pool.threads >= POOL_MAX)
-		return -1;
+	sigset_t all;
+	size_t guard = h->map_len - stack_size;
 	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, THREAD_STACK);
+	pthread_attr_setstack(&attr, (char *)h->map + guard, stack_size);
 	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&t, &attr, pool_thread, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_setsigmask_np(&attr, &all);
+	scio_lock(&helpers.lock);
+	int rc = pthread_create(&h->thread, &attr, helper_main, h);
+	if (rc == 0) {
+		h->next = helpers.running;
+		helpers.running = h;
+	}
+	scio_unlock(&helpers.lock);
 	pthread_attr_destroy(&attr);
-	if (rc != 0)
-		return -1;
-	pool.threads++;
-	return 0;
+	if (rc != 0) {
+		l->refs--;
+		helper_release(h);
+		return NULL;
+	}
+	return h;
 }
+
+/* Joins the caller's own helper, whose family has answered. */
+static void join_helper(struct helper *h)
+{
+	scio_lock(&helpers.lock);
+	unlink_running(h);
+	scio_unlock(&helpers.lock);
+	pthread_join(h->thread, NULL);
+	helper_release(h);
+}
+
+/* The caller leaves: the helper still looks up its family. */
+static void leave_helper(struct helper *h)
+{
+	scio_lock(&helpers.lock);
+	h->orphan = 1;
+	scio_unlock(&helpers.lock);
+}
+
+/* Joins the helpers whose callers left and whose lookups have ended. */
+static void join_orphans(void)
+{
+	struct helper *ended = NULL;
+	scio_lock(&helpers.lock);
+	for (struct helper **p = &helpers.running; *p;) {
+		struct helper *h = *p;
+		if (h->orphan && !h->detached &&
+		    __atomic_load_n(&h->finished, __ATOMIC_ACQUIRE)) {
+			*p = h->next;
+			h->next = ended;
+			ended = h;
+		} else {
+			p = &h->next;
+		}
+	}
+	scio_unlock(&helpers.lock);
+	for (struct helper *h = ended, *next; h; h = next) {
+		next = h->next;
+		pthread_join(h->thread, NULL);
+		helper_release(h);
+	}
+}
+
+/* ---- the caller ---- */
 
 static struct lookup *lookup_new(const char *node, const char *service,
 				 const struct addrinfo *hints)
@@ -225,38 +386,6 @@ static struct lookup *lookup_new(const char *node, const char *service,
 	/* mapped addresses only make sense for AF_INET6 lookups */
 	l->hints.ai_flags &= ~(AI_V4MAPPED | AI_ALL);
 	return l;
-}
-
-/* Hands one family's lookup to a pool thread.  0, or -1 when no thread
- * could take it. */
-static int start_thread(struct lookup *l, int which)
-{
-	struct job *job = malloc(sizeof(*job));
-	if (!job)
-		return -1;
-	*job = (struct job){ .l = l, .which = which };
-	pthread_once(&pool_once, pool_init);
-
-	pthread_mutex_lock(&l->lock);
-	l->refs++;
-	pthread_mutex_unlock(&l->lock);
-	pthread_mutex_lock(&pool.lock);
-	int waiting = 0;
-	for (struct job *j = pool.head; j; j = j->next)
-		waiting++;
-	if (pool.idle <= waiting && pool_grow() < 0) {
-		pthread_mutex_unlock(&pool.lock);
-		free(job);
-		pthread_mutex_lock(&l->lock);
-		l->refs--;
-		pthread_mutex_unlock(&l->lock);
-		return -1;
-	}
-	*pool.tail = job;
-	pool.tail = &job->next;
-	pthread_cond_signal(&pool.work);
-	pthread_mutex_unlock(&pool.lock);
-	return 0;
 }
 
 static struct timespec abs_time(int64_t us)
@@ -358,6 +487,81 @@ static int finish(struct lookup *l, struct scio_resolve_opts *o,
 	return 0;
 }
 
+struct caller {
+	struct lookup *l;
+	struct helper *h;
+	int locked;         /* holds l->lock */
+};
+
+/* The caller was cancelled (getaddrinfo is a cancellation point): the
+ * helper goes on alone, and nobody takes its answer. */
+static void caller_cancelled(void *arg)
+{
+	struct caller *c = arg;
+	if (!c->locked)
+		pthread_mutex_lock(&c->l->lock);
+	c->l->abandoned = 1;
+	c->l->late = NULL;
+	lookup_put(c->l);
+	leave_helper(c->h);
+}
+
+/* A looked up here, AAAA by the helper, then RFC 8305 section 3's wait.
+ * Cancellation acts only inside these waits, which leave through
+ * caller_cancelled; lock held on return. */
+static void look_up_and_wait(struct caller *c, int delay_ms, int cancel_state)
+{
+	pthread_cleanup_push(caller_cancelled, c);
+	pthread_setcancelstate(cancel_state, NULL);
+	lookup_family(c->l, V4);
+	c->locked = 1;
+	wait_for_answers(c->l, delay_ms);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_cleanup_pop(0);
+}
+
+/* 0 when no helper could start (l is freed), else 1 with getaddrinfo's
+ * code in *rc. */
+static int resolve_raced(struct lookup *l, struct scio_resolve_opts *o,
+			 struct addrinfo **res, int cancel_state, int *rc)
+{
+	struct caller c = { .l = l };
+	c.h = start_helper(l, V6);
+	if (!c.h) {
+		pthread_mutex_lock(&l->lock);
+		lookup_put(l);
+		return 0;
+	}
+	look_up_and_wait(&c, o->delay_ms, cancel_state);
+	*rc = finish(l, o, res);
+	if (o->pending)
+		leave_helper(c.h);
+	else
+		join_helper(c.h);
+	return 1;
+}
+
+/* The lookup raced, or NULL when the plain call must do (too many
+ * lookups in flight, no memory). */
+static struct lookup *lookup_start(const char *node, const char *service,
+				   const struct addrinfo *hints,
+				   const struct scio_resolve_opts *o)
+{
+	if (__atomic_add_fetch(&in_flight, 1, __ATOMIC_RELAXED) > SCIO_RESOLVE_MAX_IN_FLIGHT) {
+		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	struct lookup *l = lookup_new(node, service, hints);
+	if (!l) {
+		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	l->refs = 1;
+	l->late = o->late;
+	l->late_arg = o->late_arg;
+	return l;
+}
+
 int scio_resolve(const char *node, const char *service,
 		 const struct addrinfo *hints, struct scio_resolve_opts *o,
 		 struct addrinfo **res)
@@ -365,34 +569,17 @@ int scio_resolve(const char *node, const char *service,
 	o->pending = 0;
 	if (!node || !res || (hints && hints->ai_family != AF_UNSPEC))
 		return scio_sys.getaddrinfo(node, service, hints, res);
-	if (__atomic_add_fetch(&in_flight, 1, __ATOMIC_RELAXED) > SCIO_RESOLVE_MAX_IN_FLIGHT) {
-		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
-		return scio_sys.getaddrinfo(node, service, hints, res);
+	int cancel_state, rc, saved = errno;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+	join_orphans();
+	struct lookup *l = lookup_start(node, service, hints, o);
+	int raced = l && resolve_raced(l, o, res, cancel_state, &rc);
+	pthread_setcancelstate(cancel_state, NULL);
+	if (!raced) {  /* no helper: the plain call, as without scio */
+		errno = saved;
+		rc = scio_sys.getaddrinfo(node, service, hints, res);
 	}
-	struct lookup *l = lookup_new(node, service, hints);
-	if (!l) {
-		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
-		return scio_sys.getaddrinfo(node, service, hints, res);
-	}
-	l->refs = 1;
-	l->late = o->late;
-	l->late_arg = o->late_arg;
-
-	for (int which = V6; which <= V4; which++) {
-		if (start_thread(l, which) == 0)
-			continue;
-		/* no thread: look this family up here, blocking */
-		struct addrinfo h = l->hints, *r = NULL;
-		h.ai_family = family_of(which);
-		int rc = scio_sys.getaddrinfo(node, service, &h, &r);
-		int err = errno;
-		pthread_mutex_lock(&l->lock);
-		l->fam[which] = (struct family){ .done = 1, .rc = rc, .err = err, .res = r };
-		pthread_mutex_unlock(&l->lock);
-	}
-	pthread_mutex_lock(&l->lock);
-	wait_for_answers(l, o->delay_ms);
-	return finish(l, o, res);
+	return rc;
 }
 
 int scio_resolve_worth_racing(const char *node, const struct addrinfo *hints)

@@ -3,6 +3,7 @@ the lab (tests/dnsserver.py): AAAA and A looked up in parallel, the
 Resolution Delay, late answers joining the connect race, glibc's errors."""
 
 import json
+import socket
 import textwrap
 
 import pytest
@@ -67,10 +68,15 @@ def test_aaaa_dropped_connect_end_to_end(lab, dns):
 
 
 def test_a_dropped_ipv6_wins(lab, dns):
+    """The calling thread looks up A itself (lib/resolve.c says why), so a
+    dropped A costs glibc's own A timeout; then the AAAA answer is used,
+    where glibc alone fails."""
+    lab.write_etc("resolv.conf", "nameserver 192.0.2.10\noptions timeout:1 attempts:1\n")
     addrs, secs = gai(lab, "a-drop.test")
-    assert addrs == ["2001:db8::10"] and secs < 0.5 * SLACK
+    assert addrs == ["2001:db8::10"] and secs < 3 * SLACK
+    assert gai(lab, "a-drop.test", shim=False)[0][0] == socket.EAI_AGAIN
     res = run(lab, [PY, "-c", CONNECT, "a-drop.test"])
-    assert "via ipv6" in res.stdout and res.elapsed < 1.0 * SLACK, res
+    assert "via ipv6" in res.stdout and res.elapsed < 4 * SLACK, res
 
 
 def test_both_answered_interleaved(lab, dns):

@@ -192,11 +192,55 @@ def resolution(lab, tmp):
         p, r = median(plain), median(raced)
         row(s, f"{label}: getaddrinfo without / with scio",
             f"{p:.1f} / {r:.1f} µs/call", f"ratio {r / p:.3f} (target ≤ 1.10)")
+    lookup_connect_costs(lab)
     with_scio = median([gai_seconds(lab, [SCIO_RUN, PY, "-c", GAI_ONCE, "aaaa-drop.test"], 30)
                         for _ in range(5)])
     without = gai_seconds(lab, [PY, "-c", GAI_ONCE, "aaaa-drop.test"], 30)
     row(s, "AAAA dropped: getaddrinfo with scio / without (glibc defaults)",
         f"{fmt(with_scio)} / {fmt(without)}", "(target ≤ 0.100 s vs about 15 s)")
+
+
+def gai_connect(lab, env, cpus, count=200):
+    """(wall µs, CPU µs) per getaddrinfo + connect, the threads right after
+    the last getaddrinfo returned, resident KiB at the end."""
+    pin = ["taskset", "-c", cpus] if cpus else []
+    res = lab.run(pin + [prog("bench_gai_connect"), "dns-dual.test", "7000", str(count)],
+                  env=env, timeout=120)
+    if res.returncode != 0:
+        raise RuntimeError(str(res))
+    kv = dict(x.split("=") for x in res.stdout.split())
+    return (float(kv["wall_us"]), float(kv["cpu_us"]), int(kv["threads_after"]),
+            int(kv["rss_kib"]))
+
+
+def lookup_connect_costs(lab, rounds=9):
+    """A getaddrinfo + connect loop to a healthy DNS name (the lab's DNS
+    server must run): plain glibc, this build's shim and, when
+    SCIO_BENCH_BEFORE names another build's libscio-preload.so, that one;
+    alternating rounds, pinned to one CPU as the other rows are, and on
+    both (the race's helper thread can then run beside the caller)."""
+    variants = [("plain glibc", None), ("shim", {"LD_PRELOAD": SHIM})]
+    before = os.environ.get("SCIO_BENCH_BEFORE")
+    if before:
+        variants.insert(1, ("shim before", {"LD_PRELOAD": before}))
+    for cpus, where in (("1", "one CPU"), (None, "both CPUs")):
+        runs = {name: [] for name, _ in variants}
+        for _ in range(rounds):
+            for name, env in variants:
+                runs[name].append(gai_connect(lab, env, cpus))
+        base_wall = median(r[0] for r in runs["plain glibc"])
+        base_cpu = median(r[1] for r in runs["plain glibc"])
+        base_rss = median(r[3] for r in runs["plain glibc"])
+        for name, _ in variants:
+            wall = median(r[0] for r in runs[name])
+            cpu = median(r[1] for r in runs[name])
+            threads = max(r[2] for r in runs[name])
+            rss = median(r[3] for r in runs[name]) - base_rss
+            row("resolution", f"healthy DNS name, getaddrinfo + connect loop, {where}: {name}",
+                f"{wall:.1f} µs wall, {cpu:.1f} µs CPU per lookup",
+                f"ratio wall {wall / base_wall:.2f}, CPU {cpu / base_cpu:.2f} "
+                f"(target ≤ 1.05); threads after a lookup: {threads}; "
+                f"resident {rss:+.0f} KiB")
 
 
 PY_TIMEOUT = ("import socket; s=socket.create_connection(('dual.test',7000),timeout=5);"
