@@ -730,7 +730,8 @@ static int always_interrupted(void *arg)
 }
 
 static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pending *p,
-				       int timeout_ms, int blocking)
+				       int timeout_ms, int blocking,
+				       const sigset_t *sigmask)
 {
 	const struct scio_config *cfg = scio_config();
 	int fd = h->fd, sock = h->sock;
@@ -751,7 +752,7 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 		.report = &rep,
 	};
 	int flags = fcntl(sock, F_GETFL);
-	int winner = flags < 0 ? -1 : scio_race_connect_in(&r, h->level);
+	int winner = flags < 0 ? -1 : scio_race_connect_masked(&r, h->level, sigmask);
 	int err = errno;
 	if (winner < 0 && rep.count == 0)
 		return SCIO_WAIT_NOT_OURS;  /* no race possible: the plain wait */
@@ -781,7 +782,7 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 }
 
 static __attribute__((noinline)) enum scio_wait_outcome
-wait_race(int fd, int timeout_ms, int blocking)
+wait_race_masked(int fd, int timeout_ms, int blocking, const sigset_t *sigmask)
 {
 	if (scio_locks_held)
 		return SCIO_WAIT_NOT_OURS;  /* a handler's wait, inside the library */
@@ -796,13 +797,18 @@ wait_race(int fd, int timeout_ms, int blocking)
 		return SCIO_WAIT_NOT_OURS;
 	int saved = errno;
 	struct held h = hold_socket(fd);
-	enum scio_wait_outcome o = wait_held(&h, &p, timeout_ms, blocking);
+	enum scio_wait_outcome o = wait_held(&h, &p, timeout_ms, blocking, sigmask);
 	release_socket(&h);
 	errno = saved;
 	return o;
 }
 
-enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms)
+static enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
 {
-	return wait_race(fd, timeout_ms, 0);
+	return wait_race_masked(fd, timeout_ms, blocking, NULL);
+}
+
+enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms, const sigset_t *sigmask)
+{
+	return wait_race_masked(fd, timeout_ms, 0, sigmask);
 }

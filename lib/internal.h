@@ -3,6 +3,7 @@
 #define SCIO_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -32,6 +33,10 @@ struct scio_race;
 /* scio_race_connect with its sockets in the caller's level (orphans.h);
  * the winner is no longer in it on return. */
 int scio_race_connect_in(const struct scio_race *r, int level);
+/* The same, waiting with ppoll and sigmask (the mask of the program's
+ * ppoll or pselect that the race runs inside); NULL: plain poll. */
+int scio_race_connect_masked(const struct scio_race *r, int level,
+			     const sigset_t *sigmask);
 
 /*
  * The library's locks, counted per thread: a signal handler whose
