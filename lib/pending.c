@@ -16,12 +16,17 @@ static struct {
 	int used[SCIO_PENDING_MAX];
 } table = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void fork_prepare(void) { scio_lock(&table.lock); }
-static void fork_parent(void) { scio_unlock(&table.lock); }
+static struct scio_fork_lock fork_lock = { .m = &table.lock };
+
+static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
+static void fork_parent(void) { scio_fork_parent(&fork_lock); }
+/* The child's connects were the parent's: it has no pending race. */
 static void fork_child(void)
 {
-	pthread_mutex_init(&table.lock, NULL);
-	scio_locks_held--;  /* taken by fork_prepare */
+	if (scio_fork_child(&fork_lock)) {
+		memset(table.used, 0, sizeof(table.used));
+		scio_pending_here = 0;
+	}
 }
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void)

@@ -150,14 +150,16 @@ static void *pool_thread(void *arg)
 }
 
 /* The pool belongs to the parent: a child starts with none. */
-static void pool_fork_prepare(void) { pthread_mutex_lock(&pool.lock); }
-static void pool_fork_parent(void) { pthread_mutex_unlock(&pool.lock); }
+static struct scio_fork_lock pool_fork_lock = { .m = &pool.lock };
+static void pool_fork_prepare(void) { scio_fork_prepare(&pool_fork_lock); }
+static void pool_fork_parent(void) { scio_fork_parent(&pool_fork_lock); }
 static void pool_fork_child(void)
 {
-	pthread_mutex_init(&pool.lock, NULL);
+	pool.idle = pool.threads = 0;  /* none came along */
+	if (!scio_fork_child(&pool_fork_lock))
+		return;  /* the interrupted caller goes on with the queue */
 	pool.head = NULL;
 	pool.tail = &pool.head;
-	pool.idle = pool.threads = 0;
 }
 
 static void pool_init(void)
