@@ -160,6 +160,13 @@ static void pool_fork_child(void)
 		return;  /* the interrupted caller goes on with the queue */
 	pool.head = NULL;
 	pool.tail = &pool.head;
+	/* the parent's idle threads still count as its waiters: signalling
+	 * it would wait for them to leave, for ever */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pool.work, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 static void pool_init(void)
