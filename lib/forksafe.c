@@ -21,6 +21,10 @@ static pid_t owner_of(pthread_mutex_t *m)
 #endif
 }
 
+/* Locks the prepare handlers of the fork under way took (glibc runs one
+ * fork's handlers at a time): they count in scio_locks_held too. */
+static int taken_for_fork;
+
 /* Takes m for the fork and returns 0, or returns 1 when this thread
  * holds it: fork() then comes from a signal handler that interrupted this
  * thread inside the lock, and waiting would wait for ourselves. */
@@ -33,12 +37,15 @@ static int take_unless_mine(pthread_mutex_t *m, pid_t me)
 		pid_t owner = owner_of(m);
 		if (owner == me)
 			return 1;
-		if (owner != 0) {
+		/* with no owner recorded, a thread is between two instructions
+		 * of taking or releasing m: not this one when it was outside
+		 * the library's locks (scio_lock counts them first) */
+		if (owner != 0 || scio_locks_held - taken_for_fork <= 0) {
 			pthread_mutex_lock(m);  /* another thread's: it lets go */
 			return 0;
 		}
-		/* another thread's between two instructions lets go at once;
-		 * this thread's, interrupted right there, never does */
+		/* another thread lets go at once; this thread, interrupted
+		 * right there, never does */
 		if (scio_now_us() > give_up)
 			return 1;
 		sched_yield();
@@ -49,8 +56,10 @@ void scio_fork_prepare(struct scio_fork_lock *f)
 {
 	f->me = gettid();
 	f->mine = take_unless_mine(f->m, f->me);
-	if (!f->mine)
+	if (!f->mine) {
 		scio_locks_held++;
+		taken_for_fork++;
+	}
 }
 
 void scio_fork_parent(struct scio_fork_lock *f)
@@ -59,6 +68,7 @@ void scio_fork_parent(struct scio_fork_lock *f)
 		return;
 	pthread_mutex_unlock(f->m);
 	scio_locks_held--;
+	taken_for_fork--;
 }
 
 int scio_fork_child(struct scio_fork_lock *f)
@@ -74,5 +84,6 @@ int scio_fork_child(struct scio_fork_lock *f)
 	}
 	pthread_mutex_init(f->m, NULL);
 	scio_locks_held--;
+	taken_for_fork--;
 	return 1;
 }
