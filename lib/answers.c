@@ -63,13 +63,10 @@ void scio_answers_init(struct scio_answers *t)
 static struct scio_answers global;
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
-static void fork_prepare(void) { scio_lock(&global.lock); }
-static void fork_parent(void) { scio_unlock(&global.lock); }
-static void fork_child(void)
-{
-	pthread_mutex_init(&global.lock, NULL);
-	scio_locks_held--;  /* taken by fork_prepare */
-}
+static struct scio_fork_lock fork_lock = { .m = &global.lock };
+static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
+static void fork_parent(void) { scio_fork_parent(&fork_lock); }
+static void fork_child(void) { scio_fork_child(&fork_lock); }
 
 static void global_init(void)
 {

@@ -48,13 +48,10 @@ static void count_failing(int64_t now)
 	__atomic_store_n(&H.failing, n, __ATOMIC_RELEASE);
 }
 
-static void fork_prepare(void) { scio_lock(&H.lock); }
-static void fork_parent(void) { scio_unlock(&H.lock); }
-static void fork_child(void)
-{
-	pthread_mutex_init(&H.lock, NULL);
-	scio_locks_held--;  /* taken by fork_prepare */
-}
+static struct scio_fork_lock fork_lock = { .m = &H.lock };
+static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
+static void fork_parent(void) { scio_fork_parent(&fork_lock); }
+static void fork_child(void) { scio_fork_child(&fork_lock); }
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void)
 {

@@ -873,7 +873,8 @@ static int always_interrupted(void *arg)
 }
 
 static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pending *p,
-				       int timeout_ms, int blocking)
+				       int timeout_ms, int blocking,
+				       const sigset_t *sigmask)
 {
 	const struct scio_config *cfg = scio_config();
 	int fd = h->fd, sock = h->sock;
@@ -895,7 +896,7 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 	};
 	int flags = fcntl(sock, F_GETFL);
 	map_for_socket(sock, ctx.family, cand, n);
-	int winner = flags < 0 ? -1 : scio_race_connect_in(&r, h->level);
+	int winner = flags < 0 ? -1 : scio_race_connect_masked(&r, h->level, sigmask);
 	int err = errno;
 	unmap_report(&rep);
 	if (winner < 0 && rep.count == 0)
@@ -928,7 +929,7 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 }
 
 static __attribute__((noinline)) enum scio_wait_outcome
-wait_race(int fd, int timeout_ms, int blocking)
+wait_race_masked(int fd, int timeout_ms, int blocking, const sigset_t *sigmask)
 {
 	if (scio_locks_held)
 		return SCIO_WAIT_NOT_OURS;  /* a handler's wait, inside the library */
@@ -946,14 +947,19 @@ wait_race(int fd, int timeout_ms, int blocking)
 	struct cancel_ctx cc = { .h = &h, .flags = -1 };
 	enum scio_wait_outcome o;
 	pthread_cleanup_push(race_cancelled, &cc);
-	o = wait_held(&h, &p, timeout_ms, blocking);
+	o = wait_held(&h, &p, timeout_ms, blocking, sigmask);
 	pthread_cleanup_pop(0);
 	release_socket(&h);
 	errno = saved;
 	return o;
 }
 
-enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms)
+static enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
 {
-	return wait_race(fd, timeout_ms, 0);
+	return wait_race_masked(fd, timeout_ms, blocking, NULL);
+}
+
+enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms, const sigset_t *sigmask)
+{
+	return wait_race_masked(fd, timeout_ms, 0, sigmask);
 }

@@ -6,6 +6,7 @@
 #define SCIO_INTERCEPT_H
 
 #include <netdb.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 /* connect(): race when docs/DESIGN.md's conditions hold, else libc's connect. */
@@ -19,7 +20,10 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 /*
  * The program waits for fd alone to become writable, for timeout_ms (-1:
  * forever).  When fd has a pending non-blocking connect of this thread,
- * runs its race within that time.
+ * runs its race within that time.  sigmask: the mask of the program's
+ * ppoll or pselect, which every wait of the race then waits with (the
+ * kernel sets it for the wait alone, as for the program's call); NULL for
+ * poll and select.
  */
 enum scio_wait_outcome {
 	SCIO_WAIT_NOT_OURS,    /* no pending race: do the program's wait */
@@ -31,6 +35,6 @@ enum scio_wait_outcome {
 				  the program's wait goes on with whatever
 				  the number names now */
 };
-enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms);
+enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms, const sigset_t *sigmask);
 
 #endif

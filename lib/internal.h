@@ -3,8 +3,10 @@
 #define SCIO_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define SCIO_HIDDEN __attribute__((visibility("hidden")))
@@ -32,6 +34,10 @@ struct scio_race;
 /* scio_race_connect with its sockets in the caller's level (orphans.h);
  * the winner is no longer in it on return. */
 int scio_race_connect_in(const struct scio_race *r, int level);
+/* The same, waiting with ppoll and sigmask (the mask of the program's
+ * ppoll or pselect that the race runs inside); NULL: plain poll. */
+int scio_race_connect_masked(const struct scio_race *r, int level,
+			     const sigset_t *sigmask);
 
 /*
  * The library's locks, counted per thread: a signal handler whose
@@ -54,6 +60,27 @@ static inline void scio_unlock(pthread_mutex_t *m)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	scio_locks_held--;
 }
+
+/*
+ * A library lock across fork(), for pthread_atfork handlers.  fork() may
+ * come from a signal handler that interrupted this very thread while it
+ * held the lock: waiting for it there would wait for ourselves for ever.
+ * Such a lock is left alone, in the parent and in the child, where the
+ * interrupted code releases it when the handler returns.  Every other
+ * lock is taken before the fork, released in the parent and made new in
+ * the child.  Declare one per lock: { .m = &lock }.
+ */
+struct scio_fork_lock {
+	pthread_mutex_t *m;
+	int mine;     /* this thread held m at the fork: left alone */
+	pid_t me;     /* the forking thread */
+};
+void scio_fork_prepare(struct scio_fork_lock *f);
+void scio_fork_parent(struct scio_fork_lock *f);
+/* 1 when m was made new (the data it guards is consistent and may be
+ * reset); 0 when the interrupted code still holds it and goes on with
+ * that data after the handler. */
+int scio_fork_child(struct scio_fork_lock *f);
 
 /* pthread_once holds a lock of its own while the routine runs. */
 static inline void scio_once(pthread_once_t *once, void (*routine)(void))

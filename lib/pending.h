@@ -26,13 +26,20 @@ struct scio_pending {
 	struct scio_match m;
 };
 
-/* Pending races that this thread made: the wait interposers' only cost
- * when there are none. */
+/* This thread's entries, as this thread last counted them: the wait
+ * interposers' only cost when there are none.  Another thread may since
+ * have released some (a reused fd, an expired entry, an answer the program
+ * races on its own); scio_pending_recount then counts again. */
 extern __thread int scio_pending_here __attribute__((tls_model("initial-exec")));
 
+int scio_pending_recount(void);
+
+/* Whether this thread has a pending race. */
 static inline int scio_pending_in_this_thread(void)
 {
-	return scio_pending_here > 0;
+	if (__builtin_expect(scio_pending_here == 0, 1))
+		return 0;
+	return scio_pending_recount();
 }
 
 /* The socket's cookie, or 0 when the kernel has none. */

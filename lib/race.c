@@ -35,6 +35,7 @@ struct race_io {
 	size_t *pfd_owner;       /* candidate index of each pollfd */
 	int64_t t0;
 	int level;               /* of this race's sockets (orphans.h) */
+	const sigset_t *sigmask; /* the program's ppoll/pselect mask, or NULL */
 };
 
 /* Returns 0 when the connect completed at once, EINPROGRESS, or an error. */
@@ -121,6 +122,18 @@ static int outcome_from_poll(short revents)
 	return (revents & (POLLERR | POLLHUP)) ? EIO : 0;
 }
 
+/* Inside the program's ppoll or pselect, every wait is one with the
+ * program's signal mask, set and restored by the kernel atomically: a
+ * signal the mask lets through interrupts the wait as it would interrupt
+ * the program's own call. */
+static int race_poll(struct race_io *io, size_t n, int timeout_ms)
+{
+	if (!io->sigmask)
+		return scio_sys.poll(io->pfd, n, timeout_ms);
+	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+	return scio_sys.ppoll(io->pfd, n, timeout_ms < 0 ? NULL : &ts, io->sigmask);
+}
+
 /* Waits for events until `until`; 0, or -1 with errno EINTR to stop. */
 static int wait_events(struct race_io *io, int64_t until)
 {
@@ -130,7 +143,7 @@ static int wait_events(struct race_io *io, int64_t until)
 		if (until > soon)
 			until = soon;
 	}
-	int rc = scio_sys.poll(io->pfd, n, scio_poll_timeout(until, scio_now_us()));
+	int rc = race_poll(io, n, scio_poll_timeout(until, scio_now_us()));
 	if (rc < 0) {
 		if (errno == EINTR && io->r->interrupted &&
 		    io->r->interrupted(io->r->prepare_arg))
@@ -229,6 +242,12 @@ static int run(struct race_io *io)
 
 int scio_race_connect_in(const struct scio_race *r, int level)
 {
+	return scio_race_connect_masked(r, level, NULL);
+}
+
+int scio_race_connect_masked(const struct scio_race *r, int level,
+			     const sigset_t *sigmask)
+{
 	if (!r || !r->addrs || r->naddrs == 0) {
 		errno = EINVAL;
 		return -1;
@@ -261,6 +280,7 @@ int scio_race_connect_in(const struct scio_race *r, int level)
 	for (size_t i = 0; i < n; i++)
 		io.fd[i] = -1;
 	io.level = level;
+	io.sigmask = sigmask;
 
 	io.t0 = r->own_started ? r->started_us : scio_now_us();
 	int64_t deadline = r->timeout_ms < 0

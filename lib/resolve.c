@@ -165,18 +165,19 @@ static void helper_unmap(struct helper *h)
 /* The helpers were the parent's: none runs here, glibc has forgotten
  * their stacks, and the lookups they served count no more (their memory
  * is left: a parent's thread may have held their locks). */
-static void helpers_fork_prepare(void) { scio_lock(&helpers.lock); }
-static void helpers_fork_parent(void) { scio_unlock(&helpers.lock); }
+static struct scio_fork_lock helpers_fork_lock = { .m = &helpers.lock };
+static void helpers_fork_prepare(void) { scio_fork_prepare(&helpers_fork_lock); }
+static void helpers_fork_parent(void) { scio_fork_parent(&helpers_fork_lock); }
 static void helpers_fork_child(void)
 {
+	__atomic_store_n(&in_flight, 0, __ATOMIC_RELAXED);
+	if (!scio_fork_child(&helpers_fork_lock))
+		return;  /* a handler forked inside the lock: the list stays */
 	for (struct helper *h = helpers.running, *next; h; h = next) {
 		next = h->next;
 		helper_unmap(h);
 	}
 	helpers.running = NULL;
-	__atomic_store_n(&in_flight, 0, __ATOMIC_RELAXED);
-	pthread_mutex_init(&helpers.lock, NULL);
-	scio_locks_held--;  /* taken by helpers_fork_prepare */
 }
 
 /* glibc places the thread's static TLS on a stack we give it, and fails

@@ -16,16 +16,12 @@ static int one_writable_wait(const struct pollfd *fds, nfds_t nfds)
 }
 
 /* Runs the race for fds[0] if it has one; returns what poll returns, or
- * -2 when the program's own wait must run. */
+ * -2 when the program's own wait must run.  A ppoll's mask goes to each
+ * wait of the race: the thread's own mask is never changed. */
 static int race_in_poll(struct pollfd *fds, int timeout, const sigset_t *mask)
 {
-	sigset_t old;
-	if (mask)
-		pthread_sigmask(SIG_SETMASK, mask, &old);
-	enum scio_wait_outcome o = scio_wait_race(fds[0].fd, timeout);
-	if (mask)
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	switch (o) {
+	static const struct timespec zero = { 0, 0 };
+	switch (scio_wait_race(fds[0].fd, timeout, mask)) {
 	case SCIO_WAIT_WON:
 		fds[0].revents = fds[0].events & (POLLOUT | POLLWRNORM);
 		return 1;
@@ -36,7 +32,7 @@ static int race_in_poll(struct pollfd *fds, int timeout, const sigset_t *mask)
 		errno = EINTR;
 		return -1;
 	case SCIO_WAIT_FAILED:  /* the program's socket tells its own error */
-		return scio_sys.poll(fds, 1, 0);
+		return mask ? scio_sys.ppoll(fds, 1, &zero, mask) : scio_sys.poll(fds, 1, 0);
 	default:
 		return -2;
 	}

@@ -33,16 +33,11 @@ static int single_write_fd(int nfds, fd_set *r, fd_set *w, fd_set *e)
 	return fd;
 }
 
+/* Like race_in_poll: a pselect's mask goes to each wait of the race. */
 static int race_in_select(int fd, fd_set *r, fd_set *w, fd_set *e,
 			  int timeout, const sigset_t *mask, int nfds)
 {
-	sigset_t old;
-	if (mask)
-		pthread_sigmask(SIG_SETMASK, mask, &old);
-	enum scio_wait_outcome o = scio_wait_race(fd, timeout);
-	if (mask)
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	switch (o) {
+	switch (scio_wait_race(fd, timeout, mask)) {
 	case SCIO_WAIT_WON:
 		if (r)
 			FD_CLR(fd, r);
@@ -61,7 +56,9 @@ static int race_in_select(int fd, fd_set *r, fd_set *w, fd_set *e,
 		return -1;
 	case SCIO_WAIT_FAILED: {
 		struct timeval zero = { 0, 0 };
-		return scio_sys.select(nfds, r, w, e, &zero);
+		static const struct timespec zero_ts = { 0, 0 };
+		return mask ? scio_sys.pselect(nfds, r, w, e, &zero_ts, mask)
+			    : scio_sys.select(nfds, r, w, e, &zero);
 	}
 	default:
 		return -2;

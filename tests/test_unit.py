@@ -1,5 +1,6 @@
 """C unit tests, no network: the race's state machine, the line I/O, the
-record of a race's sockets across signals and siglongjmp."""
+record of a race's sockets across signals and siglongjmp, the table of
+pending non-blocking connects across threads."""
 
 import subprocess
 
@@ -8,7 +9,7 @@ import pytest
 from scio_testlib import prog
 
 
-@pytest.mark.parametrize("name", ["test_sm", "test_stream", "test_orphans"])
+@pytest.mark.parametrize("name", ["test_sm", "test_stream", "test_orphans", "test_pending"])
 def test_c_unit(name):
     res = subprocess.run([prog(name)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
