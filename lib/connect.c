@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -43,10 +44,11 @@ static int gai_errno(int gai)
 	}
 }
 
-/* Resolves into out[]; returns the count, or -1 with errno (and the
+/* Resolves into *out (allocated with room for twice the addresses: the
+ * second half is scratch); returns the count, or -1 with errno (and the
  * getaddrinfo code in last_gai_error). */
 static int resolve(const char *host, const char *service,
-		   const struct scio_options *o, struct sockaddr_storage *out,
+		   const struct scio_options *o, struct sockaddr_storage **out,
 		   struct scio_match *late, int *first)
 {
 	if (!host || !*host || !service || !*service) {
@@ -88,9 +90,20 @@ static int resolve(const char *host, const char *service,
 	}
 	*first = o->prefer_family != AF_UNSPEC ? o->prefer_family
 		 : scio_first_family(res, !raced);
-	size_t n = scio_collect(res, out, SCIO_MAX_CANDIDATES);
+	size_t total = 0;
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		total++;
+	*out = calloc(2 * total, sizeof(**out));
+	if (!*out) {
+		scio_sys.freeaddrinfo(res);
+		last_gai_error = EAI_MEMORY;
+		errno = ENOMEM;
+		return -1;
+	}
+	size_t n = scio_collect(res, *out, total);
 	scio_sys.freeaddrinfo(res);
 	if (n == 0) {
+		free(*out);
 		last_gai_error = EAI_NONAME;
 		errno = ENXIO;
 		return -1;
@@ -125,16 +138,16 @@ int scio_connect(const char *host, const char *service,
 		 const struct scio_options *o)
 {
 	struct scio_options def;
-	struct sockaddr_storage addrs[SCIO_MAX_CANDIDATES];
+	struct sockaddr_storage *addrs;
 	struct scio_match late;
 	int family;
 
 	opts_or_defaults(&o, &def);
-	int n = resolve(host, service, o, addrs, &late, &family);
+	int n = resolve(host, service, o, &addrs, &late, &family);
 	if (n < 0)
 		return -1;
 	struct sockaddr_storage first = addrs[0];
-	scio_interleave(addrs, (size_t)n, family);
+	scio_interleave(addrs, (size_t)n, family, addrs + n);
 
 	size_t primary = 0;
 	while (!scio_same_addr((struct sockaddr *)&addrs[primary],
@@ -150,12 +163,14 @@ int scio_connect(const char *host, const char *service,
 		.report = o->report,
 	};
 	int fd = scio_race_connect(&r);
+	int err = errno;
+	free(addrs);
 	if (fd >= 0 && scio_set_blocking(fd) < 0) {
-		int err = errno;
+		err = errno;
 		close(fd);
-		errno = err;
-		return -1;
+		fd = -1;
 	}
+	errno = err;
 	return fd;
 }
 
@@ -210,11 +225,11 @@ int scio_connect_serial(const char *host, const char *service,
 			const struct scio_options *o)
 {
 	struct scio_options def;
-	struct sockaddr_storage addrs[SCIO_MAX_CANDIDATES];
+	struct sockaddr_storage *addrs;
 
 	opts_or_defaults(&o, &def);
 	int family;
-	int n = resolve(host, service, o, addrs, NULL, &family);
+	int n = resolve(host, service, o, &addrs, NULL, &family);
 	if (n < 0)
 		return -1;
 
@@ -238,6 +253,7 @@ int scio_connect_serial(const char *host, const char *service,
 		rep->elapsed_us = scio_now_us() - t0;
 		rep->error = fd < 0 ? first_err : 0;
 	}
+	free(addrs);
 	if (fd < 0)
 		errno = first_err;
 	return fd;

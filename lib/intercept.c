@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -149,21 +150,52 @@ static int interrupted(void *arg)
 	return 0;
 }
 
-/* Candidates: the program's address first (it is the program's choice,
- * and its own socket needs no swap when it wins), then the rest of the
- * answer alternating families (RFC 8305 section 4), less the addresses an
- * earlier race of the same fallback loop already saw fail. */
-static size_t order_candidates(const struct scio_match *m,
-			       struct sockaddr_storage *out)
+/*
+ * The race's candidates: the program's address first (it is the program's
+ * choice, and its own socket needs no swap when it wins), then the rest of
+ * the answer alternating families (RFC 8305 section 4), less the addresses
+ * an earlier race of the same fallback loop already saw fail.  Any answer
+ * size: the usual one fits the stack (no malloc on a connect path that a
+ * signal handler may take); a larger one goes to the heap.
+ */
+#define STACK_CANDIDATES 16
+
+struct cands {
+	struct sockaddr_storage *a;  /* n candidates, then room for n more */
+	int *outcome;                /* each one's error after the race */
+	size_t n;
+	void *heap;
+	struct sockaddr_storage stack[2 * STACK_CANDIDATES];
+	int stack_outcome[STACK_CANDIDATES];
+};
+
+static int cands_fetch(struct cands *c, const struct scio_match *m)
 {
-	size_t n = 0;
-	out[n++] = m->addr[m->asked];
-	for (size_t i = 0; i < m->n; i++)
-		if (i != m->asked && !(m->failed & (1u << i)))
-			out[n++] = m->addr[i];
-	int other = out[0].ss_family == AF_INET6 ? AF_INET : AF_INET6;
-	scio_interleave(out + 1, n - 1, other);
-	return n;
+	size_t cap = m->n;
+	c->heap = NULL;
+	c->a = c->stack;
+	c->outcome = c->stack_outcome;
+	if (cap > STACK_CANDIDATES) {
+		c->heap = malloc(cap * (2 * sizeof(*c->a) + sizeof(*c->outcome)));
+		if (!c->heap)
+			return -1;
+		c->a = c->heap;
+		c->outcome = (int *)(c->a + 2 * cap);
+	}
+	c->n = scio_answers_candidates(scio_answers_global(), m, c->a, cap);
+	if (c->n == 0) {
+		free(c->heap);
+		return -1;  /* the answer is gone */
+	}
+	memset(c->outcome, 0, c->n * sizeof(*c->outcome));
+	int other = c->a[0].ss_family == AF_INET6 ? AF_INET : AF_INET6;
+	scio_interleave(c->a + 1, c->n - 1, other, c->a + c->n);
+	return 0;
+}
+
+static void cands_free(struct cands *c)
+{
+	free(c->heap);
 }
 
 /*
@@ -252,6 +284,7 @@ static struct held hold_socket(int fd)
 struct cancel_ctx {
 	const struct held *h;
 	int flags;        /* the program's status flags to put back, or -1 */
+	void *heap;       /* the candidates, when they did not fit the stack */
 };
 
 static void race_cancelled(void *arg)
@@ -260,6 +293,7 @@ static void race_cancelled(void *arg)
 	if (c->flags >= 0)
 		fcntl(c->h->sock, F_SETFL, c->flags);
 	scio_orphans_cancelled(c->h->level);
+	free(c->heap);
 }
 
 static void release_socket(const struct held *h)
@@ -351,7 +385,7 @@ static void log_race(const struct scio_match *m, const struct scio_report *rep,
 		if (w > 0)
 			used += (size_t)w;
 	}
-	unsigned port = ntohs(((const struct sockaddr_in *)&m->addr[0])->sin_port);
+	unsigned port = ntohs(m->port);
 	if (result == 0) {
 		const struct scio_attempt *w = &rep->attempt[rep->winner];
 		scio_addr_str((const struct sockaddr *)&w->addr, addr, sizeof(addr));
@@ -378,51 +412,43 @@ static int replayable(int err)
 	}
 }
 
-static void remember_failure(const struct scio_match *m,
-			     const struct scio_report *rep)
+/* The fallback loop that follows a failed race gets each address's
+ * outcome at once instead of waiting for it again. */
+static void remember_failure(const struct scio_match *m, struct cands *c)
 {
-	int errors[SCIO_ANSWER_ADDRS] = { 0 };
-	for (size_t k = 0; k < rep->count; k++) {
-		const struct scio_attempt *a = &rep->attempt[k];
-		int err = a->end_us < 0 ? EINPROGRESS : a->error;
-		for (size_t i = 0; i < m->n; i++)
-			if (scio_same_addr((const struct sockaddr *)&a->addr,
-					   (const struct sockaddr *)&m->addr[i]) &&
-			    replayable(err))
-				errors[i] = err;
-	}
-	scio_answers_failed(scio_answers_global(), m, errors, scio_now_us());
+	for (size_t i = 0; i < c->n; i++)
+		if (!replayable(c->outcome[i]))
+			c->outcome[i] = 0;
+	scio_answers_failed(scio_answers_global(), m, c->a, c->outcome, c->n,
+			    scio_now_us());
 }
 
 /* History: addresses whose destination or network failed recently go
  * after the others (they are still tried, so recovery is noticed).
  * Returns the new index of candidate 0 (the program's own). */
-static size_t history_order(struct sockaddr_storage *cand, size_t n)
+static size_t history_order(struct cands *c)
 {
-	struct sockaddr_storage good[SCIO_ANSWER_ADDRS], bad[SCIO_ANSWER_ADDRS];
-	size_t ng = 0, nb = 0, own = 0;
+	struct sockaddr_storage *bad = c->a + c->n;
+	size_t ng = 0, nb = 0;
+	int own_bad = 0;
 	int64_t now = scio_wall_ms();
-	for (size_t i = 0; i < n; i++) {
-		if (scio_history_broken((struct sockaddr *)&cand[i], now)) {
-			if (i == 0)
-				own = SIZE_MAX;
-			bad[nb++] = cand[i];
+	for (size_t i = 0; i < c->n; i++) {
+		if (scio_history_broken((struct sockaddr *)&c->a[i], now)) {
+			own_bad |= i == 0;
+			bad[nb++] = c->a[i];
 		} else {
-			good[ng++] = cand[i];
+			c->a[ng++] = c->a[i];
 		}
 	}
-	if (ng == 0 || nb == 0)
-		return 0;
-	memcpy(cand, good, ng * sizeof(good[0]));
-	memcpy(cand + ng, bad, nb * sizeof(bad[0]));
-	return own == SIZE_MAX ? ng : 0;
+	memcpy(c->a + ng, bad, nb * sizeof(*bad));
+	return own_bad && ng > 0 ? ng : 0;
 }
 
 /* What race() decided before the race: the candidates, and what the
  * program's own connect has done so far. */
 struct plan {
-	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
-	size_t n, own;
+	struct cands *c;
+	size_t own;
 	int timeout_ms;     /* the program's SO_SNDTIMEO, -1 for none */
 	int64_t started;    /* when the own connect began, 0: not yet */
 	int own_err;        /* its error when it already failed */
@@ -436,7 +462,7 @@ static void own_error_into(struct scio_report *rep, const struct plan *p, int so
 		struct scio_attempt *a = &rep->attempt[k];
 		if (a->error != EIO || a->won ||
 		    !scio_same_addr((struct sockaddr *)&a->addr,
-				    (const struct sockaddr *)&p->cand[p->own]))
+				    (const struct sockaddr *)&p->c->a[p->own]))
 			continue;
 		int err = p->own_err;
 		socklen_t len = sizeof(err);
@@ -451,11 +477,11 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 		     const struct scio_config *cfg, struct plan *p)
 {
 	int fd = h->fd, sock = h->sock;
-	struct attempt_ctx ctx = { .m = m, .own_fd = sock, .family = p->cand[p->own].ss_family,
+	struct attempt_ctx ctx = { .m = m, .own_fd = sock, .family = p->c->a[p->own].ss_family,
 				   .sndtimeo = p->timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
 	struct scio_race r = {
-		.addrs = p->cand, .naddrs = p->n, .primary = p->own,
+		.addrs = p->c->a, .naddrs = p->c->n, .primary = p->own,
 		.own_fd = sock, .own_index = p->own,
 		.own_started = p->started != 0, .started_us = p->started,
 		.connect_delay_ms = cfg->connect_delay_ms,
@@ -463,17 +489,19 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 		.prepare = prepare_attempt, .prepare_arg = &ctx,
 		.interrupted = interrupted,
 		.late = m->pending ? late_addresses : NULL, .late_arg = &ctx,
-		.report = &rep,
+		.report = &rep, .outcome = p->c->outcome,
 	};
 
 	if (fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -2;  /* cannot race: pass through */
-	map_for_socket(sock, ctx.family, p->cand, p->n);
+	map_for_socket(sock, ctx.family, p->c->a, p->c->n);
 	int64_t start = p->started ? p->started : scio_now_us();
 	int winner = scio_race_connect_in(&r, h->level);
 	int err = errno;
 	fcntl(sock, F_SETFL, flags);
 	unmap_report(&rep);
+	for (size_t i = 0; i < p->c->n; i++)
+		scio_unmap_v4(&p->c->a[i]);
 
 	if (winner < 0 && rep.count == 0)
 		return -2;  /* the race could not even start (no memory) */
@@ -505,12 +533,12 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 	}
 	/* what the program's own connect would have returned, closed fd
 	 * or not (the kernel finishes a connect whose fd is closed) */
-	int own_err = own_outcome(&rep, (struct sockaddr *)&p->cand[p->own], err);
+	int own_err = own_outcome(&rep, (struct sockaddr *)&p->c->a[p->own], err);
 	log_race(m, &rep, own_err);
 	if (own_err == EINTR && ours)
 		scio_pending_add(fd, m, start);  /* a retried connect resumes */
 	else
-		remember_failure(m, &rep);
+		remember_failure(m, p->c);
 	errno = own_err;
 	return -1;
 }
@@ -603,23 +631,21 @@ static int own_connect_bounded(int fd, const struct sockaddr *dst, int delay_ms,
 /* The own connect won before any race: history and -v still hear of it. */
 static void own_won(const struct scio_match *m, const struct plan *p, int64_t t0)
 {
-	struct scio_report rep = { .count = 1, .candidates = p->n, .winner = 0,
+	struct scio_report rep = { .count = 1, .candidates = p->c->n, .winner = 0,
 				   .elapsed_us = scio_now_us() - t0 };
 	rep.attempt[0] = (struct scio_attempt){
-		.addr = p->cand[p->own],
-		.addrlen = scio_sockaddr_len((const struct sockaddr *)&p->cand[p->own]),
+		.addr = p->c->a[p->own],
+		.addrlen = scio_sockaddr_len((const struct sockaddr *)&p->c->a[p->own]),
 		.end_us = rep.elapsed_us, .won = 1 };
 	scio_history_record(&rep, scio_wall_ms());
 	log_race(m, &rep, 0);
 }
 
-static __attribute__((noinline)) int race(int fd, int flags,
-					   const struct scio_match *m,
-					   const struct scio_config *cfg)
+static int race_cands(int fd, int flags, const struct scio_match *m,
+		      const struct scio_config *cfg, struct cands *c)
 {
-	struct plan p = { .own_err = 0 };
-	p.n = order_candidates(m, p.cand);
-	p.own = history_order(p.cand, p.n);
+	struct plan p = { .c = c };
+	p.own = history_order(c);
 	struct timeval mine;
 	if (own_send_timeout(fd, &mine) < 0)
 		return -2;
@@ -631,7 +657,7 @@ static __attribute__((noinline)) int race(int fd, int flags,
 	if (p.own == 0 && (p.timeout_ms < 0 || p.timeout_ms > cfg->connect_delay_ms)) {
 		cookie = scio_socket_cookie(fd);
 		int64_t t0 = scio_now_us();
-		const struct sockaddr *dst = (const struct sockaddr *)&p.cand[0];
+		const struct sockaddr *dst = (const struct sockaddr *)&p.c->a[0];
 		int bound = cfg->connect_delay_ms * 3 / 4;
 		int signalled;
 		int err = own_connect_bounded(fd, dst, bound > 0 ? bound : 1, &mine,
@@ -661,12 +687,24 @@ static __attribute__((noinline)) int race(int fd, int flags,
 		errno = EBADF;
 		rc = -1;
 	} else {
-		struct cancel_ctx cc = { .h = &h, .flags = flags };
+		struct cancel_ctx cc = { .h = &h, .flags = flags, .heap = p.c->heap };
 		pthread_cleanup_push(race_cancelled, &cc);
 		rc = race_held(&h, flags, m, cfg, &p);
 		pthread_cleanup_pop(0);
 	}
 	release_socket(&h);
+	return rc;
+}
+
+static __attribute__((noinline)) int race(int fd, int flags,
+					   const struct scio_match *m,
+					   const struct scio_config *cfg)
+{
+	struct cands c;
+	if (cands_fetch(&c, m) < 0)
+		return -2;
+	int rc = race_cands(fd, flags, m, cfg, &c);
+	cands_free(&c);
 	return rc;
 }
 
@@ -873,13 +911,13 @@ static int always_interrupted(void *arg)
 }
 
 static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pending *p,
-				       int timeout_ms, int blocking,
+				       struct cands *c, int timeout_ms, int blocking,
 				       const sigset_t *sigmask)
 {
 	const struct scio_config *cfg = scio_config();
 	int fd = h->fd, sock = h->sock;
-	struct sockaddr_storage cand[SCIO_ANSWER_ADDRS];
-	size_t n = order_candidates(&p->m, cand);
+	struct sockaddr_storage *cand = c->a;
+	size_t n = c->n;
 	struct attempt_ctx ctx = { .m = &p->m, .own_fd = sock, .family = cand[0].ss_family,
 				   .sndtimeo = blocking && timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
@@ -943,13 +981,17 @@ wait_race_masked(int fd, int timeout_ms, int blocking, const sigset_t *sigmask)
 	if (!scio_pending_take(fd, &p))
 		return SCIO_WAIT_NOT_OURS;
 	int saved = errno;
+	struct cands c;
+	if (cands_fetch(&c, &p.m) < 0)
+		return SCIO_WAIT_NOT_OURS;  /* the answer is gone: the plain wait */
 	struct held h = hold_socket(fd);
-	struct cancel_ctx cc = { .h = &h, .flags = -1 };
+	struct cancel_ctx cc = { .h = &h, .flags = -1, .heap = c.heap };
 	enum scio_wait_outcome o;
 	pthread_cleanup_push(race_cancelled, &cc);
-	o = wait_held(&h, &p, timeout_ms, blocking, sigmask);
+	o = wait_held(&h, &p, &c, timeout_ms, blocking, sigmask);
 	pthread_cleanup_pop(0);
 	release_socket(&h);
+	cands_free(&c);
 	errno = saved;
 	return o;
 }

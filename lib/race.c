@@ -34,6 +34,7 @@ struct race_io {
 	struct pollfd *pfd;
 	size_t *pfd_owner;       /* candidate index of each pollfd */
 	int64_t t0;
+	void *heap;              /* the arrays, when they outgrew the stack */
 	int level;               /* of this race's sockets (orphans.h) */
 	const sigset_t *sigmask; /* the program's ppoll/pselect mask, or NULL */
 };
@@ -178,10 +179,15 @@ static void fill_report(const struct race_io *io, int64_t end)
 		return;
 	size_t order[SCIO_REPORT_MAX], count = 0;
 
-	/* attempts in start order; starts are strictly increasing by index */
+	/* attempts in start order (starts are strictly increasing by index);
+	 * when there are more than the report holds, the winner keeps the
+	 * last place */
 	for (size_t i = 0; i < io->sm.n && count < SCIO_REPORT_MAX; i++)
 		if (io->slot[i].state != SM_IDLE)
 			order[count++] = i;
+	size_t won = io->sm.winner >= 0 ? (size_t)io->sm.winner : SIZE_MAX;
+	if (won != SIZE_MAX && count == SCIO_REPORT_MAX && order[count - 1] < won)
+		order[count - 1] = won;
 	rep->count = count;
 	rep->candidates = io->sm.n;
 	rep->winner = -1;
@@ -201,13 +207,50 @@ static void fill_report(const struct race_io *io, int64_t end)
 	}
 }
 
-/* Adds the addresses a late answer brought, if any. */
+/* Room for cap candidates: the arrays move to the heap (io->heap), the
+ * first sm.n entries with them.  0, or -1 without memory. */
+static int make_room(struct race_io *io, size_t cap)
+{
+	size_t each = sizeof(struct sockaddr_storage) + sizeof(struct sm_slot) +
+		      sizeof(struct pollfd) + sizeof(size_t) + sizeof(int);
+	char *block = calloc(cap, each);
+	if (!block)
+		return -1;
+	struct sockaddr_storage *addr = (void *)block;
+	struct sm_slot *slot = (void *)(addr + cap);
+	struct pollfd *pfd = (void *)(slot + cap);
+	size_t *owner = (void *)(pfd + cap);
+	int *fd = (void *)(owner + cap);
+	size_t n = io->sm.n;
+	memcpy(addr, io->addr, n * sizeof(*addr));
+	memcpy(slot, io->slot, n * sizeof(*slot));
+	memcpy(fd, io->fd, n * sizeof(*fd));
+	free(io->heap);
+	io->heap = block;
+	io->addr = addr;
+	io->slot = io->sm.slot = slot;
+	io->pfd = pfd;
+	io->pfd_owner = owner;
+	io->fd = fd;
+	io->cap = cap;
+	return 0;
+}
+
+/* Adds the addresses a late answer brought, if any: as many as come
+ * (the arrays grow). */
 static void take_late(struct race_io *io)
 {
 	const struct scio_race *r = io->r;
 	if (!io->more || io->sm.done)
 		return;
 	int more = 0;
+	if (io->cap - io->sm.n < LATE_MAX && make_room(io, io->cap * 2 + LATE_MAX) < 0) {
+		if (io->cap == io->sm.n) {
+			io->more = 0;  /* out of memory: the race goes on without */
+			sm_more_coming(&io->sm, 0);
+			return;
+		}
+	}
 	size_t room = io->cap - io->sm.n;
 	size_t k = r->late(r->late_arg, io->addr + io->sm.n, room, &more);
 	if (k > room)
@@ -215,8 +258,24 @@ static void take_late(struct race_io *io)
 	for (size_t i = io->sm.n; i < io->sm.n + k; i++)
 		io->fd[i] = -1;
 	sm_add(&io->sm, k);
-	io->more = more && io->sm.n < io->cap;
+	io->more = more;
 	sm_more_coming(&io->sm, io->more);
+}
+
+static void free_heap(void *arg)
+{
+	free(((struct race_io *)arg)->heap);
+}
+
+/* Each given candidate's outcome, for the caller's fallback loop. */
+static void fill_outcomes(const struct race_io *io)
+{
+	int *out = io->r->outcome;
+	for (size_t i = 0; out && i < io->r->naddrs; i++) {
+		const struct sm_slot *s = &io->slot[i];
+		out[i] = s->state == SM_FAILED ? s->error
+		       : s->state == SM_ABANDONED ? EINPROGRESS : 0;
+	}
 }
 
 static int run(struct race_io *io)
@@ -261,21 +320,13 @@ int scio_race_connect_masked(const struct scio_race *r, int level,
 	struct sockaddr_storage addr_buf[STACK_CANDIDATES];
 	struct race_io io = { .r = r, .slot = slot_buf, .fd = fd_buf,
 			      .pfd = pfd_buf, .pfd_owner = owner_buf,
-			      .addr = addr_buf, .cap = cap, .more = r->late != NULL };
-	void *heap = NULL;
+			      .addr = addr_buf, .cap = STACK_CANDIDATES,
+			      .more = r->late != NULL };
 
-	if (cap > STACK_CANDIDATES) {
-		size_t each = sizeof(struct sockaddr_storage) + sizeof(struct sm_slot) +
-			      sizeof(struct pollfd) + sizeof(size_t) + sizeof(int);
-		heap = calloc(cap, each);
-		if (!heap)
-			return -1;
-		io.addr = heap;
-		io.slot = (struct sm_slot *)(io.addr + cap);
-		io.pfd = (struct pollfd *)(io.slot + cap);
-		io.pfd_owner = (size_t *)(io.pfd + cap);
-		io.fd = (int *)(io.pfd_owner + cap);
-	}
+	/* the shim's usual race fits the stack: no malloc on its connect
+	 * path, which a signal handler may take */
+	if (cap > STACK_CANDIDATES && make_room(&io, cap) < 0)
+		return -1;
 	memcpy(io.addr, r->addrs, n * sizeof(*io.addr));
 	for (size_t i = 0; i < n; i++)
 		io.fd[i] = -1;
@@ -296,7 +347,7 @@ int scio_race_connect_masked(const struct scio_race *r, int level,
 	}
 
 	int rc;
-	pthread_cleanup_push(free, heap);  /* a cancelled race frees it too */
+	pthread_cleanup_push(free_heap, &io);  /* a cancelled race frees it too */
 	rc = run(&io);
 	pthread_cleanup_pop(0);
 	int64_t end = scio_now_us();
@@ -310,9 +361,10 @@ int scio_race_connect_masked(const struct scio_race *r, int level,
 		if (io.fd[i] != rc)
 			close_attempt(&io, i);
 	fill_report(&io, end);
+	fill_outcomes(&io);
 	if (r->report)
 		r->report->error = rc < 0 ? -rc : 0;
-	free(heap);
+	free(io.heap);
 	if (rc >= 0 && rc != r->own_fd)
 		scio_orphans_forget(level, rc);  /* the caller's now */
 	if (rc < 0) {

@@ -130,6 +130,9 @@ struct scio_race {
 		       int *more);
 	void *late_arg;
 	struct scio_report *report; /* may be NULL */
+	/* optional: naddrs entries, each given candidate's error when the race
+	 * ends (EINPROGRESS: still in flight; 0: won or never started) */
+	int *outcome;
 };
 
 /*
