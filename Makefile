@@ -32,7 +32,7 @@ DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
 	  $(BUILD)/scio-history $(DEMOS)
 
-.PHONY: all test test-progs bench clean install uninstall deps demo fuzz soak
+.PHONY: all test test-progs bench clean install uninstall deps demo fuzz soak mutants
 all: $(TARGETS)
 
 # Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
@@ -108,6 +108,11 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 			tests/fuzz/seeds/$$t 2>&1 | grep -E '^Done|ERROR|SUMMARY' || true; \
 		test -z "$$(ls tests/fuzz/crashes 2>/dev/null)" || exit 1; \
 	done
+
+# Breaks each rule of the race engine in turn; every mutant must make the
+# engine's unit tests fail.
+mutants:
+	$(PYTHON) tests/mutants.py
 
 SOAK_SECONDS ?= 300
 soak: deps all test-progs

@@ -49,26 +49,6 @@ size_t scio_collect(const struct addrinfo *ai, struct sockaddr_storage *out,
 	return n;
 }
 
-void scio_interleave(struct sockaddr_storage *a, size_t n, int prefer,
-		     struct sockaddr_storage *scratch)
-{
-	size_t k = 0;
-	if (prefer != AF_INET)
-		prefer = AF_INET6;
-	/* the two families' next entries, each in its own order */
-	for (size_t i = 0, j = 0; i < n || j < n;) {
-		while (i < n && a[i].ss_family != prefer)
-			i++;
-		if (i < n)
-			scratch[k++] = a[i++];
-		while (j < n && a[j].ss_family == prefer)
-			j++;
-		if (j < n)
-			scratch[k++] = a[j++];
-	}
-	memcpy(a, scratch, n * sizeof(*a));
-}
-
 const char *scio_addr_str(const struct sockaddr *sa, char *buf, size_t size)
 {
 	char host[INET6_ADDRSTRLEN] = "?";

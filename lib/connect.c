@@ -11,7 +11,7 @@
 #include "internal.h"
 #include "resolve.h"
 #include "scio.h"
-#include "sm.h"
+#include "engine.h"
 #include "sys.h"
 
 static __thread int last_gai_error;
@@ -147,7 +147,7 @@ int scio_connect(const char *host, const char *service,
 	if (n < 0)
 		return -1;
 	struct sockaddr_storage first = addrs[0];
-	scio_interleave(addrs, (size_t)n, family, addrs + n);
+	engine_interleave(addrs, (size_t)n, family, addrs + n);
 
 	size_t primary = 0;
 	while (!scio_same_addr((struct sockaddr *)&addrs[primary],
@@ -180,7 +180,7 @@ static int connect_one(const struct sockaddr *dst, int timeout_ms,
 		       struct scio_attempt *a, int64_t t0)
 {
 	int64_t start = scio_now_us();
-	int64_t until = timeout_ms < 0 ? SM_NEVER
+	int64_t until = timeout_ms < 0 ? ENGINE_NEVER
 				       : start + (int64_t)timeout_ms * 1000;
 	int err = 0;
 	int fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -21,6 +21,7 @@
 #include "addrs.h"
 #include "answers.h"
 #include "config.h"
+#include "engine.h"
 #include "history.h"
 #include "intercept.h"
 #include "internal.h"
@@ -163,10 +164,12 @@ static int interrupted(void *arg)
 struct cands {
 	struct sockaddr_storage *a;  /* n candidates, then room for n more */
 	int *outcome;                /* each one's error after the race */
+	unsigned char *broken;       /* each one's history verdict */
 	size_t n;
 	void *heap;
 	struct sockaddr_storage stack[2 * STACK_CANDIDATES];
 	int stack_outcome[STACK_CANDIDATES];
+	unsigned char stack_broken[STACK_CANDIDATES];
 };
 
 static int cands_fetch(struct cands *c, const struct scio_match *m)
@@ -175,12 +178,15 @@ static int cands_fetch(struct cands *c, const struct scio_match *m)
 	c->heap = NULL;
 	c->a = c->stack;
 	c->outcome = c->stack_outcome;
+	c->broken = c->stack_broken;
 	if (cap > STACK_CANDIDATES) {
-		c->heap = malloc(cap * (2 * sizeof(*c->a) + sizeof(*c->outcome)));
+		c->heap = malloc(cap * (2 * sizeof(*c->a) + sizeof(*c->outcome) +
+					sizeof(*c->broken)));
 		if (!c->heap)
 			return -1;
 		c->a = c->heap;
 		c->outcome = (int *)(c->a + 2 * cap);
+		c->broken = (unsigned char *)(c->outcome + cap);
 	}
 	c->n = scio_answers_candidates(scio_answers_global(), m, c->a, cap);
 	if (c->n == 0) {
@@ -188,8 +194,7 @@ static int cands_fetch(struct cands *c, const struct scio_match *m)
 		return -1;  /* the answer is gone */
 	}
 	memset(c->outcome, 0, c->n * sizeof(*c->outcome));
-	int other = c->a[0].ss_family == AF_INET6 ? AF_INET : AF_INET6;
-	scio_interleave(c->a + 1, c->n - 1, other, c->a + c->n);
+	engine_order_candidates(c->a, c->n, c->a + c->n);
 	return 0;
 }
 
@@ -399,49 +404,26 @@ static void log_race(const struct scio_match *m, const struct scio_report *rep,
 	}
 }
 
-/* Network outcomes a fallback connect to the same address would repeat;
- * local trouble (EMFILE, ENOBUFS, ...) is not replayed. */
-static int replayable(int err)
-{
-	switch (err) {
-	case ECONNREFUSED: case ETIMEDOUT: case EHOSTUNREACH:
-	case ENETUNREACH: case EINPROGRESS: case EACCES: case EADDRNOTAVAIL:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /* The fallback loop that follows a failed race gets each address's
  * outcome at once instead of waiting for it again. */
 static void remember_failure(const struct scio_match *m, struct cands *c)
 {
 	for (size_t i = 0; i < c->n; i++)
-		if (!replayable(c->outcome[i]))
+		if (!engine_replayable(c->outcome[i]))
 			c->outcome[i] = 0;
 	scio_answers_failed(scio_answers_global(), m, c->a, c->outcome, c->n,
 			    scio_now_us());
 }
 
-/* History: addresses whose destination or network failed recently go
- * after the others (they are still tried, so recovery is noticed).
- * Returns the new index of candidate 0 (the program's own). */
+/* History's verdicts on the candidates, which the engine puts last.
+ * Returns the new index of the program's own address. */
 static size_t history_order(struct cands *c)
 {
-	struct sockaddr_storage *bad = c->a + c->n;
-	size_t ng = 0, nb = 0;
-	int own_bad = 0;
 	int64_t now = scio_wall_ms();
-	for (size_t i = 0; i < c->n; i++) {
-		if (scio_history_broken((struct sockaddr *)&c->a[i], now)) {
-			own_bad |= i == 0;
-			bad[nb++] = c->a[i];
-		} else {
-			c->a[ng++] = c->a[i];
-		}
-	}
-	memcpy(c->a + ng, bad, nb * sizeof(*bad));
-	return own_bad && ng > 0 ? ng : 0;
+	for (size_t i = 0; i < c->n; i++)
+		c->broken[i] = (unsigned char)scio_history_broken(
+			(struct sockaddr *)&c->a[i], now);
+	return engine_broken_last(c->a, c->n, c->broken, c->a + c->n);
 }
 
 /* What race() decided before the race: the candidates, and what the
@@ -598,14 +580,12 @@ static void bounded_done(void *arg)
  * *interrupted says whether it interrupts the connect), and a
  * cancellation of the thread puts it back through a cleanup handler.
  *
- * The kernel's timer wheel lets such a timeout fire up to 1/8 late (282
- * ms for 250 here), so the call gets 3/4 of the delay and the race's own
- * poll, which is precise, waits for the rest.
+ * How long it may take is the engine's rule (engine_own_bound).
  */
-static int own_connect_bounded(int fd, const struct sockaddr *dst, int delay_ms,
+static int own_connect_bounded(int fd, const struct sockaddr *dst, int64_t bound_us,
 			       const struct timeval *mine, int *interrupted_by)
 {
-	struct timeval limit = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+	struct timeval limit = { bound_us / 1000000, bound_us % 1000000 };
 	struct bounded b = { .fd = fd, .mine = mine };
 	sigset_t all;
 	int err;
@@ -658,10 +638,9 @@ static int race_cands(int fd, int flags, const struct scio_match *m,
 		cookie = scio_socket_cookie(fd);
 		int64_t t0 = scio_now_us();
 		const struct sockaddr *dst = (const struct sockaddr *)&p.c->a[0];
-		int bound = cfg->connect_delay_ms * 3 / 4;
+		int64_t bound = engine_own_bound(cfg->connect_delay_ms * 1000LL);
 		int signalled;
-		int err = own_connect_bounded(fd, dst, bound > 0 ? bound : 1, &mine,
-					      &signalled);
+		int err = own_connect_bounded(fd, dst, bound, &mine, &signalled);
 		if (err == 0) {
 			own_won(m, &p, t0);
 			return 0;

@@ -6,12 +6,12 @@
 #include <poll.h>
 
 #include "internal.h"
-#include "sm.h"
+#include "engine.h"
 #include "sys.h"
 
 int scio_poll_timeout(int64_t until, int64_t now)
 {
-	if (until == SM_NEVER)
+	if (until == ENGINE_NEVER)
 		return -1;
 	if (until <= now)
 		return 0;
