@@ -73,7 +73,8 @@ $(BUILD)/telar: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/telar*.c)) $(BUI
 
 $(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libscio.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/c -o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
+	$(CC) $(ALL_CFLAGS) -Itests/c -MMD -MP -MF $@.d -MT $@ \
+		-o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
 
 $(BUILD)/tests/%.so: tests/preload/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
@@ -168,4 +169,5 @@ uninstall:
 	$(foreach m,$(MANPAGES),rm -f $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m));)
 	-rmdir $(DESTDIR)$(LIBDIR)/scio 2>/dev/null
 
--include $(LIB_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(patsubst %.c,$(BUILD)/obj/%.d,$(wildcard demo/*.c))
+# Header dependencies of every object (lib, shim, tools, demo) and test program.
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d)
