@@ -32,7 +32,7 @@ DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
 	  $(BUILD)/scio-history $(DEMOS)
 
-.PHONY: all test test-progs bench clean install uninstall deps demo fuzz soak
+.PHONY: all check test test-progs bench clean install uninstall deps demo fuzz soak
 all: $(TARGETS)
 
 # Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
@@ -85,7 +85,17 @@ test-progs: $(TEST_BIN) $(TEST_SO)
 deps:
 	@sh scripts/test-deps
 
-test: deps all test-progs
+# The C unit tests (tests/c/test_*.c): no root, no network, seconds.
+UNIT_BIN = $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
+check: $(UNIT_BIN)
+	@failed=""; for t in $(UNIT_BIN); do \
+		TSAN_OPTIONS="$${TSAN_OPTIONS:-exitcode=66:report_signal_unsafe=0:suppressions=$(CURDIR)/tests/tsan.supp}" \
+			$$t > $$t.out 2>&1 || failed="$$failed $${t##*/}"; \
+		echo "check: $${t##*/}: $$(tail -n 1 $$t.out)"; \
+	done; \
+	test -z "$$failed" || { echo "check: failed:$$failed (output in $(BUILD)/tests/*.out)"; exit 1; }
+
+test: deps check all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS from the seeds in
