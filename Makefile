@@ -83,7 +83,7 @@ $(BUILD)/tests/%.so: tests/preload/%.c $(BUILD)/.flags
 test-progs: $(TEST_BIN) $(TEST_SO)
 
 deps:
-	@sh scripts/test-deps
+	@sh tests/deps.sh
 
 # The C unit tests (tests/c/test_*.c): no root, no network, seconds.
 UNIT_BIN = $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
@@ -125,8 +125,8 @@ soak: deps all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/soak.py --seconds $(SOAK_SECONDS)
 
 demo: all
-	@sh scripts/test-deps
-	@SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) scripts/demo.py
+	@sh tests/deps.sh
+	@SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) demo/run-demo.py
 
 bench: deps all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/run.py
