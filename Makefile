@@ -32,7 +32,7 @@ DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
 	  $(BUILD)/scio-history $(DEMOS)
 
-.PHONY: all test test-progs bench clean install uninstall deps demo fuzz soak mutants
+.PHONY: all check test test-progs bench clean install uninstall deps demo fuzz soak mutants
 all: $(TARGETS)
 
 # Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
@@ -73,7 +73,8 @@ $(BUILD)/telar: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/telar*.c)) $(BUI
 
 $(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libscio.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/c -o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
+	$(CC) $(ALL_CFLAGS) -Itests/c -MMD -MP -MF $@.d -MT $@ \
+		-o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
 
 $(BUILD)/tests/%.so: tests/preload/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
@@ -82,9 +83,19 @@ $(BUILD)/tests/%.so: tests/preload/%.c $(BUILD)/.flags
 test-progs: $(TEST_BIN) $(TEST_SO)
 
 deps:
-	@sh scripts/test-deps
+	@sh tests/deps.sh
 
-test: deps all test-progs
+# The C unit tests (tests/c/test_*.c): no root, no network, seconds.
+UNIT_BIN = $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
+check: $(UNIT_BIN)
+	@failed=""; for t in $(UNIT_BIN); do \
+		TSAN_OPTIONS="$${TSAN_OPTIONS:-exitcode=66:report_signal_unsafe=0:suppressions=$(CURDIR)/tests/tsan.supp}" \
+			$$t > $$t.out 2>&1 || failed="$$failed $${t##*/}"; \
+		echo "check: $${t##*/}: $$(tail -n 1 $$t.out)"; \
+	done; \
+	test -z "$$failed" || { echo "check: failed:$$failed (output in $(BUILD)/tests/*.out)"; exit 1; }
+
+test: deps check all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS from the seeds in
@@ -119,8 +130,8 @@ soak: deps all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/soak.py --seconds $(SOAK_SECONDS)
 
 demo: all
-	@sh scripts/test-deps
-	@SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) scripts/demo.py
+	@sh tests/deps.sh
+	@SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) demo/run-demo.py
 
 bench: deps all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/run.py
@@ -173,4 +184,5 @@ uninstall:
 	$(foreach m,$(MANPAGES),rm -f $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m));)
 	-rmdir $(DESTDIR)$(LIBDIR)/scio 2>/dev/null
 
--include $(LIB_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(patsubst %.c,$(BUILD)/obj/%.d,$(wildcard demo/*.c))
+# Header dependencies of every object (lib, shim, tools, demo) and test program.
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d)

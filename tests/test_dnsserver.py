@@ -49,8 +49,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import dnsserver  # noqa: E402
+from scio_testlib import PY  # noqa: E402
 
-PY = "/usr/bin/python3"
 SCRIPT = str(HERE / "dnsserver.py")
 DNS4, DNS6 = "192.0.2.10", "2001:db8::10"
 FAST = 0.3  # a lookup answered at once, with python startup slack

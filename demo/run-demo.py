@@ -15,9 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-BUILD = Path(os.environ.get("SCIO_BUILD", ROOT / "build"))
-SCIO_RUN = str(ROOT / "scripts" / "scio-run")
-PY = "/usr/bin/python3"
+from scio_testlib import BUILD, PY, SCIO_RUN  # noqa: E402
+
 CAP = 3.0  # seconds a run without scio may hang before the demo stops it
 
 

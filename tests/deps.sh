@@ -1,6 +1,8 @@
 #!/bin/sh
-# Installs the Debian packages the tests and benchmarks need, only those
-# that are missing.  Says what it installs; installs nothing as non-root.
+# Installs the Debian packages the tests, benchmarks and demo need, only
+# those that are missing.  Says what it installs; installs nothing as
+# non-root.  With "ci", also what .ci/run adds: clang with libFuzzer (the
+# clang build, make fuzz) and shellcheck.
 set -eu
 
 PY=/usr/bin/python3
@@ -23,6 +25,15 @@ need_cmd readelf binutils
 need_py pytest python3-pytest
 need_py aiosmtpd python3-aiosmtpd
 need_py pyftpdlib python3-pyftpdlib
+need_fuzzer() {
+	dir=$(clang -print-runtime-dir 2>/dev/null) || dir=/nonexistent
+	[ -e "$dir/libclang_rt.fuzzer-$(uname -m).a" ] || missing="$missing libclang-rt-dev"
+}
+if [ "${1:-}" = ci ]; then
+	need_cmd clang clang
+	need_fuzzer
+	need_cmd shellcheck shellcheck
+fi
 
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
