@@ -446,6 +446,13 @@ def _sendto(sock, resp, addr):
         pass
 
 
+def dump_stats(stats):
+    try:
+        stats.dump()
+    except OSError as e:
+        log(f"cannot write stats: {e}")
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -472,7 +479,7 @@ def main(argv=None):
     except (ZoneError, OSError) as e:
         log(e)
         return 1
-    signal.signal(signal.SIGUSR1, lambda *_: server.stats.dump())
+    signal.signal(signal.SIGUSR1, lambda *_: dump_stats(server.stats))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server.start()
     print("READY", flush=True)
