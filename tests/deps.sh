@@ -25,6 +25,7 @@ need_cmd readelf binutils
 need_py pytest python3-pytest
 need_py aiosmtpd python3-aiosmtpd
 need_py pyftpdlib python3-pyftpdlib
+need_py dns.message python3-dnspython
 need_fuzzer() {
 	dir=$(clang -print-runtime-dir 2>/dev/null) || dir=/nonexistent
 	[ -e "$dir/libclang_rt.fuzzer-$(uname -m).a" ] || missing="$missing libclang-rt-dev"
