@@ -88,14 +88,18 @@ static int timeout_ms_of(const struct timeval *tv)
 	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
+/* The program's SO_SNDTIMEO as it set it. */
+static int own_send_timeout(int fd, struct timeval *tv)
+{
+	socklen_t len = sizeof(*tv);
+	return getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, tv, &len);
+}
+
 /* SO_SNDTIMEO bounds a blocking connect; -1 when unset. */
 static int send_timeout_ms(int fd)
 {
 	struct timeval tv;
-	socklen_t len = sizeof(tv);
-	if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) < 0)
-		return -1;
-	return timeout_ms_of(&tv);
+	return own_send_timeout(fd, &tv) < 0 ? -1 : timeout_ms_of(&tv);
 }
 
 static int prepare_attempt(int fd, const struct sockaddr *dst, void *arg)
@@ -523,13 +527,6 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 		remember_failure(m, p->c);
 	errno = own_err;
 	return -1;
-}
-
-/* The program's SO_SNDTIMEO as it set it. */
-static int own_send_timeout(int fd, struct timeval *tv)
-{
-	socklen_t len = sizeof(*tv);
-	return getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, tv, &len);
 }
 
 /* Would one of the signals that came while they were held have
