@@ -22,6 +22,9 @@ LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SHIM_SRC = $(wildcard shim/*.c)
 SHIM_OBJ = $(SHIM_SRC:%.c=$(BUILD)/obj/%.o)
+# The shim's own logic (no interposed symbol): unit tests link it.
+CORE_SRC = $(wildcard shim/core/*.c)
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC = $(wildcard tests/c/*.c)
 TEST_BIN = $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 # Preloaded test helpers; never sanitized (they replace the allocator).
@@ -53,13 +56,17 @@ $(BUILD)/libscio.a: $(LIB_OBJ)
 $(BUILD)/libscio.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libscio.so.0 $(ALL_LDFLAGS) -o $@ $^
 
-$(BUILD)/libscio-preload.so: $(SHIM_OBJ) $(LIB_OBJ) shim/exports.map
+$(BUILD)/libscio-preload.so: $(SHIM_OBJ) $(CORE_OBJ) $(LIB_OBJ) shim/exports.map
 	$(CC) -shared -Wl,--version-script=shim/exports.map $(ALL_LDFLAGS) \
-		-o $@ $(SHIM_OBJ) $(LIB_OBJ) -ldl -lpthread
+		-o $@ $(SHIM_OBJ) $(CORE_OBJ) $(LIB_OBJ) -ldl -lpthread
+
+$(BUILD)/libscio-shim.a: $(CORE_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
 
 $(BUILD)/obj/shim/%.o: shim/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Ishim -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Ishim -Ishim/core -MMD -MP -c -o $@ $<
 
 $(BUILD)/scio-history: $(BUILD)/obj/tools/scio-history.o $(BUILD)/libscio.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) -lpthread
@@ -71,10 +78,10 @@ $(BUILD)/scio-smtp: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/scio-smtp*.c
 $(BUILD)/telar: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/telar*.c)) $(BUILD)/libscio.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS)
 
-$(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libscio.a $(BUILD)/.flags
+$(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libscio-shim.a $(BUILD)/libscio.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/c -MMD -MP -MF $@.d -MT $@ \
-		-o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
+	$(CC) $(ALL_CFLAGS) -Itests/c -Ishim/core -MMD -MP -MF $@.d -MT $@ \
+		-o $@ $< $(BUILD)/libscio-shim.a $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
 
 $(BUILD)/tests/%.so: tests/preload/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
@@ -185,4 +192,4 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBDIR)/scio 2>/dev/null
 
 # Header dependencies of every object (lib, shim, tools, demo) and test program.
--include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/tests/*.d)

@@ -4,6 +4,8 @@
 
 #include "internal.h"
 
+__thread int scio_locks_held __attribute__((tls_model("initial-exec")));
+
 /* How long a lock may stay held with no owner recorded before it is taken
  * to be this thread's (see take_unless_mine). */
 #define UNRECORDED_OWNER_US 20000

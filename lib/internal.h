@@ -47,6 +47,9 @@ int scio_race_connect_masked(const struct scio_race *r, int level,
  */
 extern __thread int scio_locks_held __attribute__((tls_model("initial-exec")));
 
+/* The socket's SO_COOKIE, or 0 when the kernel has none. */
+uint64_t scio_socket_cookie(int fd);
+
 static inline void scio_lock(pthread_mutex_t *m)
 {
 	scio_locks_held++;

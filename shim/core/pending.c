@@ -8,7 +8,6 @@
 #include "pending.h"
 
 __thread int scio_pending_here __attribute__((tls_model("initial-exec")));
-__thread int scio_locks_held __attribute__((tls_model("initial-exec")));
 /* table.others_released when this thread last counted its entries */
 static __thread unsigned seen_releases __attribute__((tls_model("initial-exec")));
 
@@ -38,15 +37,6 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void)
 {
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
-uint64_t scio_socket_cookie(int fd)
-{
-	uint64_t cookie = 0;
-	socklen_t len = sizeof(cookie);
-	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0)
-		return 0;
-	return cookie;
 }
 
 static void release(int i, pid_t me)

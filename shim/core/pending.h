@@ -42,8 +42,6 @@ static inline int scio_pending_in_this_thread(void)
 	return scio_pending_recount();
 }
 
-/* The socket's cookie, or 0 when the kernel has none. */
-uint64_t scio_socket_cookie(int fd);
 
 /* Remembers a connect; an older entry for the same fd is replaced.
  * Returns 0, or -1 when the table is full. */
