@@ -18,6 +18,16 @@ ALL_CFLAGS = $(BASE) $(CFLAGS) $(SANFLAGS)
 LDHARD   = -Wl,-z,relro,-z,now
 ALL_LDFLAGS = $(LDHARD) $(LDFLAGS) $(SANFLAGS)
 
+# With Debian's musl-gcc (make musl): the programs are static, and the
+# kernel's headers (linux/, asm/: linux-libc-dev), which musl-gcc does not
+# search, come through a directory of links to them alone.
+ifneq ($(findstring musl,$(notdir $(CC))),)
+EXE_LDFLAGS ?= -static
+KERNEL_HDRS = $(BUILD)/kernel-headers
+BASE    += -isystem $(KERNEL_HDRS)
+MULTIARCH := $(shell $(CC) -print-multiarch)
+endif
+
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SHIM_SRC = $(wildcard shim/*.c)
@@ -32,7 +42,7 @@ DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
 	  $(BUILD)/scio-history $(DEMOS)
 
-.PHONY: all test test-progs bench clean install uninstall deps demo fuzz soak
+.PHONY: all test test-progs bench clean install uninstall deps demo fuzz soak musl
 all: $(TARGETS)
 
 # Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
@@ -42,9 +52,14 @@ $(BUILD)/.flags: FORCE
 	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
 FORCE:
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/.flags
+$(BUILD)/obj/%.o: %.c $(BUILD)/.flags | $(KERNEL_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/kernel-headers:
+	mkdir -p $@
+	ln -sfn /usr/include/linux /usr/include/asm-generic $@/
+	ln -sfn /usr/include/$(MULTIARCH)/asm $@/asm
 
 $(BUILD)/libscio.a: $(LIB_OBJ)
 	rm -f $@
@@ -62,18 +77,18 @@ $(BUILD)/obj/shim/%.o: shim/%.c $(BUILD)/.flags
 	$(CC) $(ALL_CFLAGS) -Ishim -MMD -MP -c -o $@ $<
 
 $(BUILD)/scio-history: $(BUILD)/obj/tools/scio-history.o $(BUILD)/libscio.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS) -lpthread
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(EXE_LDFLAGS) -lpthread
 
 # Each demo is demo/NAME.c plus any demo/NAME-*.c, linked with libscio.a.
 $(BUILD)/scio-smtp: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/scio-smtp*.c)) $(BUILD)/libscio.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(EXE_LDFLAGS)
 
 $(BUILD)/telar: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/telar*.c)) $(BUILD)/libscio.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(EXE_LDFLAGS)
 
 $(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libscio.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/c -o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
+	$(CC) $(ALL_CFLAGS) -Itests/c -o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) $(EXE_LDFLAGS) -lpthread
 
 $(BUILD)/tests/%.so: tests/preload/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
@@ -84,8 +99,23 @@ test-progs: $(TEST_BIN) $(TEST_SO)
 deps:
 	@sh scripts/test-deps
 
-test: deps all test-progs
-	SCIO_BUILD=$(abspath $(BUILD)) SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
+# make musl: the library, the shim and the programs built with Debian's
+# musl-gcc in MUSL_BUILD (never sanitized), with the test programs
+# tests/test_musl.py runs: race_client, static like the demos, and
+# shim_probe, dynamic, for the shim to be preloaded into.
+MUSL_BUILD ?= $(BUILD)/musl
+MUSL_DYNAMIC = shim_probe
+musl: deps
+	$(MAKE) CC=musl-gcc BUILD=$(MUSL_BUILD) SAN= all \
+		$(addprefix $(MUSL_BUILD)/tests/,race_client $(MUSL_DYNAMIC))
+
+ifneq ($(KERNEL_HDRS),)
+$(MUSL_DYNAMIC:%=$(BUILD)/tests/%): EXE_LDFLAGS =
+endif
+
+test: deps all test-progs musl
+	SCIO_BUILD=$(abspath $(BUILD)) SCIO_MUSL_BUILD=$(abspath $(MUSL_BUILD)) \
+		SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS from the seeds in
 # tests/fuzz/seeds/NAME (corpus grown in build/); crash reproducers land

@@ -1,0 +1,119 @@
+"""scio built with musl (Debian's musl-gcc, `make musl`) in the lab.
+
+The library's race and the demos run as static musl binaries; the shim,
+built with musl-gcc, is preloaded into dynamically linked musl programs
+that Debian's musl loader (/lib/ld-musl-x86_64.so.1) runs.  The programs
+come from SCIO_MUSL_BUILD (the Makefile's MUSL_BUILD, build/musl by
+default), never sanitized: musl-gcc has no sanitizer runtimes.
+"""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scio_testlib import BUILD, ROOT, SLACK, RaceOutput
+
+MUSL = Path(os.environ.get("SCIO_MUSL_BUILD", BUILD / "musl"))
+SHIM = str(MUSL / "libscio-preload.so")
+MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
+PORT = "7000"
+TELAR_PORT = "2323"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _built():
+    needed = [MUSL / "tests" / p for p in ("race_client", "shim_probe")]
+    if not all(p.exists() for p in needed):
+        subprocess.run(["make", "-s", "-C", str(ROOT), f"BUILD={BUILD}",
+                        f"MUSL_BUILD={MUSL}", "musl"], check=True)
+
+
+def interpreter(path):
+    """The ELF's program interpreter, or None for a static binary."""
+    out = subprocess.run(["readelf", "-lW", str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    for line in out.splitlines():
+        if "Requesting program interpreter:" in line:
+            return line.split(":", 1)[1].strip(" ]")
+    return None
+
+
+def musl_env(tmp_path, shim=True):
+    env = {"SCIO_HISTORY_FILE": str(tmp_path / "history")}
+    if shim:
+        env["LD_PRELOAD"] = SHIM
+    return env
+
+
+# ---- the library and the demos, static ----
+
+def test_static_race_client_ipv6_blackholed(lab):
+    prog = MUSL / "tests" / "race_client"
+    assert interpreter(prog) is None, "race_client is not static"
+    lab.fault("ipv6", "blackhole")
+    res = lab.run([str(prog), "dual.test", PORT], timeout=10)
+    out = RaceOutput(res)
+    assert out.ok and out.family == 4, res
+    assert [a["addr"] for a in out.attempts] == ["2001:db8::10", "192.0.2.10"]
+    assert out.attempts[0]["error"] == "ECANCELED", res
+    assert 240 <= float(out.attempts[1]["start_ms"]) < 400, res
+    assert out.result["line"].startswith("hello from 192.0.2.10"), res
+    assert res.elapsed < 1.0 * SLACK, res
+
+
+def test_static_scio_smtp_ipv6_blackholed(lab):
+    from test_smtp import OK, assert_dialogue, attempts, start
+    smtp = MUSL / "scio-smtp"
+    assert interpreter(smtp) is None, "scio-smtp is not static"
+    start(lab, "aiosmtpd")
+    lab.fault("ipv6", "blackhole")
+    res = lab.run([str(smtp), "-v", "dual.test"], timeout=10)
+    assert res.returncode == OK, res
+    assert_dialogue(res)
+    v6, v4 = attempts(res)
+    assert (v6["family"], v6["outcome"]) == (6, "cancelled"), res
+    assert v4["family"] == 4 and v4["outcome"].startswith("won"), res
+    assert res.elapsed < 1.0 * SLACK, res
+
+
+def test_static_telar_answers_the_static_race(lab):
+    from test_telar import wait_listening
+    telar = MUSL / "telar"
+    assert interpreter(telar) is None, "telar is not static"
+    server = lab.popen_server([str(telar), "-p", TELAR_PORT],
+                              stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_listening(lab, int(TELAR_PORT))
+        client = str(MUSL / "tests" / "race_client")
+        res = lab.run([client, "dual.test", TELAR_PORT], timeout=10)
+        assert "You connected from 2001:db8::2 port" in res.stdout, res
+        assert "over IPv6" in res.stdout, res
+        lab.fault("ipv6", "blackhole")
+        res = lab.run([client, "dual.test", TELAR_PORT], timeout=10)
+        assert "You connected from 192.0.2.2 port" in res.stdout, res
+        assert "over IPv4" in res.stdout and res.elapsed < 1.0 * SLACK, res
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=10)
+    assert server.returncode == 0, err
+
+
+# ---- the shim in dynamically linked musl programs ----
+
+def test_shim_races_a_dynamic_musl_program(lab, tmp_path):
+    probe = MUSL / "tests" / "shim_probe"
+    assert interpreter(probe) == MUSL_LOADER
+    assert interpreter(SHIM) is None
+    lab.fault("ipv6", "blackhole")
+    argv = [str(probe), "loop", "dual.test", PORT]
+    res = lab.run(argv, timeout=10, env={**musl_env(tmp_path), "SCIO_LOG": "info"})
+    assert res.returncode == 0, res
+    assert "peer=::ffff:192.0.2.10" in res.stdout or "peer=192.0.2.10" in res.stdout, res
+    assert res.elapsed < 1.0 * SLACK, res
+    assert "over IPv4" in res.stderr, res
+    # without the shim musl's program waits for the IPv6 SYN timeout
+    res = lab.run(argv, timeout=3, env=musl_env(tmp_path, shim=False))
+    assert res.timed_out, res
