@@ -102,9 +102,9 @@ deps:
 # make musl: the library, the shim and the programs built with Debian's
 # musl-gcc in MUSL_BUILD (never sanitized), with the test programs
 # tests/test_musl.py runs: race_client, static like the demos, and
-# shim_probe, dynamic, for the shim to be preloaded into.
+# shim_probe and gai_loop, dynamic, for the shim to be preloaded into.
 MUSL_BUILD ?= $(BUILD)/musl
-MUSL_DYNAMIC = shim_probe
+MUSL_DYNAMIC = shim_probe gai_loop
 musl: deps
 	$(MAKE) CC=musl-gcc BUILD=$(MUSL_BUILD) SAN= all \
 		$(addprefix $(MUSL_BUILD)/tests/,race_client $(MUSL_DYNAMIC))

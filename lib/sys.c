@@ -38,3 +38,29 @@ struct scio_sys scio_sys = {
 	.ppoll_chk = LIBC_PPOLL_CHK,
 };
 
+/* glibc frees a list node by node.  musl frees a getaddrinfo result as one
+ * block, the block of the list's last node, less as many references as
+ * the list has nodes: a joined list (one lookup per family) would leak
+ * both blocks, so each family's nodes go back as a list of their own. */
+void scio_freeaddrinfo(struct addrinfo *res)
+{
+#ifndef __GLIBC__
+	struct addrinfo *v6 = NULL, **t6 = &v6, *rest = NULL, **tr = &rest;
+	for (struct addrinfo *ai = res, *next; ai; ai = next) {
+		next = ai->ai_next;
+		ai->ai_next = NULL;
+		if (ai->ai_family == AF_INET6) {
+			*t6 = ai;
+			t6 = &ai->ai_next;
+		} else {
+			*tr = ai;
+			tr = &ai->ai_next;
+		}
+	}
+	if (v6)
+		scio_sys.freeaddrinfo(v6);
+	res = rest;
+#endif
+	if (res)
+		scio_sys.freeaddrinfo(res);
+}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from scio_testlib import BUILD, ROOT, SLACK, RaceOutput
+from test_dnsserver import Dns, ZONE
 
 MUSL = Path(os.environ.get("SCIO_MUSL_BUILD", BUILD / "musl"))
 SHIM = str(MUSL / "libscio-preload.so")
@@ -24,7 +25,7 @@ TELAR_PORT = "2323"
 
 @pytest.fixture(scope="module", autouse=True)
 def _built():
-    needed = [MUSL / "tests" / p for p in ("race_client", "shim_probe")]
+    needed = [MUSL / "tests" / p for p in ("race_client", "shim_probe", "gai_loop")]
     if not all(p.exists() for p in needed):
         subprocess.run(["make", "-s", "-C", str(ROOT), f"BUILD={BUILD}",
                         f"MUSL_BUILD={MUSL}", "musl"], check=True)
@@ -45,6 +46,18 @@ def musl_env(tmp_path, shim=True):
     if shim:
         env["LD_PRELOAD"] = SHIM
     return env
+
+
+def gai_fields(res):
+    """gai_loop's output: the addresses in order, and its key=value pairs."""
+    addrs, fields = [], {}
+    for word in res.stdout.split():
+        key, _, value = word.partition("=")
+        if key == "addr":
+            addrs.append(value)
+        else:
+            fields[key] = value
+    return addrs, fields
 
 
 # ---- the library and the demos, static ----
@@ -117,3 +130,43 @@ def test_shim_races_a_dynamic_musl_program(lab, tmp_path):
     # without the shim musl's program waits for the IPv6 SYN timeout
     res = lab.run(argv, timeout=3, env=musl_env(tmp_path, shim=False))
     assert res.timed_out, res
+
+
+# ---- musl's resolver: a dropped AAAA, freeaddrinfo ----
+
+@pytest.fixture
+def dns(lab, tmp_path):
+    # musl's timeout is for the whole lookup (default 5 s); 1 s keeps the
+    # lookup without scio short
+    d = Dns(lab, tmp_path, zone=ZONE,
+            resolv="nameserver 192.0.2.10\noptions timeout:1\n")
+    yield d
+    assert d.proc.poll() is None, "the DNS server died"
+
+
+def gai_loop(lab, tmp_path, name, count=1, shim=True, timeout=20):
+    res = lab.run([str(MUSL / "tests" / "gai_loop"), name, str(count)],
+                  timeout=timeout, env=musl_env(tmp_path, shim))
+    assert not res.timed_out, res
+    return res
+
+
+def test_aaaa_dropped_musl_fails_and_the_shim_answers(lab, dns, tmp_path):
+    # musl asks A and AAAA together and fails the whole lookup when one
+    # goes unanswered
+    res = gai_loop(lab, tmp_path, "aaaa-drop.test", shim=False)
+    assert res.returncode == 3 and "gai error=Try again" in res.stdout, res
+    # the shim asks each family on its own: A answers, AAAA gets the
+    # Resolution Delay
+    res = gai_loop(lab, tmp_path, "aaaa-drop.test")
+    assert res.returncode == 0, res
+    addrs, fields = gai_fields(res)
+    assert addrs == ["192.0.2.10"], res
+    assert float(fields["first_ms"]) < 500 * SLACK, res
+
+
+def test_raced_answers_are_freed(lab, dns, tmp_path):
+    # each raced answer joins two musl lookups: freeaddrinfo must free both
+    res = gai_loop(lab, tmp_path, "dns-dual.test", count=400, timeout=60)
+    assert res.returncode == 0, res
+    assert int(gai_fields(res)[1]["rss_growth_kb"]) < 32, res
