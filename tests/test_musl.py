@@ -132,7 +132,7 @@ def test_shim_races_a_dynamic_musl_program(lab, tmp_path):
     assert res.timed_out, res
 
 
-# ---- musl's resolver: a dropped AAAA, freeaddrinfo ----
+# ---- musl's resolver: a dropped AAAA, gai.conf, freeaddrinfo ----
 
 @pytest.fixture
 def dns(lab, tmp_path):
@@ -163,6 +163,15 @@ def test_aaaa_dropped_musl_fails_and_the_shim_answers(lab, dns, tmp_path):
     addrs, fields = gai_fields(res)
     assert addrs == ["192.0.2.10"], res
     assert float(fields["first_ms"]) < 500 * SLACK, res
+
+
+def test_raced_lookup_keeps_musls_order_whatever_gai_conf_says(lab, dns, tmp_path):
+    # musl's sort reads no /etc/gai.conf; glibc's would put IPv4 first
+    lab.write_etc("gai.conf", "precedence ::ffff:0:0/96 100\n")
+    plain = gai_loop(lab, tmp_path, "dns-dual.test", shim=False)
+    raced = gai_loop(lab, tmp_path, "dns-dual.test")
+    assert gai_fields(plain)[0] == ["2001:db8::10", "192.0.2.10"], plain
+    assert gai_fields(raced)[0] == ["2001:db8::10", "192.0.2.10"], raced
 
 
 def test_raced_answers_are_freed(lab, dns, tmp_path):
