@@ -101,13 +101,14 @@ deps:
 
 # make musl: the library, the shim and the programs built with Debian's
 # musl-gcc in MUSL_BUILD (never sanitized), with the test programs
-# tests/test_musl.py runs: race_client, static like the demos, and
-# shim_probe and gai_loop, dynamic, for the shim to be preloaded into.
+# tests/test_musl.py runs: race_client and fork_storm, static like the
+# demos, and shim_probe and gai_loop, dynamic, for the shim to be
+# preloaded into.
 MUSL_BUILD ?= $(BUILD)/musl
 MUSL_DYNAMIC = shim_probe gai_loop
 musl: deps
 	$(MAKE) CC=musl-gcc BUILD=$(MUSL_BUILD) SAN= all \
-		$(addprefix $(MUSL_BUILD)/tests/,race_client $(MUSL_DYNAMIC))
+		$(addprefix $(MUSL_BUILD)/tests/,race_client fork_storm $(MUSL_DYNAMIC))
 
 ifneq ($(KERNEL_HDRS),)
 $(MUSL_DYNAMIC:%=$(BUILD)/tests/%): EXE_LDFLAGS =

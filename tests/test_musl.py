@@ -25,7 +25,7 @@ TELAR_PORT = "2323"
 
 @pytest.fixture(scope="module", autouse=True)
 def _built():
-    needed = [MUSL / "tests" / p for p in ("race_client", "shim_probe", "gai_loop")]
+    needed = [MUSL / "tests" / p for p in ("race_client", "fork_storm", "shim_probe", "gai_loop")]
     if not all(p.exists() for p in needed):
         subprocess.run(["make", "-s", "-C", str(ROOT), f"BUILD={BUILD}",
                         f"MUSL_BUILD={MUSL}", "musl"], check=True)
@@ -112,6 +112,19 @@ def test_static_telar_answers_the_static_race(lab):
         server.terminate()
         _, err = server.communicate(timeout=10)
     assert server.returncode == 0, err
+
+
+def test_fork_from_a_handler_inside_a_library_lock():
+    # test_forksafe.py's scenario: musl's mutexes record no owner
+    try:
+        res = subprocess.run([str(MUSL / "tests" / "fork_storm"), "2"],
+                             capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"fork_storm hung: {e.stdout!r}") from None
+    assert res.returncode == 0, res
+    rec = dict(w.split("=") for w in res.stdout.split())
+    assert rec["hung"] == "0" and rec["children_ok"] == rec["forks"], res
+    assert int(rec["forks"]) >= 20 and int(rec["inside_lock"]) >= 5, res
 
 
 # ---- the shim in dynamically linked musl programs ----
