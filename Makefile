@@ -18,6 +18,16 @@ ALL_CFLAGS = $(BASE) $(CFLAGS) $(SANFLAGS)
 LDHARD   = -Wl,-z,relro,-z,now
 ALL_LDFLAGS = $(LDHARD) $(LDFLAGS) $(SANFLAGS)
 
+# With Debian's musl-gcc (make musl): the programs are static, and the
+# kernel's headers (linux/, asm/: linux-libc-dev), which musl-gcc does not
+# search, come through a directory of links to them alone.
+ifneq ($(findstring musl,$(notdir $(CC))),)
+EXE_LDFLAGS ?= -static
+KERNEL_HDRS = $(BUILD)/kernel-headers
+BASE    += -isystem $(KERNEL_HDRS)
+MULTIARCH := $(shell $(CC) -print-multiarch)
+endif
+
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SHIM_SRC = $(wildcard shim/*.c)
@@ -35,7 +45,7 @@ DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
 	  $(BUILD)/scio-history $(DEMOS)
 
-.PHONY: all check test test-progs bench clean install uninstall deps demo fuzz soak mutants
+.PHONY: all check test test-progs bench clean install uninstall deps demo fuzz soak mutants musl
 all: $(TARGETS)
 
 # Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
@@ -45,9 +55,14 @@ $(BUILD)/.flags: FORCE
 	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
 FORCE:
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/.flags
+$(BUILD)/obj/%.o: %.c $(BUILD)/.flags | $(KERNEL_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/kernel-headers:
+	mkdir -p $@
+	ln -sfn /usr/include/linux /usr/include/asm-generic $@/
+	ln -sfn /usr/include/$(MULTIARCH)/asm $@/asm
 
 $(BUILD)/libscio.a: $(LIB_OBJ)
 	rm -f $@
@@ -64,24 +79,24 @@ $(BUILD)/libscio-shim.a: $(CORE_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/obj/shim/%.o: shim/%.c $(BUILD)/.flags
+$(BUILD)/obj/shim/%.o: shim/%.c $(BUILD)/.flags | $(KERNEL_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Ishim -Ishim/core -MMD -MP -c -o $@ $<
 
 $(BUILD)/scio-history: $(BUILD)/obj/tools/scio-history.o $(BUILD)/libscio.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS) -lpthread
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(EXE_LDFLAGS) -lpthread
 
 # Each demo is demo/NAME.c plus any demo/NAME-*.c, linked with libscio.a.
 $(BUILD)/scio-smtp: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/scio-smtp*.c)) $(BUILD)/libscio.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(EXE_LDFLAGS)
 
 $(BUILD)/telar: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/telar*.c)) $(BUILD)/libscio.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(EXE_LDFLAGS)
 
 $(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libscio-shim.a $(BUILD)/libscio.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/c -Ishim/core -MMD -MP -MF $@.d -MT $@ \
-		-o $@ $< $(BUILD)/libscio-shim.a $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
+		-o $@ $< $(BUILD)/libscio-shim.a $(BUILD)/libscio.a $(ALL_LDFLAGS) $(EXE_LDFLAGS) -lpthread
 
 $(BUILD)/tests/%.so: tests/preload/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
@@ -102,8 +117,25 @@ check: $(UNIT_BIN)
 	done; \
 	test -z "$$failed" || { echo "check: failed:$$failed (output in $(BUILD)/tests/*.out)"; exit 1; }
 
-test: deps check all test-progs
-	SCIO_BUILD=$(abspath $(BUILD)) SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+# make musl: the library, the shim and the programs built with Debian's
+# musl-gcc in MUSL_BUILD (never sanitized), with the test programs
+# tests/test_musl.py runs: race_client and fork_storm, static like the
+# demos, and shim_probe and gai_loop, dynamic, for the shim to be
+# preloaded into.
+MUSL_BUILD ?= $(BUILD)/musl
+MUSL_DYNAMIC = shim_probe gai_loop
+musl: deps
+	$(MAKE) CC=musl-gcc BUILD=$(MUSL_BUILD) SAN= all \
+		$(addprefix $(MUSL_BUILD)/tests/,race_client fork_storm $(MUSL_DYNAMIC))
+
+ifneq ($(KERNEL_HDRS),)
+$(MUSL_DYNAMIC:%=$(BUILD)/tests/%): EXE_LDFLAGS =
+endif
+
+test: deps check all test-progs musl
+	SCIO_BUILD=$(abspath $(BUILD)) SCIO_MUSL_BUILD=$(abspath $(MUSL_BUILD)) \
+		SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS from the seeds in
 # tests/fuzz/seeds/NAME (corpus grown in build/); crash reproducers land

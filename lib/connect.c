@@ -95,13 +95,13 @@ static int resolve(const char *host, const char *service,
 		total++;
 	*out = calloc(2 * total, sizeof(**out));
 	if (!*out) {
-		scio_sys.freeaddrinfo(res);
+		scio_freeaddrinfo(res);
 		last_gai_error = EAI_MEMORY;
 		errno = ENOMEM;
 		return -1;
 	}
 	size_t n = scio_collect(res, *out, total);
-	scio_sys.freeaddrinfo(res);
+	scio_freeaddrinfo(res);
 	if (n == 0) {
 		free(*out);
 		last_gai_error = EAI_NONAME;

@@ -22,6 +22,7 @@ need_cmd groff groff-base
 need_cmd gcc gcc
 need_cmd pkg-config pkg-config
 need_cmd readelf binutils
+need_cmd musl-gcc musl-tools
 need_py pytest python3-pytest
 need_py aiosmtpd python3-aiosmtpd
 need_py pyftpdlib python3-pyftpdlib

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <unistd.h>
 #include "addrs.h"
 #include "engine.h"
 #include "history.h"

@@ -3,6 +3,7 @@
  * destination's family, unbound, to an INET/INET6 address.
  */
 #include <fcntl.h>
+#include <netinet/in.h>
 #include "core.h"
 
 /* A TCP socket (the only kind the shim races); *flags its status flags. */

@@ -16,7 +16,11 @@
 
 const char *errdesc(int err)
 {
+#ifdef __GLIBC__
 	const char *d = strerrordesc_np(err);
+#else
+	const char *d = strerror(err);  /* musl's: a constant, never NULL */
+#endif
 	return d ? d : "unknown error";
 }
 

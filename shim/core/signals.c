@@ -4,6 +4,8 @@
  * temporary SO_SNDTIMEO with the thread's signals held.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include "internal.h"
 #include "sys.h"
 #include "core.h"

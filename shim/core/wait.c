@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <unistd.h>
 #include "history.h"
 #include "internal.h"
 #include "core.h"
