@@ -18,10 +18,23 @@ ALL_CFLAGS = $(BASE) $(CFLAGS) $(SANFLAGS)
 LDHARD   = -Wl,-z,relro,-z,now
 ALL_LDFLAGS = $(LDHARD) $(LDFLAGS) $(SANFLAGS)
 
+# With Debian's musl-gcc (make musl): the programs are static, and the
+# kernel's headers (linux/, asm/: linux-libc-dev), which musl-gcc does not
+# search, come through a directory of links to them alone.
+ifneq ($(findstring musl,$(notdir $(CC))),)
+EXE_LDFLAGS ?= -static
+KERNEL_HDRS = $(BUILD)/kernel-headers
+BASE    += -isystem $(KERNEL_HDRS)
+MULTIARCH := $(shell $(CC) -print-multiarch)
+endif
+
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SHIM_SRC = $(wildcard shim/*.c)
 SHIM_OBJ = $(SHIM_SRC:%.c=$(BUILD)/obj/%.o)
+# The shim's own logic (no interposed symbol): unit tests link it.
+CORE_SRC = $(wildcard shim/core/*.c)
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC = $(wildcard tests/c/*.c)
 TEST_BIN = $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 # Preloaded test helpers; never sanitized (they replace the allocator).
@@ -32,7 +45,7 @@ DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
 	  $(BUILD)/scio-history $(DEMOS)
 
-.PHONY: all test test-progs bench clean install uninstall deps demo fuzz soak deb
+.PHONY: all check test test-progs bench clean install uninstall deps demo fuzz soak mutants musl deb
 all: $(TARGETS)
 
 # Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
@@ -42,9 +55,14 @@ $(BUILD)/.flags: FORCE
 	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
 FORCE:
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/.flags
+$(BUILD)/obj/%.o: %.c $(BUILD)/.flags | $(KERNEL_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/kernel-headers:
+	mkdir -p $@
+	ln -sfn /usr/include/linux /usr/include/asm-generic $@/
+	ln -sfn /usr/include/$(MULTIARCH)/asm $@/asm
 
 $(BUILD)/libscio.a: $(LIB_OBJ)
 	rm -f $@
@@ -53,27 +71,32 @@ $(BUILD)/libscio.a: $(LIB_OBJ)
 $(BUILD)/libscio.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libscio.so.0 $(ALL_LDFLAGS) -o $@ $^
 
-$(BUILD)/libscio-preload.so: $(SHIM_OBJ) $(LIB_OBJ) shim/exports.map
+$(BUILD)/libscio-preload.so: $(SHIM_OBJ) $(CORE_OBJ) $(LIB_OBJ) shim/exports.map
 	$(CC) -shared -Wl,--version-script=shim/exports.map $(ALL_LDFLAGS) \
-		-o $@ $(SHIM_OBJ) $(LIB_OBJ) -ldl -lpthread
+		-o $@ $(SHIM_OBJ) $(CORE_OBJ) $(LIB_OBJ) -ldl -lpthread
 
-$(BUILD)/obj/shim/%.o: shim/%.c $(BUILD)/.flags
+$(BUILD)/libscio-shim.a: $(CORE_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/obj/shim/%.o: shim/%.c $(BUILD)/.flags | $(KERNEL_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Ishim -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Ishim -Ishim/core -MMD -MP -c -o $@ $<
 
 $(BUILD)/scio-history: $(BUILD)/obj/tools/scio-history.o $(BUILD)/libscio.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS) -lpthread
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(EXE_LDFLAGS) -lpthread
 
 # Each demo is demo/NAME.c plus any demo/NAME-*.c, linked with libscio.a.
 $(BUILD)/scio-smtp: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/scio-smtp*.c)) $(BUILD)/libscio.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(EXE_LDFLAGS)
 
 $(BUILD)/telar: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard demo/telar*.c)) $(BUILD)/libscio.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(EXE_LDFLAGS)
 
-$(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libscio.a $(BUILD)/.flags
+$(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libscio-shim.a $(BUILD)/libscio.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/c -o $@ $< $(BUILD)/libscio.a $(ALL_LDFLAGS) -lpthread
+	$(CC) $(ALL_CFLAGS) -Itests/c -Ishim/core -MMD -MP -MF $@.d -MT $@ \
+		-o $@ $< $(BUILD)/libscio-shim.a $(BUILD)/libscio.a $(ALL_LDFLAGS) $(EXE_LDFLAGS) -lpthread
 
 $(BUILD)/tests/%.so: tests/preload/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
@@ -82,10 +105,37 @@ $(BUILD)/tests/%.so: tests/preload/%.c $(BUILD)/.flags
 test-progs: $(TEST_BIN) $(TEST_SO)
 
 deps:
-	@sh scripts/test-deps
+	@sh tests/deps.sh
 
-test: deps all test-progs
-	SCIO_BUILD=$(abspath $(BUILD)) SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
+# The C unit tests (tests/c/test_*.c): no root, no network, seconds.
+UNIT_BIN = $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
+check: $(UNIT_BIN)
+	@failed=""; for t in $(UNIT_BIN); do \
+		TSAN_OPTIONS="$${TSAN_OPTIONS:-exitcode=66:report_signal_unsafe=0:suppressions=$(CURDIR)/tests/tsan.supp}" \
+			$$t > $$t.out 2>&1 || failed="$$failed $${t##*/}"; \
+		echo "check: $${t##*/}: $$(tail -n 1 $$t.out)"; \
+	done; \
+	test -z "$$failed" || { echo "check: failed:$$failed (output in $(BUILD)/tests/*.out)"; exit 1; }
+
+
+# make musl: the library, the shim and the programs built with Debian's
+# musl-gcc in MUSL_BUILD (never sanitized), with the test programs
+# tests/test_musl.py runs: race_client and fork_storm, static like the
+# demos, and shim_probe and gai_loop, dynamic, for the shim to be
+# preloaded into.
+MUSL_BUILD ?= $(BUILD)/musl
+MUSL_DYNAMIC = shim_probe gai_loop
+musl: deps
+	$(MAKE) CC=musl-gcc BUILD=$(MUSL_BUILD) SAN= all \
+		$(addprefix $(MUSL_BUILD)/tests/,race_client fork_storm $(MUSL_DYNAMIC))
+
+ifneq ($(KERNEL_HDRS),)
+$(MUSL_DYNAMIC:%=$(BUILD)/tests/%): EXE_LDFLAGS =
+endif
+
+test: deps check all test-progs musl
+	SCIO_BUILD=$(abspath $(BUILD)) SCIO_MUSL_BUILD=$(abspath $(MUSL_BUILD)) \
+		SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS from the seeds in
 # tests/fuzz/seeds/NAME (corpus grown in build/); crash reproducers land
@@ -109,13 +159,18 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 		test -z "$$(ls tests/fuzz/crashes 2>/dev/null)" || exit 1; \
 	done
 
+# Breaks each rule of the race engine in turn; every mutant must make the
+# engine's unit tests fail.
+mutants:
+	$(PYTHON) tests/mutants.py
+
 SOAK_SECONDS ?= 300
 soak: deps all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/soak.py --seconds $(SOAK_SECONDS)
 
 demo: all
-	@sh scripts/test-deps
-	@SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) scripts/demo.py
+	@sh tests/deps.sh
+	@SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) demo/run-demo.py
 
 bench: deps all test-progs
 	SCIO_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/run.py
@@ -177,7 +232,8 @@ uninstall:
 # Debian packages (debian/, debhelper), built in a copy of the tree under
 # $(BUILD)/deb: scio, libscio0, libscio-dev, scio-demos land in $(BUILD)/deb.
 deb:
-	@sh scripts/deb-deps
-	sh scripts/build-deb $(BUILD)/deb
+	@sh debian/deps.sh
+	sh debian/build.sh $(BUILD)/deb
 
--include $(LIB_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(patsubst %.c,$(BUILD)/obj/%.d,$(wildcard demo/*.c))
+# Header dependencies of every object (lib, shim, tools, demo) and test program.
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/tests/*.d)

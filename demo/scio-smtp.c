@@ -171,11 +171,29 @@ static const char *family_name(int family)
 	return family == AF_INET6 ? "IPv6" : family == AF_INET ? "IPv4" : "?";
 }
 
+#ifdef __GLIBC__
 static const char *err_name(int e)
 {
 	const char *s = strerrorname_np(e);
 	return s ? s : "unknown error";
 }
+#else
+/* musl names no errno: the ones a connect can end with */
+static const char *err_name(int e)
+{
+#define NAME(x) case x: return #x
+	switch (e) {
+	NAME(ETIMEDOUT); NAME(ECONNREFUSED); NAME(ECONNRESET);
+	NAME(ENETUNREACH); NAME(EHOSTUNREACH); NAME(ECANCELED);
+	NAME(EADDRNOTAVAIL); NAME(EAFNOSUPPORT); NAME(EACCES); NAME(EPERM);
+	NAME(EMFILE); NAME(ENFILE); NAME(ENOMEM); NAME(ENOBUFS); NAME(EINTR);
+	NAME(EINVAL); NAME(EAGAIN); NAME(EINPROGRESS); NAME(ENETDOWN);
+	NAME(EPIPE); NAME(EPROTO);
+	}
+#undef NAME
+	return "unknown error";
+}
+#endif
 
 /* "3", "2.5", "0.25": milliseconds as seconds, without trailing zeros. */
 static const char *seconds_str(int ms, char *buf, size_t size)

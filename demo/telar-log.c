@@ -31,7 +31,8 @@ int log_is_verbose(void)
 }
 
 /* One message, written with one write(2) so lines never interleave. */
-static void log_emit(int priority, const char *fmt, va_list ap)
+static TELAR_PRINTF(2, 0)
+void log_emit(int priority, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	int saved_errno = errno;

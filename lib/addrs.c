@@ -49,31 +49,6 @@ size_t scio_collect(const struct addrinfo *ai, struct sockaddr_storage *out,
 	return n;
 }
 
-void scio_interleave(struct sockaddr_storage *a, size_t n, int prefer)
-{
-	struct sockaddr_storage tmp[SCIO_MAX_CANDIDATES];
-	size_t pref[SCIO_MAX_CANDIDATES], other[SCIO_MAX_CANDIDATES];
-	size_t np = 0, no = 0, k = 0;
-
-	if (n > SCIO_MAX_CANDIDATES)
-		n = SCIO_MAX_CANDIDATES;
-	if (prefer != AF_INET)
-		prefer = AF_INET6;
-	for (size_t i = 0; i < n; i++) {
-		if (a[i].ss_family == prefer)
-			pref[np++] = i;
-		else
-			other[no++] = i;
-	}
-	for (size_t i = 0, j = 0; i < np || j < no;) {
-		if (i < np)
-			tmp[k++] = a[pref[i++]];
-		if (j < no)
-			tmp[k++] = a[other[j++]];
-	}
-	memcpy(a, tmp, n * sizeof(*a));
-}
-
 const char *scio_addr_str(const struct sockaddr *sa, char *buf, size_t size)
 {
 	char host[INET6_ADDRSTRLEN] = "?";

@@ -17,11 +17,6 @@ int scio_same_addr(const struct sockaddr *a, const struct sockaddr *b);
 size_t scio_collect(const struct addrinfo *ai, struct sockaddr_storage *out,
 		    size_t cap);
 
-/* Reorders a[] in place: families alternate, starting with `prefer`,
- * each keeping its own order (RFC 8305 section 4, First Address Family
- * Count 1).  At most SCIO_MAX_CANDIDATES entries. */
-void scio_interleave(struct sockaddr_storage *a, size_t n, int prefer);
-
 /* An IPv4 address as the IPv4-mapped IPv6 address ::ffff:a.b.c.d (for
  * an AF_INET6 socket), and back; other addresses are left as they are. */
 void scio_map_v4(struct sockaddr_storage *ss);

@@ -1,5 +1,6 @@
 /* answers.c - the table of recent multi-address getaddrinfo answers. */
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -80,36 +81,84 @@ struct scio_answers *scio_answers_global(void)
 	return &global;
 }
 
-/* Fills a from res; returns how many distinct addresses it has. */
-static size_t collect(struct scio_answer *a, const struct addrinfo *res)
+static int find_ip(const struct scio_answer *a, const struct scio_ip *ip)
 {
+	for (size_t i = 0; i < a->n; i++)
+		if (ip_equal(&a->e[i].ip, ip))
+			return (int)i;
+	return -1;
+}
+
+/* Appends ip unless a has it; 0, or -1 when out of memory or budget. */
+static int add_ip(struct scio_answer *a, size_t *cap, const struct scio_ip *ip)
+{
+	if (find_ip(a, ip) >= 0)
+		return 0;
+	if (a->n == *cap) {
+		size_t more = *cap ? *cap * 2 : 8;
+		if (more > SCIO_ANSWER_BUDGET)
+			more = SCIO_ANSWER_BUDGET;
+		if (more <= a->n)
+			return -1;
+		struct scio_entry *e = realloc(a->e, more * sizeof(*e));
+		if (!e)
+			return -1;
+		a->e = e;
+		*cap = more;
+	}
+	a->e[a->n++] = (struct scio_entry){ .ip = *ip };
+	return 0;
+}
+
+/* Fills a (its entries on the heap) from res: the distinct INET/INET6
+ * addresses, in order; -1 when they cannot all be kept. */
+static int collect(struct scio_answer *a, const struct addrinfo *res)
+{
+	size_t cap = 0;
 	a->n = 0;
 	a->port = 0;
-	for (; res && a->n < SCIO_ANSWER_ADDRS; res = res->ai_next) {
+	for (; res; res = res->ai_next) {
 		struct scio_ip ip;
 		uint16_t port;
 		if (res->ai_protocol != 0 && res->ai_protocol != IPPROTO_TCP)
 			continue;
 		if (!scio_ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen))
 			continue;
-		int dup = 0;
-		for (size_t k = 0; k < a->n && !dup; k++)
-			dup = ip_equal(&a->ip[k], &ip);
-		if (dup)
-			continue;
 		if (a->n == 0)
 			a->port = port;
-		a->ip[a->n++] = ip;
+		if (add_ip(a, &cap, &ip) < 0)
+			return -1;
 	}
-	return a->n;
+	return 0;
 }
 
 static int same_answer(const struct scio_answer *x, const struct scio_answer *y)
 {
-	return x->id && x->n == y->n && x->port == y->port &&
-	       x->pending == y->pending && x->raceable == y->raceable &&
-	       strcmp(x->name, y->name) == 0 &&
-	       memcmp(x->ip, y->ip, x->n * sizeof(x->ip[0])) == 0;
+	if (!x->id || x->n != y->n || x->port != y->port ||
+	    x->pending != y->pending || x->raceable != y->raceable ||
+	    strcmp(x->name, y->name) != 0)
+		return 0;
+	for (size_t i = 0; i < x->n; i++)
+		if (!ip_equal(&x->e[i].ip, &y->e[i].ip))
+			return 0;
+	return 1;
+}
+
+static void clear_slot(struct scio_answers *t, struct scio_answer *a)
+{
+	t->held -= a->n;
+	free(a->e);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Older answers make room for one of n addresses (never the newest). */
+static void make_room(struct scio_answers *t, size_t n)
+{
+	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS && t->held + n > SCIO_ANSWER_BUDGET; k++) {
+		struct scio_answer *a = &t->slot[(t->next_slot + k) % SCIO_ANSWER_SLOTS];
+		if (a->id)
+			clear_slot(t, a);
+	}
 }
 
 /* The answer id of the calling thread's latest lookup; 0 for none. */
@@ -125,7 +174,7 @@ static void forget_name(struct scio_answers *t, const char *name)
 {
 	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++)
 		if (t->slot[k].id && strcmp(t->slot[k].name, name) == 0)
-			t->slot[k].id = 0;
+			clear_slot(t, &t->slot[k]);
 }
 
 void scio_answers_record(struct scio_answers *t, const char *name,
@@ -134,12 +183,12 @@ void scio_answers_record(struct scio_answers *t, const char *name,
 	struct scio_answer a;
 	memset(&a, 0, sizeof(a));
 	int pending = (flags & SCIO_ANSWER_PENDING) != 0;
-	size_t n = collect(&a, res);
-	if (n == 0 && !pending) {
+	if (collect(&a, res) < 0 || (a.n == 0 && !pending)) {
+		free(a.e);  /* what cannot be kept whole is not raced */
 		my_latest = 0;
 		return;
 	}
-	a.raceable = (flags & SCIO_ANSWER_RACEABLE) && (n >= 2 || pending);
+	a.raceable = (flags & SCIO_ANSWER_RACEABLE) && (a.n >= 2 || pending);
 	a.pending = (uint8_t)pending;
 	a.pending_until = pending ? now + SCIO_LATE_US : 0;
 	if (name)
@@ -152,23 +201,19 @@ void scio_answers_record(struct scio_answers *t, const char *name,
 		/* a program resolving the same name in a loop: just refresh */
 		t->slot[last].when = now;
 		my_latest = t->slot[last].id;
+		free(a.e);
 	} else {
 		forget_name(t, a.name);
+		clear_slot(t, &t->slot[t->next_slot]);
+		make_room(t, a.n);
 		a.id = t->next_id++;
 		t->slot[t->next_slot] = a;
+		t->held += a.n;
 		t->next_slot = (t->next_slot + 1) % SCIO_ANSWER_SLOTS;
 		my_latest = a.id;
 	}
 	touch(t, now);
 	scio_unlock(&t->lock);
-}
-
-static int find_ip(const struct scio_answer *a, const struct scio_ip *ip)
-{
-	for (int i = 0; i < a->n; i++)
-		if (ip_equal(&a->ip[i], ip))
-			return i;
-	return -1;
 }
 
 static struct scio_answer *find_id(struct scio_answers *t, uint64_t id)
@@ -179,31 +224,34 @@ static struct scio_answer *find_id(struct scio_answers *t, uint64_t id)
 	return NULL;
 }
 
+static void forget_outcomes(struct scio_answer *a)
+{
+	a->failed_at = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		a->e[i].error = 0;
+		a->e[i].tried = 0;
+	}
+}
+
 int scio_answers_take_replay(struct scio_answers *t, struct scio_match *m,
 			     int64_t now)
 {
-	int open = 0;
 	m->replay_error = 0;
-	m->failed = 0;
+	m->replay_open = 0;
 	scio_lock(&t->lock);
 	struct scio_answer *a = find_id(t, m->id);
-	if (a && a->failed_at) {
-		size_t i = m->asked;
-		if (now - a->failed_at > SCIO_REPLAY_US || i == a->failed_primary ||
+	if (a && a->failed_at && m->asked < a->n) {
+		if (now - a->failed_at > SCIO_REPLAY_US || m->asked == a->failed_primary ||
 		    a->failed_port != m->port) {
-			/* a new connect, not a fallback loop's next step */
-			a->failed_at = 0;
-			a->tried = 0;
-			memset(a->error, 0, sizeof(a->error));
+			forget_outcomes(a);  /* a new connect, not a fallback loop's step */
 		} else {
-			open = 1;
-			m->replay_error = a->error[i];
-			a->error[i] = 0;
-			m->failed = a->tried;
+			m->replay_open = 1;
+			m->replay_error = a->e[m->asked].error;
+			a->e[m->asked].error = 0;
 		}
 	}
 	scio_unlock(&t->lock);
-	return open;
+	return m->replay_open;
 }
 
 /* Believed: recent, or the fallback loop of a race that just failed. */
@@ -224,8 +272,8 @@ static int same_set(const struct scio_answer *x, const struct scio_answer *y)
 {
 	if (x->n != y->n || x->pending != y->pending)
 		return 0;
-	for (int i = 0; i < x->n; i++)
-		if (find_ip(y, &x->ip[i]) < 0)
+	for (size_t i = 0; i < x->n; i++)
+		if (find_ip(y, &x->e[i].ip) < 0)
 			return 0;
 	return 1;
 }
@@ -260,16 +308,11 @@ static struct scio_answer *source_of(struct scio_answers *t,
 static void fill_match(struct scio_match *m, const struct scio_answer *a,
 		       const struct scio_ip *ip, uint16_t port, int64_t now)
 {
-	m->id = a->id;
-	m->pending = a->pending && now < a->pending_until;
-	m->port = port;
+	*m = (struct scio_match){
+		.id = a->id, .n = a->n, .asked = (size_t)find_ip(a, ip), .port = port,
+		.pending = a->pending && now < a->pending_until,
+	};
 	memcpy(m->name, a->name, sizeof(m->name));
-	m->n = a->n;
-	m->asked = (size_t)find_ip(a, ip);
-	for (size_t j = 0; j < a->n; j++)
-		ip_to_sockaddr(&a->ip[j], port, &m->addr[j]);
-	m->replay_error = 0;
-	m->failed = 0;
 }
 
 int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
@@ -294,36 +337,31 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 }
 
 void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
-			 const int *errors, int64_t now)
+			 const struct sockaddr_storage *addrs, const int *errors,
+			 size_t count, int64_t now)
 {
 	scio_lock(&t->lock);
-	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++) {
-		struct scio_answer *a = &t->slot[k];
-		if (a->id != m->id)
-			continue;
-		if (!a->failed_at || now - a->failed_at > SCIO_REPLAY_US) {
-			memset(a->error, 0, sizeof(a->error));
-			a->tried = 0;
-		}
+	struct scio_answer *a = find_id(t, m->id);
+	if (a) {
+		if (!a->failed_at || now - a->failed_at > SCIO_REPLAY_US)
+			forget_outcomes(a);
 		a->failed_at = now ? now : 1;
 		touch(t, now);
-		a->failed_primary = (uint8_t)m->asked;
+		a->failed_primary = m->asked;
 		a->failed_port = m->port;
-		for (size_t i = 0; i < a->n && i < m->n; i++)
-			if (errors[i]) {
-				a->error[i] = errors[i];
-				a->tried |= 1u << i;
-			}
-		break;
+		for (size_t k = 0; k < count; k++) {
+			struct scio_ip ip;
+			uint16_t port;
+			int i;
+			if (!errors[k] || !scio_ip_from_sockaddr(&ip, &port,
+					(const struct sockaddr *)&addrs[k], sizeof(addrs[k])) ||
+			    (i = find_ip(a, &ip)) < 0)
+				continue;
+			a->e[i].error = errors[k];
+			a->e[i].tried = 1;
+		}
 	}
 	scio_unlock(&t->lock);
-}
-
-static void add_ip(struct scio_answer *a, const struct scio_ip *ip)
-{
-	if (a->n >= SCIO_ANSWER_ADDRS || find_ip(a, ip) >= 0)
-		return;
-	a->ip[a->n++] = *ip;
 }
 
 void scio_answers_late(struct scio_answers *t, const char *name,
@@ -335,12 +373,15 @@ void scio_answers_late(struct scio_answers *t, const char *name,
 			&t->slot[(t->next_slot + SCIO_ANSWER_SLOTS - k) % SCIO_ANSWER_SLOTS];
 		if (!a->id || !a->pending || strncmp(a->name, name, sizeof(a->name) - 1))
 			continue;
+		size_t cap = a->n, before = a->n;
 		for (; res; res = res->ai_next) {
 			struct scio_ip ip;
 			uint16_t port;
-			if (scio_ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen))
-				add_ip(a, &ip);
+			if (scio_ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen) &&
+			    add_ip(a, &cap, &ip) < 0)
+				break;  /* out of memory: the answer stays as it was */
 		}
+		t->held += a->n - before;
 		a->pending = 0;
 		a->when = now;
 		touch(t, now);
@@ -356,14 +397,27 @@ size_t scio_answers_more(struct scio_answers *t, const struct scio_match *m,
 	size_t count = 0;
 	*pending = 0;
 	scio_lock(&t->lock);
-	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++) {
-		struct scio_answer *a = &t->slot[k];
-		if (a->id != m->id)
-			continue;
+	struct scio_answer *a = find_id(t, m->id);
+	if (a) {
 		for (size_t i = known; i < a->n && count < cap; i++)
-			ip_to_sockaddr(&a->ip[i], m->port, &out[count++]);
+			ip_to_sockaddr(&a->e[i].ip, m->port, &out[count++]);
 		*pending = a->pending && now < a->pending_until;
-		break;
+	}
+	scio_unlock(&t->lock);
+	return count;
+}
+
+size_t scio_answers_candidates(struct scio_answers *t, const struct scio_match *m,
+			       struct sockaddr_storage *out, size_t cap)
+{
+	size_t count = 0;
+	scio_lock(&t->lock);
+	struct scio_answer *a = find_id(t, m->id);
+	if (a && m->asked < a->n && cap > 0) {
+		ip_to_sockaddr(&a->e[m->asked].ip, m->port, &out[count++]);
+		for (size_t i = 0; i < a->n && count < cap; i++)
+			if (i != m->asked && !(m->replay_open && a->e[i].tried))
+				ip_to_sockaddr(&a->e[i].ip, m->port, &out[count++]);
 	}
 	scio_unlock(&t->lock);
 	return count;

@@ -7,9 +7,11 @@
  * when no other recent answer (of any name, literal lookups included)
  * holds the address with a different set of addresses.  Answers are
  * believed for seconds, and a newer lookup of the same name replaces the
- * older one.  Bounded (a ring of slots, each holding at most
- * SCIO_ANSWER_ADDRS addresses), thread-safe, fork-safe.  Time is passed
- * in (microseconds, monotonic) for tests.
+ * older one.  An answer keeps every address it had, whatever its size; the
+ * memory is bounded by design: a ring of SCIO_ANSWER_SLOTS answers holding
+ * at most SCIO_ANSWER_BUDGET addresses in all (older answers make room,
+ * and never the newest).  Thread-safe, fork-safe.  Time is passed in
+ * (microseconds, monotonic) for tests.
  */
 #ifndef SCIO_ANSWERS_H
 #define SCIO_ANSWERS_H
@@ -19,8 +21,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define SCIO_ANSWER_ADDRS 16
 #define SCIO_ANSWER_SLOTS 64
+#define SCIO_ANSWER_BUDGET 4096  /* addresses over every answer kept */
 #define SCIO_ANSWER_NAME 64
 #define SCIO_ANSWER_TTL_US (10 * 1000000LL)   /* believed for 10 seconds */
 #define SCIO_REPLAY_US (2 * 1000000LL)        /* a fallback loop's window */
@@ -32,22 +34,27 @@ struct scio_ip {
 	uint8_t a[16];
 };
 
+/* One address of an answer, and its outcome in the current fallback loop. */
+struct scio_entry {
+	struct scio_ip ip;
+	int error;                 /* its failure, replayed once */
+	uint8_t tried;             /* raced in this fallback loop */
+};
+
 struct scio_answer {
 	uint64_t id;               /* 0: empty slot */
 	int64_t when;              /* recorded or refreshed */
 	uint16_t port;             /* network order; 0: resolved without one */
-	uint8_t n;
 	uint8_t raceable;          /* a host name's two-family lookup */
 	uint8_t pending;           /* a family's answer may still come */
 	int64_t pending_until;
 	char name[SCIO_ANSWER_NAME];
-	struct scio_ip ip[SCIO_ANSWER_ADDRS];
-	/* after a failed race: each address's error, replayed once */
+	size_t n;
+	struct scio_entry *e;      /* n entries, resolver order (heap) */
+	/* after a failed race: the fallback loop that may replay errors */
 	int64_t failed_at;
-	uint8_t failed_primary;
+	size_t failed_primary;
 	uint16_t failed_port;
-	uint32_t tried;            /* bit i: ip[i] raced in this fallback loop */
-	int error[SCIO_ANSWER_ADDRS];
 };
 
 struct scio_answers {
@@ -56,18 +63,19 @@ struct scio_answers {
 				      skip the lock when every answer is old */
 	uint64_t next_id;
 	unsigned next_slot;
+	size_t held;               /* entries over every slot */
 	struct scio_answer slot[SCIO_ANSWER_SLOTS];
 };
 
-/* What connect() learns about its destination. */
+/* What connect() learns about its destination: a reference to the answer,
+ * whose addresses scio_answers_candidates copies out. */
 struct scio_match {
 	uint64_t id;
 	char name[SCIO_ANSWER_NAME];
-	size_t n;                  /* addresses of the answer, resolver order */
+	size_t n;                  /* addresses of the answer */
 	size_t asked;              /* the destination's index among them */
-	struct sockaddr_storage addr[SCIO_ANSWER_ADDRS]; /* with dst's port */
 	int replay_error;          /* non-zero: fail at once with this */
-	uint32_t failed;           /* bit i: addr[i] failed in a race just now */
+	int replay_open;           /* continues a failed race's fallback loop */
 	int pending;               /* more addresses may still come */
 	uint16_t port;             /* dst's, network order */
 };
@@ -95,6 +103,13 @@ void scio_answers_late(struct scio_answers *t, const char *name,
 void scio_answers_late_global(const char *name, const struct addrinfo *res,
 			      void *arg);
 
+/* The race's candidates: the destination first, then the answer's other
+ * addresses in resolver order (less those that failed in this fallback
+ * loop when m->replay_open), with m->port, into out[0..cap).  Returns how
+ * many; 0 when the answer is gone. */
+size_t scio_answers_candidates(struct scio_answers *t, const struct scio_match *m,
+			       struct sockaddr_storage *out, size_t cap);
+
 /* For a race over m's answer: copies the answer's addresses beyond the
  * first `known` to out (with m->port), returns how many, and sets *pending
  * while more may come. */
@@ -109,17 +124,17 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 
 /* For a blocking connect about to be raced: 1 when it continues the
  * fallback loop of a race that just failed over the same answer and port
- * (m->replay_error: this address's recorded error, to return at once;
- * m->failed: addresses not to try again); else 0, and the old race's
- * records are forgotten. */
+ * (m->replay_open; m->replay_error: this address's recorded error, to
+ * return at once); else 0, and the old race's records are forgotten. */
 int scio_answers_take_replay(struct scio_answers *t, struct scio_match *m,
 			     int64_t now);
 
-/* After a failed race over m's answer: errors[i] for m->addr[i] (0: no
- * outcome to replay).  Merged with what earlier races of the same
- * fallback loop recorded. */
+/* After a failed race over m's answer: errors[i] for addrs[i] (0: no
+ * outcome to replay), addresses of the answer.  Merged with what earlier
+ * races of the same fallback loop recorded. */
 void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
-			 const int *errors, int64_t now);
+			 const struct sockaddr_storage *addrs, const int *errors,
+			 size_t count, int64_t now);
 
 /* Converts between sockaddrs and struct scio_ip; 0 when not INET/INET6. */
 int scio_ip_from_sockaddr(struct scio_ip *ip, uint16_t *port,

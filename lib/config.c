@@ -13,7 +13,8 @@
 #include "history.h"
 #include "log.h"
 
-static void add_warning(char *warn, size_t size, const char *fmt, ...)
+static __attribute__((format(printf, 3, 4)))
+void add_warning(char *warn, size_t size, const char *fmt, ...)
 {
 	size_t used = strnlen(warn, size);
 	if (used + 1 >= size)

@@ -2,15 +2,17 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "addrs.h"
 #include "answers.h"
 #include "internal.h"
+#include "race.h"
 #include "resolve.h"
 #include "scio.h"
-#include "sm.h"
+#include "engine.h"
 #include "sys.h"
 
 static __thread int last_gai_error;
@@ -43,10 +45,11 @@ static int gai_errno(int gai)
 	}
 }
 
-/* Resolves into out[]; returns the count, or -1 with errno (and the
+/* Resolves into *out (allocated with room for twice the addresses: the
+ * second half is scratch); returns the count, or -1 with errno (and the
  * getaddrinfo code in last_gai_error). */
 static int resolve(const char *host, const char *service,
-		   const struct scio_options *o, struct sockaddr_storage *out,
+		   const struct scio_options *o, struct sockaddr_storage **out,
 		   struct scio_match *late, int *first)
 {
 	if (!host || !*host || !service || !*service) {
@@ -88,9 +91,20 @@ static int resolve(const char *host, const char *service,
 	}
 	*first = o->prefer_family != AF_UNSPEC ? o->prefer_family
 		 : scio_first_family(res, !raced);
-	size_t n = scio_collect(res, out, SCIO_MAX_CANDIDATES);
-	scio_sys.freeaddrinfo(res);
+	size_t total = 0;
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		total++;
+	*out = calloc(2 * total, sizeof(**out));
+	if (!*out) {
+		scio_freeaddrinfo(res);
+		last_gai_error = EAI_MEMORY;
+		errno = ENOMEM;
+		return -1;
+	}
+	size_t n = scio_collect(res, *out, total);
+	scio_freeaddrinfo(res);
 	if (n == 0) {
+		free(*out);
 		last_gai_error = EAI_NONAME;
 		errno = ENXIO;
 		return -1;
@@ -125,37 +139,39 @@ int scio_connect(const char *host, const char *service,
 		 const struct scio_options *o)
 {
 	struct scio_options def;
-	struct sockaddr_storage addrs[SCIO_MAX_CANDIDATES];
+	struct sockaddr_storage *addrs;
 	struct scio_match late;
 	int family;
 
 	opts_or_defaults(&o, &def);
-	int n = resolve(host, service, o, addrs, &late, &family);
+	int n = resolve(host, service, o, &addrs, &late, &family);
 	if (n < 0)
 		return -1;
 	struct sockaddr_storage first = addrs[0];
-	scio_interleave(addrs, (size_t)n, family);
+	engine_interleave(addrs, (size_t)n, family, addrs + n);
 
 	size_t primary = 0;
 	while (!scio_same_addr((struct sockaddr *)&addrs[primary],
 			       (struct sockaddr *)&first))
 		primary++;
-	struct scio_race r = {
-		.addrs = addrs, .naddrs = (size_t)n, .primary = primary,
+	struct scio_race_in r = {
+		.pub = { .addrs = addrs, .naddrs = (size_t)n, .primary = primary,
+			 .connect_delay_ms = o->connect_delay_ms,
+			 .timeout_ms = o->timeout_ms < 0 ? -1 : o->timeout_ms,
+			 .report = o->report },
 		.own_fd = -1,
-		.connect_delay_ms = o->connect_delay_ms,
-		.timeout_ms = o->timeout_ms < 0 ? -1 : o->timeout_ms,
 		.late = late.pending ? late_addresses : NULL,
 		.late_arg = &late,
-		.report = o->report,
 	};
-	int fd = scio_race_connect(&r);
+	int fd = scio_race_run_alone(&r);
+	int err = errno;
+	free(addrs);
 	if (fd >= 0 && scio_set_blocking(fd) < 0) {
-		int err = errno;
+		err = errno;
 		close(fd);
-		errno = err;
-		return -1;
+		fd = -1;
 	}
+	errno = err;
 	return fd;
 }
 
@@ -165,7 +181,7 @@ static int connect_one(const struct sockaddr *dst, int timeout_ms,
 		       struct scio_attempt *a, int64_t t0)
 {
 	int64_t start = scio_now_us();
-	int64_t until = timeout_ms < 0 ? SM_NEVER
+	int64_t until = timeout_ms < 0 ? ENGINE_NEVER
 				       : start + (int64_t)timeout_ms * 1000;
 	int err = 0;
 	int fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -210,11 +226,11 @@ int scio_connect_serial(const char *host, const char *service,
 			const struct scio_options *o)
 {
 	struct scio_options def;
-	struct sockaddr_storage addrs[SCIO_MAX_CANDIDATES];
+	struct sockaddr_storage *addrs;
 
 	opts_or_defaults(&o, &def);
 	int family;
-	int n = resolve(host, service, o, addrs, NULL, &family);
+	int n = resolve(host, service, o, &addrs, NULL, &family);
 	if (n < 0)
 		return -1;
 
@@ -238,6 +254,7 @@ int scio_connect_serial(const char *host, const char *service,
 		rep->elapsed_us = scio_now_us() - t0;
 		rep->error = fd < 0 ? first_err : 0;
 	}
+	free(addrs);
 	if (fd < 0)
 		errno = first_err;
 	return fd;

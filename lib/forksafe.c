@@ -4,20 +4,24 @@
 
 #include "internal.h"
 
+__thread int scio_locks_held __attribute__((tls_model("initial-exec")));
+
 /* How long a lock may stay held with no owner recorded before it is taken
  * to be this thread's (see take_unless_mine). */
 #define UNRECORDED_OWNER_US 20000
 
 /* glibc records the owning thread in every mutex it locks: 0 while the
  * mutex is free, and for the few instructions between taking it and
- * recording the owner (or between clearing it and releasing). */
+ * recording the owner (or between clearing it and releasing).  musl
+ * records none: always 0, so that take_unless_mine goes by
+ * scio_locks_held (waiting as for an unknown owner hung the fork). */
 static pid_t owner_of(pthread_mutex_t *m)
 {
 #ifdef __GLIBC__
 	return __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED);
 #else
 	(void)m;
-	return -1;  /* unknown: the lock is waited for, as before */
+	return 0;
 #endif
 }
 

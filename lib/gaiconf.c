@@ -90,7 +90,11 @@ static void load_table(void)
 	static char buf[GAICONF_BYTES];
 	int saved = errno;
 	ssize_t len = -1;
+#ifdef __GLIBC__
 	int fd = open(GAICONF_PATH, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+#else
+	int fd = -1;  /* musl's sort reads no gai.conf: the default table */
+#endif
 	if (fd >= 0) {
 		len = read(fd, buf, sizeof(buf) - 1);
 		close(fd);

@@ -199,14 +199,10 @@ static void refresh(int64_t now)
 		names_free(&cache.names);  /* unknown: every name is raced */
 }
 
-static void fork_child(void)
-{
-	pthread_mutex_init(&cache.lock, NULL);
-	scio_locks_held--;  /* taken by fork_prepare */
-}
-
-static void fork_prepare(void) { scio_lock(&cache.lock); }
-static void fork_parent(void) { scio_unlock(&cache.lock); }
+static struct scio_fork_lock fork_lock = { .m = &cache.lock };
+static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
+static void fork_parent(void) { scio_fork_parent(&fork_lock); }
+static void fork_child(void) { scio_fork_child(&fork_lock); }
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void)
 {

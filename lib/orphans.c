@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "orphans.h"
-#include "pending.h"
+#include "internal.h"
 
 #define LEVELS 8
 #define PER_LEVEL 32

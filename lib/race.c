@@ -1,6 +1,7 @@
 /*
  * race.c - the I/O half of the connection race: creates the sockets,
- * starts the connects and polls them, while sm.c decides what happens next.
+ * starts the connects and polls them, while engine.c decides what happens
+ * next.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,27 +14,28 @@
 
 #include "internal.h"
 #include "orphans.h"
+#include "race.h"
 #include "scio.h"
-#include "sm.h"
+#include "engine.h"
 #include "sys.h"
 
 /* the shim's largest race (an answer plus late addresses) fits: no
  * malloc on its connect path, which a signal handler may take */
 #define STACK_CANDIDATES 32
 #define LATE_MAX 16            /* room for addresses learnt mid-race */
-#define LATE_POLL_US 20000     /* how often to ask for them */
 
 struct race_io {
-	const struct scio_race *r;
+	const struct scio_race_in *r;
 	struct sockaddr_storage *addr;  /* candidates: given, then late ones */
 	size_t cap;
 	int more;                /* late addresses may still come */
-	struct sm sm;
-	struct sm_slot *slot;
+	struct engine eng;
+	struct engine_slot *slot;
 	int *fd;                 /* per candidate, -1 when none */
 	struct pollfd *pfd;
 	size_t *pfd_owner;       /* candidate index of each pollfd */
 	int64_t t0;
+	void *heap;              /* the arrays, when they outgrew the stack */
 	int level;               /* of this race's sockets (orphans.h) */
 	const sigset_t *sigmask; /* the program's ppoll/pselect mask, or NULL */
 };
@@ -41,7 +43,7 @@ struct race_io {
 /* Returns 0 when the connect completed at once, EINPROGRESS, or an error. */
 static int start_attempt(struct race_io *io, size_t i)
 {
-	const struct scio_race *r = io->r;
+	const struct scio_race_in *r = io->r;
 	const struct sockaddr *dst = (const struct sockaddr *)&io->addr[i];
 	int fd;
 
@@ -57,7 +59,7 @@ static int start_attempt(struct race_io *io, size_t i)
 		if (fd < 0)
 			return errno;
 		scio_orphans_add(io->level, fd);
-		if (r->prepare && r->prepare(fd, dst, r->prepare_arg) != 0) {
+		if (r->pub.prepare && r->pub.prepare(fd, dst, r->pub.prepare_arg) != 0) {
 			int err = errno ? errno : EINVAL;
 			close(fd);
 			scio_orphans_forget(io->level, fd);
@@ -89,9 +91,9 @@ static void do_start(struct race_io *io, size_t i)
 	int err = start_attempt(io, i);
 	int64_t now = scio_now_us();
 	if (err == 0) {
-		sm_connected(&io->sm, i, now);
+		engine_connected(&io->eng, i, now);
 	} else if (err != EINPROGRESS && err != EINTR) {
-		sm_failed(&io->sm, i, err, now);
+		engine_failed(&io->eng, i, err, now);
 		close_attempt(io, i);
 	}
 	/* EINTR: the connect goes on in the background, like EINPROGRESS */
@@ -100,8 +102,8 @@ static void do_start(struct race_io *io, size_t i)
 static size_t collect_running(struct race_io *io)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < io->sm.n; i++) {
-		if (io->slot[i].state != SM_RUNNING)
+	for (size_t i = 0; i < io->eng.n; i++) {
+		if (io->slot[i].state != ENGINE_RUNNING)
 			continue;
 		io->pfd[n] = (struct pollfd){ .fd = io->fd[i], .events = POLLOUT };
 		io->pfd_owner[n++] = i;
@@ -138,15 +140,10 @@ static int race_poll(struct race_io *io, size_t n, int timeout_ms)
 static int wait_events(struct race_io *io, int64_t until)
 {
 	size_t n = collect_running(io);
-	if (io->more) {
-		int64_t soon = scio_now_us() + LATE_POLL_US;
-		if (until > soon)
-			until = soon;
-	}
 	int rc = race_poll(io, n, scio_poll_timeout(until, scio_now_us()));
 	if (rc < 0) {
 		if (errno == EINTR && io->r->interrupted &&
-		    io->r->interrupted(io->r->prepare_arg))
+		    io->r->interrupted(io->r->pub.prepare_arg))
 			return -1;
 		return 0;
 	}
@@ -162,9 +159,9 @@ static int wait_events(struct race_io *io, int64_t until)
 		if (err == EINPROGRESS)
 			continue;
 		if (err == 0) {
-			sm_connected(&io->sm, i, now);
+			engine_connected(&io->eng, i, now);
 		} else {
-			sm_failed(&io->sm, i, err, now);
+			engine_failed(&io->eng, i, err, now);
 			close_attempt(io, i);
 		}
 	}
@@ -173,146 +170,192 @@ static int wait_events(struct race_io *io, int64_t until)
 
 static void fill_report(const struct race_io *io, int64_t end)
 {
-	struct scio_report *rep = io->r->report;
+	struct scio_report *rep = io->r->pub.report;
 	if (!rep)
 		return;
 	size_t order[SCIO_REPORT_MAX], count = 0;
 
-	/* attempts in start order; starts are strictly increasing by index */
-	for (size_t i = 0; i < io->sm.n && count < SCIO_REPORT_MAX; i++)
-		if (io->slot[i].state != SM_IDLE)
+	/* attempts in start order (starts are strictly increasing by index);
+	 * when there are more than the report holds, the winner keeps the
+	 * last place */
+	for (size_t i = 0; i < io->eng.n && count < SCIO_REPORT_MAX; i++)
+		if (io->slot[i].state != ENGINE_IDLE)
 			order[count++] = i;
+	size_t won = io->eng.winner >= 0 ? (size_t)io->eng.winner : SIZE_MAX;
+	if (won != SIZE_MAX && count == SCIO_REPORT_MAX && order[count - 1] < won)
+		order[count - 1] = won;
 	rep->count = count;
-	rep->candidates = io->sm.n;
+	rep->candidates = io->eng.n;
 	rep->winner = -1;
 	rep->elapsed_us = end - io->t0;
 	for (size_t k = 0; k < count; k++) {
 		size_t i = order[k];
-		const struct sm_slot *s = &io->slot[i];
+		const struct engine_slot *s = &io->slot[i];
 		struct scio_attempt *a = &rep->attempt[k];
 		memcpy(&a->addr, &io->addr[i], sizeof(a->addr));
 		a->addrlen = scio_sockaddr_len((const struct sockaddr *)&a->addr);
 		a->start_us = s->start - io->t0;
-		a->end_us = s->state == SM_ABANDONED ? -1 : s->end - io->t0;
+		a->end_us = s->state == ENGINE_ABANDONED ? -1 : s->end - io->t0;
 		a->error = s->error;
-		a->won = s->state == SM_WON;
+		a->won = s->state == ENGINE_WON;
 		if (a->won)
 			rep->winner = (int)k;
 	}
 }
 
-/* Adds the addresses a late answer brought, if any. */
+/* Room for cap candidates: the arrays move to the heap (io->heap), the
+ * first eng.n entries with them.  0, or -1 without memory. */
+static int make_room(struct race_io *io, size_t cap)
+{
+	size_t each = sizeof(struct sockaddr_storage) + sizeof(struct engine_slot) +
+		      sizeof(struct pollfd) + sizeof(size_t) + sizeof(int);
+	char *block = calloc(cap, each);
+	if (!block)
+		return -1;
+	struct sockaddr_storage *addr = (void *)block;
+	struct engine_slot *slot = (void *)(addr + cap);
+	struct pollfd *pfd = (void *)(slot + cap);
+	size_t *owner = (void *)(pfd + cap);
+	int *fd = (void *)(owner + cap);
+	size_t n = io->eng.n;
+	memcpy(addr, io->addr, n * sizeof(*addr));
+	memcpy(slot, io->slot, n * sizeof(*slot));
+	memcpy(fd, io->fd, n * sizeof(*fd));
+	free(io->heap);
+	io->heap = block;
+	io->addr = addr;
+	io->slot = io->eng.slot = slot;
+	io->pfd = pfd;
+	io->pfd_owner = owner;
+	io->fd = fd;
+	io->cap = cap;
+	return 0;
+}
+
+/* Adds the addresses a late answer brought, if any: as many as come
+ * (the arrays grow). */
 static void take_late(struct race_io *io)
 {
-	const struct scio_race *r = io->r;
-	if (!io->more || io->sm.done)
+	const struct scio_race_in *r = io->r;
+	if (!io->more || io->eng.done)
 		return;
 	int more = 0;
-	size_t room = io->cap - io->sm.n;
-	size_t k = r->late(r->late_arg, io->addr + io->sm.n, room, &more);
+	if (io->cap - io->eng.n < LATE_MAX && make_room(io, io->cap * 2 + LATE_MAX) < 0) {
+		if (io->cap == io->eng.n) {
+			io->more = 0;  /* out of memory: the race goes on without */
+			engine_more_coming(&io->eng, 0);
+			return;
+		}
+	}
+	size_t room = io->cap - io->eng.n;
+	size_t k = r->late(r->late_arg, io->addr + io->eng.n, room, &more);
 	if (k > room)
 		k = room;
-	for (size_t i = io->sm.n; i < io->sm.n + k; i++)
+	for (size_t i = io->eng.n; i < io->eng.n + k; i++)
 		io->fd[i] = -1;
-	sm_add(&io->sm, k);
-	io->more = more && io->sm.n < io->cap;
-	sm_more_coming(&io->sm, io->more);
+	engine_add(&io->eng, k);
+	io->more = more;
+	engine_more_coming(&io->eng, more ? ENGINE_NEVER : 0);
+}
+
+static void free_heap(void *arg)
+{
+	free(((struct race_io *)arg)->heap);
+}
+
+/* Each given candidate's outcome, for the caller's fallback loop. */
+static void fill_outcomes(const struct race_io *io)
+{
+	int *out = io->r->outcome;
+	for (size_t i = 0; out && i < io->r->pub.naddrs; i++) {
+		const struct engine_slot *s = &io->slot[i];
+		out[i] = s->state == ENGINE_FAILED ? s->error
+		       : s->state == ENGINE_ABANDONED ? EINPROGRESS : 0;
+	}
 }
 
 static int run(struct race_io *io)
 {
 	for (;;) {
-		take_late(io);
-		struct sm_action act = sm_next(&io->sm, scio_now_us());
+		struct engine_order act = engine_next(&io->eng, scio_now_us());
 		switch (act.kind) {
-		case SM_START:
+		case ENGINE_START:
 			do_start(io, act.index);
 			break;
-		case SM_WAIT:
+		case ENGINE_WAIT:
 			if (wait_events(io, act.until) < 0)
 				return -EINTR;
+			if (act.ask_late)
+				take_late(io);
 			break;
-		case SM_DONE:
-			if (io->sm.winner >= 0)
+		case ENGINE_DONE:
+			if (io->eng.winner >= 0)
 				return io->fd[act.index];
 			return -act.error;
 		}
 	}
 }
 
-int scio_race_connect_in(const struct scio_race *r, int level)
+int scio_race_run(const struct scio_race_in *r, int level)
 {
-	return scio_race_connect_masked(r, level, NULL);
-}
-
-int scio_race_connect_masked(const struct scio_race *r, int level,
-			     const sigset_t *sigmask)
-{
-	if (!r || !r->addrs || r->naddrs == 0) {
+	if (!r || !r->pub.addrs || r->pub.naddrs == 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	size_t n = r->naddrs;
+	size_t n = r->pub.naddrs;
 	size_t cap = n + (r->late ? LATE_MAX : 0);
-	struct sm_slot slot_buf[STACK_CANDIDATES];
+	struct engine_slot slot_buf[STACK_CANDIDATES];
 	int fd_buf[STACK_CANDIDATES];
 	struct pollfd pfd_buf[STACK_CANDIDATES];
 	size_t owner_buf[STACK_CANDIDATES];
 	struct sockaddr_storage addr_buf[STACK_CANDIDATES];
 	struct race_io io = { .r = r, .slot = slot_buf, .fd = fd_buf,
 			      .pfd = pfd_buf, .pfd_owner = owner_buf,
-			      .addr = addr_buf, .cap = cap, .more = r->late != NULL };
-	void *heap = NULL;
+			      .addr = addr_buf, .cap = STACK_CANDIDATES,
+			      .more = r->late != NULL };
 
-	if (cap > STACK_CANDIDATES) {
-		size_t each = sizeof(struct sockaddr_storage) + sizeof(struct sm_slot) +
-			      sizeof(struct pollfd) + sizeof(size_t) + sizeof(int);
-		heap = calloc(cap, each);
-		if (!heap)
-			return -1;
-		io.addr = heap;
-		io.slot = (struct sm_slot *)(io.addr + cap);
-		io.pfd = (struct pollfd *)(io.slot + cap);
-		io.pfd_owner = (size_t *)(io.pfd + cap);
-		io.fd = (int *)(io.pfd_owner + cap);
-	}
-	memcpy(io.addr, r->addrs, n * sizeof(*io.addr));
+	/* the shim's usual race fits the stack: no malloc on its connect
+	 * path, which a signal handler may take */
+	if (cap > STACK_CANDIDATES && make_room(&io, cap) < 0)
+		return -1;
+	memcpy(io.addr, r->pub.addrs, n * sizeof(*io.addr));
 	for (size_t i = 0; i < n; i++)
 		io.fd[i] = -1;
 	io.level = level;
-	io.sigmask = sigmask;
+	io.sigmask = r->sigmask;
 
 	io.t0 = r->own_started ? r->started_us : scio_now_us();
-	int64_t deadline = r->timeout_ms < 0
-		? SM_NEVER : io.t0 + (int64_t)r->timeout_ms * 1000;
-	sm_init(&io.sm, io.slot, n, r->primary,
-		(int64_t)r->connect_delay_ms * 1000, deadline);
-	sm_more_coming(&io.sm, io.more);
+	int64_t deadline = r->pub.timeout_ms < 0
+		? ENGINE_NEVER : io.t0 + (int64_t)r->pub.timeout_ms * 1000;
+	engine_init(&io.eng, io.slot, n, r->pub.primary,
+		(int64_t)r->pub.connect_delay_ms * 1000, deadline);
+	engine_more_coming(&io.eng, io.more ? ENGINE_NEVER : 0);
 	if (r->own_started && r->own_fd >= 0 && r->own_index == 0) {
 		/* the program's connect was the race's first start */
-		struct sm_action act = sm_next(&io.sm, io.t0);
-		if (act.kind == SM_START)
+		struct engine_order act = engine_next(&io.eng, io.t0);
+		if (act.kind == ENGINE_START)
 			do_start(&io, act.index);
 	}
 
 	int rc;
-	pthread_cleanup_push(free, heap);  /* a cancelled race frees it too */
+	pthread_cleanup_push(free_heap, &io);  /* a cancelled race frees it too */
 	rc = run(&io);
 	pthread_cleanup_pop(0);
 	int64_t end = scio_now_us();
-	for (size_t i = 0; i < io.sm.n && rc < 0; i++) {
-		if (io.slot[i].state == SM_RUNNING) {
-			io.slot[i].state = SM_ABANDONED;
+	for (size_t i = 0; i < io.eng.n && rc < 0; i++) {
+		if (io.slot[i].state == ENGINE_RUNNING) {
+			io.slot[i].state = ENGINE_ABANDONED;
 			io.slot[i].error = -rc;
 		}
 	}
-	for (size_t i = 0; i < io.sm.n; i++)
+	for (size_t i = 0; i < io.eng.n; i++)
 		if (io.fd[i] != rc)
 			close_attempt(&io, i);
 	fill_report(&io, end);
-	if (r->report)
-		r->report->error = rc < 0 ? -rc : 0;
-	free(heap);
+	fill_outcomes(&io);
+	if (r->pub.report)
+		r->pub.report->error = rc < 0 ? -rc : 0;
+	free(io.heap);
 	if (rc >= 0 && rc != r->own_fd)
 		scio_orphans_forget(level, rc);  /* the caller's now */
 	if (rc < 0) {
@@ -327,13 +370,23 @@ static void race_cancelled(void *arg)
 	scio_orphans_cancelled(*(const int *)arg);
 }
 
-int scio_race_connect(const struct scio_race *r)
+int scio_race_run_alone(const struct scio_race_in *r)
 {
 	int level = scio_orphans_enter();
 	int rc;
 	pthread_cleanup_push(race_cancelled, &level);
-	rc = scio_race_connect_in(r, level);
+	rc = scio_race_run(r, level);
 	pthread_cleanup_pop(0);
 	scio_orphans_leave(level);
 	return rc;
+}
+
+int scio_race_connect(const struct scio_race *r)
+{
+	if (!r) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct scio_race_in in = { .pub = *r, .own_fd = -1 };
+	return scio_race_run_alone(&in);
 }

@@ -295,7 +295,13 @@ static struct helper *start_helper(struct lookup *l, int which)
 	pthread_attr_init(&attr);
 	pthread_attr_setstack(&attr, (char *)h->map + guard, stack_size);
 	sigfillset(&all);
+#ifdef __GLIBC__
 	pthread_attr_setsigmask_np(&attr, &all);
+#else
+	/* no such attribute (musl): the thread inherits its creator's mask */
+	sigset_t old;
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+#endif
 	scio_lock(&helpers.lock);
 	int rc = pthread_create(&h->thread, &attr, helper_main, h);
 	if (rc == 0) {
@@ -303,6 +309,9 @@ static struct helper *start_helper(struct lookup *l, int which)
 		helpers.running = h;
 	}
 	scio_unlock(&helpers.lock);
+#ifndef __GLIBC__
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+#endif
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		l->refs--;

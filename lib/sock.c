@@ -4,14 +4,15 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include "internal.h"
-#include "sm.h"
+#include "engine.h"
 #include "sys.h"
 
 int scio_poll_timeout(int64_t until, int64_t now)
 {
-	if (until == SM_NEVER)
+	if (until == ENGINE_NEVER)
 		return -1;
 	if (until <= now)
 		return 0;
@@ -45,4 +46,13 @@ socklen_t scio_sockaddr_len(const struct sockaddr *sa)
 {
 	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 					 : sizeof(struct sockaddr_in);
+}
+
+uint64_t scio_socket_cookie(int fd)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0)
+		return 0;
+	return cookie;
 }

@@ -34,4 +34,8 @@ struct scio_sys {
 
 extern struct scio_sys scio_sys;
 
+/* Frees a getaddrinfo list, also one that joins the lists of two lookups
+ * (the resolution race's, lib/resolve.c). */
+void scio_freeaddrinfo(struct addrinfo *res);
+
 #endif

@@ -1,4 +1,4 @@
-/* connect.c - the interposed connect(): see lib/intercept.c. */
+/* connect.c - the interposed connect(): see shim/core/blocking.c. */
 #include <sys/socket.h>
 
 #include "intercept.h"

@@ -1,4 +1,4 @@
-/* getaddrinfo.c - the interposed getaddrinfo(): see lib/intercept.c. */
+/* getaddrinfo.c - the interposed getaddrinfo(): see shim/core/lookup.c. */
 #include <netdb.h>
 
 #include "intercept.h"

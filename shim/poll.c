@@ -1,5 +1,5 @@
 /* poll.c - the interposed poll() family: a single-fd wait for
- * writability may run a pending race (lib/intercept.c, scio_wait_race);
+ * writability may run a pending race (shim/core/wait.c, scio_wait_race);
  * everything else goes straight to libc after one thread-local check. */
 #include <errno.h>
 #include <poll.h>

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent  # repository root
-BUILD = Path(os.environ.get("SCIO_BUILD", ROOT / "build"))
-TESTS = ROOT / "tests"
+TESTS = Path(__file__).resolve().parent
 
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))

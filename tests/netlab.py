@@ -245,6 +245,7 @@ class Lab:
         self._namespaces: list[str] = []
         self._procs: list[subprocess.Popen] = []
         self._faults: dict[str, str] = {}
+        self._extra_srv: list[str] = []  # add_server_addresses()
         self._icmp: subprocess.Popen | None = None  # netlab_icmp.py
         self._closed = False
         self.setup_time = 0.0
@@ -453,20 +454,31 @@ class Lab:
         except ValueError:
             raise ValueError(f"fault target {target!r}: want 'ipv6', 'ipv4', "
                              "'all' or a server address") from None
-        if addr not in SRV_ALL:
+        if addr not in SRV_ALL and addr not in self._extra_srv:
             raise ValueError(f"fault target {target!r} is not a server "
                              f"address ({', '.join(SRV_ALL)})")
         return [addr]
 
+    def add_server_addresses(self, addrs: Sequence[str]) -> None:
+        """More documentation addresses on the server's interface (in the
+        subnets of SRV6/SRV4), usable as fault targets from now on."""
+        lines = [f"address add {a}/{64 if ':' in a else 24} dev {IFNAME}"
+                 f"{' nodad' if ':' in a else ''}" for a in addrs]
+        _check(["ip", "-n", self.srv, "-batch", "-"], input="\n".join(lines) + "\n")
+        self._extra_srv += [_norm_addr(a) for a in addrs]
+
     def fault(self, target: str, kind: str) -> None:
-        """Give target ('ipv6', 'ipv4', 'all' or one server address) the
+        """Give target ('ipv6', 'ipv4', 'all', one server address, or a
+        list of those) the
         fault kind (one of FAULT_KINDS; 'ok' clears), replacing what those
         addresses had.  Returns once in force; the nft rules are replaced in
         one transaction."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault kind {kind!r}: want one of {FAULT_KINDS}")
         faults = dict(self._faults)
-        for addr in self._targets(target):
+        targets = ([a for t in target for a in self._targets(t)]
+                   if isinstance(target, (list, tuple)) else self._targets(target))
+        for addr in targets:
             if kind == "ok":
                 faults.pop(addr, None)
             else:
@@ -534,7 +546,7 @@ class Lab:
         # Rules are rebuilt whole in one transaction; the lossy sets are kept
         # so a change elsewhere does not re-drop retransmitted SYNs.
         lines.append("flush chain inet scio input")
-        for addr in SRV_ALL:
+        for addr in SRV_ALL + self._extra_srv:
             kind = faults.get(addr)
             if kind:
                 lines.append(f"add rule inet scio input {self._rule(addr, kind)}"

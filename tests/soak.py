@@ -24,9 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import netlab  # noqa: E402
-from scio_testlib import BUILD, ROOT, SAN, prog, san_env  # noqa: E402
+from scio_testlib import BUILD, PORT, SAN, SCIO_RUN, TSAN, prog, san_env  # noqa: E402
 
-SCIO_RUN = str(ROOT / "scripts" / "scio-run")
 # what a plain blocking connect with SO_SNDTIMEO can return (with over a
 # thousand connects a second, TIME-WAIT uses up the ephemeral ports:
 # EADDRNOTAVAIL, for a plain program too; a reset that arrives between
@@ -67,8 +66,8 @@ def soak(seconds, procs, threads, seed, out=print):
         for i in range(procs):
             name = "dual.test" if i % 2 == 0 else "multi.test"
             e = dict(os.environ, **env, **san_env(), SOAK_SAMPLES=str(tmp / f"samples{i}"))
-            argv = [prog("soak_client"), name, "7000", str(threads), str(seconds)]
-            if "thread" in SAN:  # scio-run, a sh script, cannot start under TSan
+            argv = [prog("soak_client"), name, PORT, str(threads), str(seconds)]
+            if TSAN:  # scio-run, a sh script, cannot start under TSan
                 e["LD_PRELOAD"] += ":" + str(BUILD / "libscio-preload.so")
             else:
                 argv = [SCIO_RUN, *argv]

@@ -8,9 +8,7 @@ race_client (tests/c/race_client.c) prints every attempt the race made.
 
 import pytest
 
-from scio_testlib import RaceOutput, assert_no_sanitizer_report, prog
-
-PORT = "7000"
+from scio_testlib import PORT, RaceOutput, assert_no_sanitizer_report, prog
 
 
 def race(lab, *args, timeout=30):

@@ -4,9 +4,7 @@ program."""
 
 import pytest
 
-from scio_testlib import SAN, SLACK, parse_records, prog, run_scio
-
-PORT = "7000"
+from scio_testlib import PORT, SLACK, TSAN, parse_records, prog, run_scio
 
 
 def probe(lab, *args, **env):
@@ -54,7 +52,7 @@ def test_fork_while_another_thread_races(lab):
     assert "child_status=0" in res.stdout
 
 
-@pytest.mark.skipif("thread" in SAN, reason=(
+@pytest.mark.skipif(TSAN, reason=(
     "the program closes an fd another thread is connecting on: TSan reports "
     "that race (the program's bug) where scio checks the number"))
 @pytest.mark.parametrize("blocking", ["1", "0"], ids=["blocking", "nonblocking"])

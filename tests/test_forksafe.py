@@ -9,10 +9,8 @@ import textwrap
 
 import pytest
 
-from scio_testlib import SAN, SLACK, prog, run_scio
+from scio_testlib import PY, SAN, SLACK, prog, run_scio
 from test_dnsserver import Dns, ZONE
-
-PY = "/usr/bin/python3"
 
 
 def test_fork_from_a_handler_inside_a_library_lock():

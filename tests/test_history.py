@@ -8,11 +8,7 @@ import textwrap
 
 import pytest
 
-from scio_testlib import BUILD, ROOT, SAN, SLACK, assert_no_sanitizer_report, san_env, run_scio
-
-SCIO_RUN = str(ROOT / "scripts" / "scio-run")
-PY = "/usr/bin/python3"
-TSAN = "thread" in SAN
+from scio_testlib import BUILD, PY, SCIO_RUN, SLACK, TSAN, san_env, run_scio
 PY_CONNECT = ("import socket; s=socket.create_connection(('dual.test',7000));"
               "print(s.recv(200).decode().strip())")
 

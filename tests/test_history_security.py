@@ -16,9 +16,8 @@ import time
 
 import pytest
 
-from scio_testlib import BUILD, ROOT, SLACK, TSAN, prog, run_scio, san_env
+from scio_testlib import BUILD, PY, SLACK, prog, run_scio, san_env
 
-PY = "/usr/bin/python3"
 PY_CONNECT = ("import socket; s=socket.create_connection(('dual.test',7000));"
               "print(s.recv(200).decode().strip())")
 TOOL = str(BUILD / "scio-history")

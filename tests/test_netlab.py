@@ -13,8 +13,7 @@ import pytest
 
 import netlab
 from netlab import SRV4, SRV6, SRV_ALL
-
-PY = "/usr/bin/python3"
+from scio_testlib import PY
 PROBE = str(Path(__file__).with_name("netlab_probe.py"))
 
 

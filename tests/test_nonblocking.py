@@ -9,16 +9,7 @@ import textwrap
 
 import pytest
 
-from scio_testlib import ROOT, SAN, assert_no_sanitizer_report, parse_records, prog, san_env, run_scio
-
-SCIO_RUN = str(ROOT / "scripts" / "scio-run")
-PY = "/usr/bin/python3"
-PORT = "7000"
-TSAN = "thread" in SAN
-not_under_tsan = pytest.mark.skipif(
-    TSAN, reason="shells crash with the TSan runtime preloaded, scio or not")
-not_under_san = pytest.mark.skipif(
-    bool(SAN), reason="curl hangs with a sanitizer runtime preloaded, scio or not")
+from scio_testlib import PORT, PY, not_under_san, not_under_tsan, parse_records, prog, run_scio
 
 PY_TIMEOUT = ("import socket; s=socket.create_connection(('dual.test',7000),timeout=5);"
               "print(s.recv(200).decode().strip())")

@@ -11,12 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from scio_testlib import BUILD, SAN, SLACK, prog
+from scio_testlib import BUILD, PORT, SAN, SLACK, prog
 from test_dnsserver import Dns, ZONE
 
 FAILALLOC = BUILD / "tests" / "failalloc.so"
 SHIM = BUILD / "libscio-preload.so"
-PORT = "7000"
 # IPv6 is blackholed in every scenario; an AF_INET6 socket reaches IPv4
 # as a mapped address
 RIGHT = ("peer=192.0.2.10", "peer=::ffff:192.0.2.10")

@@ -9,10 +9,8 @@ import textwrap
 
 import pytest
 
-from scio_testlib import run_scio
+from scio_testlib import PY, run_scio
 from test_dnsserver import Dns, ZONE
-
-PY = "/usr/bin/python3"
 PREFER_IPV4 = "# tests/test_order.py\nprecedence ::ffff:0:0/96 100\n"
 
 GAI = """

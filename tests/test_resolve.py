@@ -8,11 +8,9 @@ import textwrap
 
 import pytest
 
-from scio_testlib import ROOT, SAN, SLACK, assert_no_sanitizer_report, prog, san_env, run_scio
+from scio_testlib import PORT, PY, ROOT, SAN, SLACK, assert_no_sanitizer_report, prog, run_scio
 from test_dnsserver import Dns, ZONE
 
-SCIO_RUN = str(ROOT / "scripts" / "scio-run")
-PY = "/usr/bin/python3"
 # glibc's defaults (timeout:5 attempts:2): a dropped AAAA costs ~10 s
 RESOLV_DEFAULT = "nameserver 192.0.2.10\n"
 
@@ -29,8 +27,6 @@ GAI = """
 
 CONNECT = ("import socket,sys; s=socket.create_connection((sys.argv[1],7000));"
            "print(s.recv(200).decode().strip())")
-
-TSAN = "thread" in SAN
 
 
 @pytest.fixture
@@ -106,7 +102,7 @@ def test_late_ipv6_joins_the_connect_race(lab, dns):
 
 
 def test_library_connect_with_aaaa_dropped(lab, dns):
-    res = lab.run([prog("race_client"), "aaaa-drop.test", "7000"], timeout=20)
+    res = lab.run([prog("race_client"), "aaaa-drop.test", PORT], timeout=20)
     assert_no_sanitizer_report(res)
     assert "result ok family=4" in res.stdout, res
     assert res.elapsed < 1.0 * SLACK
@@ -217,7 +213,7 @@ def test_valgrind_clean(lab, dns):
             "    try: print(len(socket.getaddrinfo(n, 80)))\n"
             "    except socket.gaierror as e: print('gai', e.errno)\n")
     res = lab.run(["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
-                   "--errors-for-leak-kinds=definite", "/usr/bin/python3", "-c", code],
+                   "--errors-for-leak-kinds=definite", PY, "-c", code],
                   env={"LD_PRELOAD": str(ROOT / "build" / "libscio-preload.so"),
                        "PYTHONMALLOC": "malloc"}, timeout=60)
     assert res.returncode == 0, res

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from scio_testlib import SAN, SLACK, prog, run_scio, san_env
+from scio_testlib import SAN, SLACK, TSAN, prog, run_scio, san_env
 from test_dnsserver import Dns, ZONE
 
 LIFE_ZONE = dict(ZONE)
@@ -45,7 +45,7 @@ def probe(lab, *args, timeout=60, **env):
     return res
 
 
-@pytest.mark.skipif("thread" in SAN, reason="TSan's getaddrinfo interceptor "
+@pytest.mark.skipif(TSAN, reason="TSan's getaddrinfo interceptor "
                     "ignores synchronization until it returns, so a thread "
                     "cancelled inside it ends with a TSan report")
 @pytest.mark.parametrize("name,env", [

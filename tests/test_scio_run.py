@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 
 from local_users import other_user  # noqa: F401
-from scio_testlib import BUILD, SAN, SCIO_RUN, TSAN, assert_no_sanitizer_report, san_env
+from scio_testlib import PY, SAN, SCIO_RUN, TSAN, assert_no_sanitizer_report, san_env
 
 pytestmark = pytest.mark.skipif(
     TSAN, reason="scio-run is a sh script, which cannot start with the TSan runtime")
 
-PY = "/usr/bin/python3"
 
 # Says whether the shim is mapped, connects to 127.0.0.1:argv[1] through
 # getaddrinfo, and shows ASAN_OPTIONS as the program got it.

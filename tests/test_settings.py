@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from local_users import other_user, shared_dir, unprotected  # noqa: F401
-from scio_testlib import BUILD, assert_no_sanitizer_report, prog, san_env
+from scio_testlib import BUILD, PY, assert_no_sanitizer_report, prog, san_env
 
-PY = "/usr/bin/python3"
 # any connect makes the shim read its settings; nothing listens on port 9
 CONNECT = ("import socket; s=socket.socket(); s.settimeout(5);"
            "print('connect', s.connect_ex(('127.0.0.1', 9)))")

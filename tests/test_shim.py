@@ -9,26 +9,13 @@ import re
 
 import pytest
 
-from scio_testlib import ROOT, SAN, parse_records, prog, run_scio
-
-SCIO_RUN = str(ROOT / "scripts" / "scio-run")
-PY = "/usr/bin/python3"
-PORT = "7000"
+from scio_testlib import (PORT, PY, SCIO_RUN, not_under_san, not_under_tsan, parse_records,
+                          prog, run_scio)
 
 PY_CONNECT = ("import socket,sys; s=socket.create_connection(('dual.test',7000));"
               "print(s.recv(200).decode().strip())")
 BASH_TCP = "exec 3<>/dev/tcp/dual.test/7000; read -r line <&3; echo \"$line\""
 
-
-# A sanitizer build of the shim needs the sanitizer runtime preloaded into
-# the host program.  Some programs fail with it even without scio: dash and
-# bash crash with TSan's, curl hangs with ASan's and TSan's.  They are
-# exercised by the plain build only.
-TSAN = "thread" in SAN
-not_under_tsan = pytest.mark.skipif(
-    TSAN, reason="this program fails with the TSan runtime preloaded, scio or not")
-not_under_san = pytest.mark.skipif(
-    bool(SAN), reason="this program hangs with a sanitizer runtime preloaded, scio or not")
 
 
 def scio(lab, argv, timeout=20, **env):

@@ -5,9 +5,7 @@ or leaves the wait alone, and the thread's own mask is never changed."""
 
 import pytest
 
-from scio_testlib import SLACK, parse_records, prog, run_scio
-
-PORT = "7000"
+from scio_testlib import PORT, SLACK, parse_records, prog, run_scio
 
 
 def masked_wait(lab, call, mode, timeout_ms, shim=True, **env):

@@ -23,14 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from scio_testlib import BUILD, SLACK, assert_no_sanitizer_report
+from scio_testlib import BUILD, PY, ROOT, SLACK, assert_no_sanitizer_report
 
 pytestmark = pytest.mark.lab(servers=None)
 
 SMTP = str(BUILD / "scio-smtp")
 SERVERS = Path(__file__).resolve().with_name("smtp_servers.py")
-PYTHON = "/usr/bin/python3"
-MAN = Path(__file__).resolve().parent.parent / "man" / "scio-smtp.1"
+MAN = ROOT / "man" / "scio-smtp.1"
 
 # exit statuses, as documented in scio-smtp -h and scio-smtp(1)
 OK, LOCAL, USAGE, RESOLVE, CONNECT, TIMEOUT, REPLY, MALFORMED, CLOSED = range(9)
@@ -49,7 +48,7 @@ def _built():
 
 def start(lab, mode, port=25):
     """Start smtp_servers.py MODE PORT in the server ns; wait for READY."""
-    p = lab.popen_server([PYTHON, "-u", str(SERVERS), mode, str(port)],
+    p = lab.popen_server([PY, "-u", str(SERVERS), mode, str(port)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     buf, deadline = b"", time.monotonic() + 10
     while b"READY\n" not in buf:

@@ -17,18 +17,15 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import netlab
-from scio_testlib import BUILD, ROOT, SANITIZER_MARKS, prog
+from scio_testlib import BUILD, PY, ROOT, SANITIZER_MARKS, TELAR, prog
 
-TELAR = str(BUILD / "telar")
-PY = sys.executable
-PORT = 2323
+PORT = 2323  # telar's port here, not the lab's greeting server
 V6, V4 = netlab.SRV6[0], netlab.SRV4[0]
 CLIENT = {V6: (netlab.CLI6, "6"), V4: (netlab.CLI4, "4")}
 MODELS = {"event-loop": [], "fork": ["--fork"]}

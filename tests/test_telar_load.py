@@ -15,18 +15,15 @@ import re
 import select
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import netlab
-from scio_testlib import BUILD, ROOT
+from scio_testlib import BUILD, PY, ROOT, TELAR
 
-TELAR = str(BUILD / "telar")
-PY = sys.executable
-PORT = 2324
+PORT = 2324  # telar's port here, not the lab's greeting server
 V6, V4 = netlab.SRV6[0], netlab.SRV4[0]
 CLIENT = {V6: (netlab.CLI6, "6"), V4: (netlab.CLI4, "4")}
 TICK = os.sysconf("SC_CLK_TCK")

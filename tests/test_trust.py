@@ -9,9 +9,7 @@ reaching 192.0.2.11 means scio chose the server, not the program.
 
 import pytest
 
-from scio_testlib import prog, run_scio
-
-PY = "/usr/bin/python3"
+from scio_testlib import PORT, PY, prog, run_scio
 EVIL_HOSTS = [("2001:db8::10", "evil.test"), ("192.0.2.11", "evil.test")]
 
 trust_lab = pytest.mark.lab(extra_hosts=EVIL_HOSTS)
@@ -189,7 +187,7 @@ def test_a_cancelled_connect_leaves_no_socket_and_no_option(lab, ms):
     """100 ms: inside the program's own bounded connect; 600 ms: inside
     the race, with attempts of both families in flight."""
     lab.fault("all", "blackhole")
-    res = run_scio(lab, [prog("cancel_probe"), "cancel", "dual.test", "7000",
+    res = run_scio(lab, [prog("cancel_probe"), "cancel", "dual.test", PORT,
                          str(ms), "4"], SCIO_HISTORY="off")
     assert res.returncode == 0, res
     rounds = [l for l in res.stdout.splitlines() if l.startswith("round")]
@@ -202,7 +200,7 @@ def test_a_cancelled_connect_leaves_no_socket_and_no_option(lab, ms):
 
 def test_siglongjmp_out_of_a_raced_connect_leaves_the_programs_timeout(lab):
     lab.fault("all", "blackhole")
-    res = run_scio(lab, [prog("cancel_probe"), "longjmp", "dual.test", "7000", "100"],
+    res = run_scio(lab, [prog("cancel_probe"), "longjmp", "dual.test", PORT, "100"],
                    SCIO_HISTORY="off")
     assert res.returncode == 0, res
     assert res.stdout.strip() == "jumped=1 sndtimeo=0 nonblock=0", res

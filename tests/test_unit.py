@@ -9,7 +9,7 @@ import pytest
 from scio_testlib import prog
 
 
-@pytest.mark.parametrize("name", ["test_sm", "test_stream", "test_orphans", "test_pending"])
+@pytest.mark.parametrize("name", ["test_engine", "test_stream", "test_orphans", "test_pending"])
 def test_c_unit(name):
     res = subprocess.run([prog(name)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr

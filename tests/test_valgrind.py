@@ -3,7 +3,7 @@ lost, no memory errors and no leak attributable to the shim."""
 
 import pytest
 
-from scio_testlib import BUILD, SAN, prog
+from scio_testlib import BUILD, PORT, PY, SAN, prog
 
 pytestmark = pytest.mark.skipif(bool(SAN), reason="valgrind runs the plain build")
 
@@ -24,15 +24,15 @@ def memcheck(lab, argv, env=None, timeout=60):
     return res
 
 
-PY = ("import socket\n"
-      "for i in range(3):\n"
-      "    s = socket.create_connection(('dual.test', 7000))\n"
-      "    print(s.recv(100).decode().strip()); s.close()\n")
+PY_RACES = ("import socket\n"
+            "for i in range(3):\n"
+            "    s = socket.create_connection(('dual.test', 7000))\n"
+            "    print(s.recv(100).decode().strip()); s.close()\n")
 
 
 def test_python_race_won_over_ipv4(lab):
     lab.fault("ipv6", "blackhole")
-    res = memcheck(lab, ["/usr/bin/python3", "-c", PY], {"SCIO_LOG": "info"})
+    res = memcheck(lab, [PY, "-c", PY_RACES], {"SCIO_LOG": "info"})
     assert res.stdout.count("via ipv4") == 3
 
 
@@ -40,7 +40,7 @@ def test_python_everything_refused(lab):
     lab.fault("all", "refuse")
     code = ("import socket\ntry:\n    socket.create_connection(('multi.test', 7000))\n"
             "except OSError as e:\n    print('error', e.errno)\n")
-    res = memcheck(lab, ["/usr/bin/python3", "-c", code])
+    res = memcheck(lab, [PY, "-c", code])
     assert "error 111" in res.stdout
 
 
@@ -49,12 +49,12 @@ def test_c_probe(lab, mode):
     lab.fault("ipv6", "blackhole")
     if mode == "sndtimeo":
         lab.fault("ipv4", "blackhole")
-    res = memcheck(lab, [prog("shim_probe"), mode, "dual.test", "7000"])
+    res = memcheck(lab, [prog("shim_probe"), mode, "dual.test", PORT])
     assert "rc=" in res.stdout
 
 
 def test_c_threads(lab):
     lab.fault("ipv6", "refuse")
-    res = memcheck(lab, [prog("shim_probe"), "threads", "dual.test", "7000", "4", "25"],
+    res = memcheck(lab, [prog("shim_probe"), "threads", "dual.test", PORT, "4", "25"],
                    timeout=120)
     assert "failures=0" in res.stdout, res

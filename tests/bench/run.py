@@ -18,11 +18,9 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import netlab  # noqa: E402
-from scio_testlib import BUILD, ROOT, prog  # noqa: E402
+from scio_testlib import BUILD, PORT, PY, SCIO_RUN, prog  # noqa: E402
 
-SCIO_RUN = str(ROOT / "scripts" / "scio-run")
 SHIM = str(BUILD / "libscio-preload.so")
-PY = "/usr/bin/python3"
 CAP = 5.0  # seconds a "without scio" run may hang before it is stopped
 
 rows = []
@@ -119,9 +117,9 @@ def curl_seconds(lab, runs=5):
 
 
 def blackhole_library(lab):
-    race = connect_seconds(lab, [prog("race_client"), "dual.test", "7000"])
+    race = connect_seconds(lab, [prog("race_client"), "dual.test", PORT])
     serial = connect_seconds(lab, [prog("race_client"), "-s", "-t", "5000",
-                                   "dual.test", "7000"], runs=3, timeout=15)
+                                   "dual.test", PORT], runs=3, timeout=15)
     curl = curl_seconds(lab)
     s = "IPv6 blackholed, library"
     row(s, "scio_connect", fmt(race), "(delay 250 ms; target ≤ 0.300 s)")
@@ -204,7 +202,7 @@ def gai_connect(lab, env, cpus, count=200):
     """(wall µs, CPU µs) per getaddrinfo + connect, the threads right after
     the last getaddrinfo returned, resident KiB at the end."""
     pin = ["taskset", "-c", cpus] if cpus else []
-    res = lab.run(pin + [prog("bench_gai_connect"), "dns-dual.test", "7000", str(count)],
+    res = lab.run(pin + [prog("bench_gai_connect"), "dns-dual.test", PORT, str(count)],
                   env=env, timeout=120)
     if res.returncode != 0:
         raise RuntimeError(str(res))

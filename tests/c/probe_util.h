@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <netdb.h>
 #include <resolv.h>
 #include <stdlib.h>
@@ -17,12 +18,31 @@ static inline double now_ms(void)
 	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+#ifdef __GLIBC__
 /* "ECONNREFUSED" for ECONNREFUSED, "0" for 0. */
 static inline const char *errname(int e)
 {
 	const char *s = e ? strerrorname_np(e) : "0";
 	return s ? s : "?";
 }
+#else
+/* musl names no errno: the ones the tests' connects end with */
+static inline const char *errname(int e)
+{
+#define NAME(x) case x: return #x
+	switch (e) {
+	case 0: return "0";
+	NAME(ETIMEDOUT); NAME(ECONNREFUSED); NAME(ECONNRESET);
+	NAME(ENETUNREACH); NAME(EHOSTUNREACH); NAME(ECANCELED);
+	NAME(EADDRNOTAVAIL); NAME(EAFNOSUPPORT); NAME(EACCES); NAME(EPERM);
+	NAME(EMFILE); NAME(ENFILE); NAME(ENOMEM); NAME(ENOBUFS); NAME(EINTR);
+	NAME(EINVAL); NAME(EAGAIN); NAME(EINPROGRESS); NAME(EALREADY);
+	NAME(EISCONN); NAME(EBADF); NAME(ENOTSOCK); NAME(ENOENT);
+	}
+#undef NAME
+	return "?";
+}
+#endif
 
 /* Open fds of this process (counting the one the count itself uses). */
 static inline int count_fds(void)

@@ -3,7 +3,7 @@
  * another user, can do to it: the program closes the log's descriptor,
  * puts a file of its own on that number, closes everything, forks; the
  * path is a symlink, a FIFO, a hard link, a file of another owner.
- * Run as root (the other owner is made with chown).
+ * As root it also checks a file of another owner (made with chown).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -268,7 +268,10 @@ int main(void)
 	RUN(a_symlink_is_not_followed);
 	RUN(a_fifo_does_not_block);
 	RUN(a_hard_link_is_refused);
-	RUN(another_owners_file_is_refused);
+	if (geteuid() == 0)  /* only root can give the file another owner */
+		RUN(another_owners_file_is_refused);
+	else
+		printf("skip another_owners_file_is_refused (needs root)\n");
 	RUN(a_directory_is_refused);
 	scio_log_set(NULL);
 	char cmd[PATH_MAX + 16];

@@ -1,6 +1,6 @@
 /*
  * test_pending.c - the table of pending non-blocking connects
- * (lib/pending.c) with real sockets and real threads: a thread whose
+ * (shim/core/pending.c) with real sockets and real threads: a thread whose
  * entries another thread released (a reused fd number, an expired entry,
  * an answer the program races on its own) goes back to the fast path of
  * its poll and select calls, scio_pending_in_this_thread() false; its

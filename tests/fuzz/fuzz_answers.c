@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrs.h"
 #include "answers.h"
 
 static struct scio_answers table;
@@ -64,12 +65,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			make_addr(arg, &dst, &len);
 			if (!scio_answers_match(&table, (struct sockaddr *)&dst, now, &m))
 				break;
-			if (m.n == 0 || m.n > SCIO_ANSWER_ADDRS || m.asked >= m.n)
+			if (m.n == 0 || m.n > SCIO_ANSWER_BUDGET || m.asked >= m.n)
 				abort();
-			int errors[SCIO_ANSWER_ADDRS] = { 0 };
-			errors[arg % SCIO_ANSWER_ADDRS] = 111;
+			struct sockaddr_storage cand[40];
+			int errors[40] = { 0 };
+			size_t n = scio_answers_candidates(&table, &m, cand, 40);
+			if (n == 0 || n > m.n || !scio_same_addr((struct sockaddr *)&cand[0],
+								(struct sockaddr *)&dst))
+				abort();  /* the destination comes first */
+			errors[arg % n] = 111;
 			if (op % 5 == 2)
-				scio_answers_failed(&table, &m, errors, now);
+				scio_answers_failed(&table, &m, cand, errors, n, now);
 			scio_answers_take_replay(&table, &m, now);
 			struct sockaddr_storage more[4];
 			int pending;

@@ -1,0 +1,149 @@
+/* pending.c - the table of non-blocking connects waiting to be raced. */
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "pending.h"
+
+__thread int scio_pending_here __attribute__((tls_model("initial-exec")));
+/* table.others_released when this thread last counted its entries */
+static __thread unsigned seen_releases __attribute__((tls_model("initial-exec")));
+
+static struct {
+	pthread_mutex_t lock;
+	struct scio_pending e[SCIO_PENDING_MAX];
+	int used[SCIO_PENDING_MAX];
+	/* entries released by a thread that did not make them: their owners'
+	 * counts are stale */
+	unsigned others_released;
+} table = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static struct scio_fork_lock fork_lock = { .m = &table.lock };
+
+static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
+static void fork_parent(void) { scio_fork_parent(&fork_lock); }
+/* The child's connects were the parent's: it has no pending race. */
+static void fork_child(void)
+{
+	if (scio_fork_child(&fork_lock)) {
+		memset(table.used, 0, sizeof(table.used));
+		scio_pending_here = 0;
+		seen_releases = table.others_released;
+	}
+}
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void release(int i, pid_t me)
+{
+	table.used[i] = 0;
+	if (table.e[i].tid != me)
+		__atomic_add_fetch(&table.others_released, 1, __ATOMIC_RELEASE);
+}
+
+/* Sets this thread's count from the table (lock held). */
+static void count_mine(pid_t me)
+{
+	int n = 0;
+	seen_releases = __atomic_load_n(&table.others_released, __ATOMIC_RELAXED);
+	for (int i = 0; i < SCIO_PENDING_MAX; i++)
+		n += table.used[i] && table.e[i].tid == me;
+	scio_pending_here = n;
+}
+
+int scio_pending_recount(void)
+{
+	unsigned now = __atomic_load_n(&table.others_released, __ATOMIC_ACQUIRE);
+	/* a handler inside the library keeps the count it finds */
+	if (now != seen_releases && !scio_locks_held) {
+		scio_lock(&table.lock);
+		count_mine(gettid());
+		scio_unlock(&table.lock);
+	}
+	return scio_pending_here > 0;
+}
+
+static int insert(const struct scio_pending *p)
+{
+	int free_slot = -1;
+	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
+		if (table.used[i] && table.e[i].fd == p->fd)
+			release(i, p->tid);  /* the fd was closed and reused */
+		if (table.used[i] &&
+		    p->started - table.e[i].started > SCIO_PENDING_TTL_US)
+			release(i, p->tid);
+		if (!table.used[i] && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return -1;
+	table.e[free_slot] = *p;
+	table.used[free_slot] = 1;
+	return 0;
+}
+
+int scio_pending_add(int fd, const struct scio_match *m, int64_t now)
+{
+	struct scio_pending p = { .fd = fd, .cookie = scio_socket_cookie(fd),
+				  .tid = gettid(), .started = now, .m = *m };
+	if (!p.cookie)
+		return -1;
+	scio_once(&atfork_once, register_atfork);
+	scio_lock(&table.lock);
+	int rc = insert(&p);
+	count_mine(p.tid);
+	scio_unlock(&table.lock);
+	return rc;
+}
+
+int scio_pending_take(int fd, struct scio_pending *out)
+{
+	int found = 0;
+	pid_t me = gettid();
+	scio_lock(&table.lock);
+	for (int i = 0; i < SCIO_PENDING_MAX && !found; i++) {
+		if (!table.used[i] || table.e[i].fd != fd || table.e[i].tid != me)
+			continue;
+		struct scio_pending p = table.e[i];
+		release(i, me);
+		if (p.cookie == scio_socket_cookie(fd)) {
+			*out = p;
+			found = 1;
+		}
+	}
+	count_mine(me);
+	scio_unlock(&table.lock);
+	return found;
+}
+
+void scio_pending_put_back(const struct scio_pending *p)
+{
+	scio_lock(&table.lock);
+	insert(p);
+	count_mine(p->tid);
+	scio_unlock(&table.lock);
+}
+
+int scio_pending_drop_answer(uint64_t answer_id)
+{
+	int dropped = 0;
+	pid_t me = 0;
+	scio_lock(&table.lock);
+	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
+		if (table.used[i] && table.e[i].m.id == answer_id) {
+			if (!dropped)
+				me = gettid();
+			release(i, me);
+			dropped = 1;
+		}
+	}
+	if (dropped)
+		count_mine(me);
+	scio_unlock(&table.lock);
+	return dropped;
+}
