@@ -89,8 +89,14 @@ static int find_ip(const struct scio_answer *a, const struct scio_ip *ip)
 	return -1;
 }
 
-/* Appends ip unless a has it; 0, or -1 when out of memory or budget. */
-static int add_ip(struct scio_answer *a, size_t *cap, const struct scio_ip *ip)
+/* Entries an answer collects on the stack before it needs the heap. */
+#define STACK_ENTRIES 16
+
+/* Appends ip unless a has it; a->e starts as a stack buffer of *cap
+ * entries (on_heap 0) and moves to the heap when it must grow.  0, or -1
+ * when out of memory or budget. */
+static int add_ip(struct scio_answer *a, size_t *cap, int *on_heap,
+		  const struct scio_ip *ip)
 {
 	if (find_ip(a, ip) >= 0)
 		return 0;
@@ -100,21 +106,25 @@ static int add_ip(struct scio_answer *a, size_t *cap, const struct scio_ip *ip)
 			more = SCIO_ANSWER_BUDGET;
 		if (more <= a->n)
 			return -1;
-		struct scio_entry *e = realloc(a->e, more * sizeof(*e));
+		struct scio_entry *e = *on_heap ? realloc(a->e, more * sizeof(*e))
+					       : malloc(more * sizeof(*e));
 		if (!e)
 			return -1;
+		if (!*on_heap)
+			memcpy(e, a->e, a->n * sizeof(*e));
 		a->e = e;
 		*cap = more;
+		*on_heap = 1;
 	}
 	a->e[a->n++] = (struct scio_entry){ .ip = *ip };
 	return 0;
 }
 
-/* Fills a (its entries on the heap) from res: the distinct INET/INET6
- * addresses, in order; -1 when they cannot all be kept. */
-static int collect(struct scio_answer *a, const struct addrinfo *res)
+/* Fills a from res: the distinct INET/INET6 addresses, in order, in
+ * a->e (room for *cap; see add_ip); -1 when they cannot all be kept. */
+static int collect(struct scio_answer *a, size_t *cap, int *on_heap,
+		   const struct addrinfo *res)
 {
-	size_t cap = 0;
 	a->n = 0;
 	a->port = 0;
 	for (; res; res = res->ai_next) {
@@ -126,7 +136,7 @@ static int collect(struct scio_answer *a, const struct addrinfo *res)
 			continue;
 		if (a->n == 0)
 			a->port = port;
-		if (add_ip(a, &cap, &ip) < 0)
+		if (add_ip(a, cap, on_heap, &ip) < 0)
 			return -1;
 	}
 	return 0;
@@ -177,14 +187,35 @@ static void forget_name(struct scio_answers *t, const char *name)
 			clear_slot(t, &t->slot[k]);
 }
 
+/* A program resolving the same name in a loop: the newest answer is
+ * refreshed (1), nothing allocated. */
+static int refresh_last(struct scio_answers *t, const struct scio_answer *a,
+			int64_t now)
+{
+	scio_lock(&t->lock);
+	struct scio_answer *last =
+		&t->slot[(t->next_slot + SCIO_ANSWER_SLOTS - 1) % SCIO_ANSWER_SLOTS];
+	int same = same_answer(last, a);
+	if (same) {
+		last->when = now;
+		my_latest = last->id;
+		touch(t, now);
+	}
+	scio_unlock(&t->lock);
+	return same;
+}
+
 void scio_answers_record(struct scio_answers *t, const char *name,
 			 const struct addrinfo *res, int flags, int64_t now)
 {
-	struct scio_answer a;
-	memset(&a, 0, sizeof(a));
+	struct scio_entry stack[STACK_ENTRIES];
+	struct scio_answer a = { .e = stack };
+	size_t cap = STACK_ENTRIES;
+	int on_heap = 0;
 	int pending = (flags & SCIO_ANSWER_PENDING) != 0;
-	if (collect(&a, res) < 0 || (a.n == 0 && !pending)) {
-		free(a.e);  /* what cannot be kept whole is not raced */
+	if (collect(&a, &cap, &on_heap, res) < 0 || (a.n == 0 && !pending)) {
+		if (on_heap)
+			free(a.e);  /* what cannot be kept whole is not raced */
 		my_latest = 0;
 		return;
 	}
@@ -195,23 +226,29 @@ void scio_answers_record(struct scio_answers *t, const char *name,
 		strncpy(a.name, name, sizeof(a.name) - 1);
 	a.when = now;
 
-	scio_lock(&t->lock);
-	unsigned last = (t->next_slot + SCIO_ANSWER_SLOTS - 1) % SCIO_ANSWER_SLOTS;
-	if (same_answer(&t->slot[last], &a)) {
-		/* a program resolving the same name in a loop: just refresh */
-		t->slot[last].when = now;
-		my_latest = t->slot[last].id;
-		free(a.e);
-	} else {
-		forget_name(t, a.name);
-		clear_slot(t, &t->slot[t->next_slot]);
-		make_room(t, a.n);
-		a.id = t->next_id++;
-		t->slot[t->next_slot] = a;
-		t->held += a.n;
-		t->next_slot = (t->next_slot + 1) % SCIO_ANSWER_SLOTS;
-		my_latest = a.id;
+	if (refresh_last(t, &a, now)) {
+		if (on_heap)
+			free(a.e);
+		return;
 	}
+	if (!on_heap) {
+		struct scio_entry *e = malloc((a.n ? a.n : 1) * sizeof(*e));
+		if (!e) {
+			my_latest = 0;
+			return;
+		}
+		memcpy(e, a.e, a.n * sizeof(*e));
+		a.e = e;
+	}
+	scio_lock(&t->lock);
+	forget_name(t, a.name);
+	clear_slot(t, &t->slot[t->next_slot]);
+	make_room(t, a.n);
+	a.id = t->next_id++;
+	t->slot[t->next_slot] = a;
+	t->held += a.n;
+	t->next_slot = (t->next_slot + 1) % SCIO_ANSWER_SLOTS;
+	my_latest = a.id;
 	touch(t, now);
 	scio_unlock(&t->lock);
 }
@@ -374,11 +411,12 @@ void scio_answers_late(struct scio_answers *t, const char *name,
 		if (!a->id || !a->pending || strncmp(a->name, name, sizeof(a->name) - 1))
 			continue;
 		size_t cap = a->n, before = a->n;
+		int on_heap = 1;
 		for (; res; res = res->ai_next) {
 			struct scio_ip ip;
 			uint16_t port;
 			if (scio_ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen) &&
-			    add_ip(a, &cap, &ip) < 0)
+			    add_ip(a, &cap, &on_heap, &ip) < 0)
 				break;  /* out of memory: the answer stays as it was */
 		}
 		t->held += a->n - before;
