@@ -118,8 +118,12 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 /* The own connect won before any race: history and -v still hear of it. */
 static void own_won(const struct scio_match *m, const struct plan *p, int64_t t0)
 {
-	struct scio_report rep = { .count = 1, .candidates = p->c->n, .winner = 0,
-				   .elapsed_us = scio_now_us() - t0 };
+	struct scio_report rep;  /* only attempt[0] is read: the rest stays unset */
+	rep.count = 1;
+	rep.candidates = p->c->n;
+	rep.winner = 0;
+	rep.error = 0;
+	rep.elapsed_us = scio_now_us() - t0;
 	rep.attempt[0] = (struct scio_attempt){
 		.addr = p->c->a[p->own],
 		.addrlen = scio_sockaddr_len((const struct sockaddr *)&p->c->a[p->own]),
@@ -142,12 +146,11 @@ static int race_cands(int fd, int flags, const struct scio_match *m,
 	 * before it or the program's own timeout is shorter than the delay. */
 	uint64_t cookie = 0;
 	if (p.own == 0 && (p.timeout_ms < 0 || p.timeout_ms > cfg->connect_delay_ms)) {
-		cookie = scio_socket_cookie(fd);
 		int64_t t0 = scio_now_us();
 		const struct sockaddr *dst = (const struct sockaddr *)&p.c->a[0];
 		int64_t bound = engine_own_bound(cfg->connect_delay_ms * 1000LL);
 		int signalled;
-		int err = own_connect_bounded(fd, dst, bound, &mine, &signalled);
+		int err = own_connect_bounded(fd, dst, bound, &mine, &signalled, &cookie);
 		if (err == 0) {
 			own_won(m, &p, t0);
 			return 0;

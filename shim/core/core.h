@@ -96,7 +96,7 @@ int own_send_timeout(int fd, struct timeval *tv);
 int send_timeout_ms(int fd);
 int interrupted(void *arg);
 int always_interrupted(void *arg);
-int own_connect_bounded(int fd, const struct sockaddr *dst, int64_t bound_us, const struct timeval *mine, int *interrupted_by);
+int own_connect_bounded(int fd, const struct sockaddr *dst, int64_t bound_us, const struct timeval *mine, int *interrupted_by, uint64_t *cookie);
 
 /* outcome.c */
 const char *errdesc(int err);

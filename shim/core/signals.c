@@ -14,6 +14,7 @@ struct bounded {
 	int fd;
 	const struct timeval *mine;  /* the program's SO_SNDTIMEO */
 	sigset_t mask;               /* the program's signal mask */
+	int alone;                   /* no other thread can touch fd */
 };
 
 /* SO_SNDTIMEO in milliseconds; -1 when unset. */
@@ -113,6 +114,15 @@ static void bounded_done(void *arg)
 	pthread_sigmask(SIG_SETMASK, &b->mask, NULL);
 }
 
+/* glibc's word that this is the process's only thread (weak: musl has
+ * none, and every process then counts as threaded). */
+extern char __libc_single_threaded __attribute__((weak));
+
+static int threaded(void)
+{
+	return !&__libc_single_threaded || !__libc_single_threaded;
+}
+
 /*
  * Most connects finish within the Connection Attempt Delay and need no
  * race at all.  So the program's own connect goes first as the program
@@ -127,10 +137,16 @@ static void bounded_done(void *arg)
  * *interrupted says whether it interrupts the connect), and a
  * cancellation of the thread puts it back through a cleanup handler.
  *
+ * *cookie names the socket the connect ran on, for the race to check
+ * that fd still names it (another thread may close fd meanwhile): taken
+ * before the connect when other threads run, else only when the connect
+ * did not succeed, still with signals held, when nothing but this thread
+ * could have touched fd yet (0 when connected or unknown).
+ *
  * How long it may take is the engine's rule (engine_own_bound).
  */
 int own_connect_bounded(int fd, const struct sockaddr *dst, int64_t bound_us,
-			       const struct timeval *mine, int *interrupted_by)
+			const struct timeval *mine, int *interrupted_by, uint64_t *cookie)
 {
 	struct timeval limit = { bound_us / 1000000, bound_us % 1000000 };
 	struct bounded b = { .fd = fd, .mine = mine };
@@ -138,15 +154,21 @@ int own_connect_bounded(int fd, const struct sockaddr *dst, int64_t bound_us,
 	int err;
 
 	*interrupted_by = 0;
+	*cookie = 0;
 	sigfillset(&all);
 	if (pthread_sigmask(SIG_BLOCK, &all, &b.mask) != 0)
 		return -1;
+	b.alone = !threaded();
+	if (!b.alone)
+		*cookie = scio_socket_cookie(fd);
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit)) < 0) {
 		pthread_sigmask(SIG_SETMASK, &b.mask, NULL);
 		return -1;
 	}
 	pthread_cleanup_push(bounded_done, &b);
 	err = scio_sys.connect(fd, dst, scio_sockaddr_len(dst)) == 0 ? 0 : errno;
+	if (err && b.alone)
+		*cookie = scio_socket_cookie(fd);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, mine, sizeof(*mine));
 	if (err)
 		*interrupted_by = held_signal_interrupts(&b.mask, timeout_ms_of(mine) >= 0);
