@@ -9,6 +9,16 @@
  * why).  Each client has a deadline, -w seconds after it was accepted;
  * every client gets the same timeout, so a list in accept order is also
  * in deadline order and expiring clients only ever looks at its head.
+ *
+ * With -j N, N processes run this loop over the same listening sockets.
+ * Each registers them with EPOLLEXCLUSIVE, so a new connection wakes one
+ * worker rather than all, and a worker accepts one connection per wake-up
+ * (the next one wakes the next idle worker, and a listener with more
+ * waiting stays ready): no accept() that only finds the queue empty.
+ *
+ * The path of one connection is six system calls: accept4, send,
+ * shutdown, epoll_ctl (to hear the client close), recv (which sees that
+ * close) and close.
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,7 +31,6 @@
 #include "telar.h"
 
 #define MAX_EVENTS 256
-#define ACCEPT_BATCH 64
 #define READS_PER_EVENT 4
 
 enum watch_kind { WATCH_LISTENER, WATCH_CLIENT };
@@ -213,10 +222,12 @@ static void expire_clients(struct event_loop *lp)
 
 /* ---------------------------------------------------------- listeners */
 
-static int listeners_watch(struct event_loop *lp, int op, uint32_t events)
+/* EPOLL_CTL_ADD or EPOLL_CTL_DEL every listener (an EPOLLEXCLUSIVE one
+ * cannot be modified, so pausing takes them out). */
+static int listeners_watch(struct event_loop *lp, int op)
 {
 	for (size_t i = 0; i < lp->nlisteners; i++) {
-		struct epoll_event ev = { .events = events,
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
 					  .data.ptr = &lp->listeners[i] };
 
 		if (epoll_ctl(lp->epfd, op, lp->listeners[i].l->fd, &ev) == -1) {
@@ -231,7 +242,7 @@ static int listeners_watch(struct event_loop *lp, int op, uint32_t events)
 /* Out of descriptors or memory: stop accepting for a moment. */
 static void pause_accepting(struct event_loop *lp)
 {
-	if (lp->paused_until == 0 && listeners_watch(lp, EPOLL_CTL_MOD, 0) == 0)
+	if (lp->paused_until == 0 && listeners_watch(lp, EPOLL_CTL_DEL) == 0)
 		lp->paused_until = lp->now + TELAR_BACKOFF_MS;
 }
 
@@ -240,26 +251,21 @@ static void resume_accepting(struct event_loop *lp)
 	if (lp->paused_until == 0 || lp->paused_until > lp->now)
 		return;
 	reserve_fd_open();
-	if (listeners_watch(lp, EPOLL_CTL_MOD, EPOLLIN) == 0)
+	if (listeners_watch(lp, EPOLL_CTL_ADD) == 0)
 		lp->paused_until = 0;
 	else
 		lp->paused_until = lp->now + TELAR_BACKOFF_MS;
 }
 
-static void accept_batch(struct event_loop *lp, const struct telar_listener *l)
+static void accept_one(struct event_loop *lp, const struct telar_listener *l)
 {
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		struct telar_peer peer;
-		int fd = accept_client(l, &peer);
+	struct telar_peer peer;
+	int fd = accept_client(l, &peer);
 
-		if (fd == TELAR_ACCEPT_EMPTY)
-			return;
-		if (fd == TELAR_ACCEPT_PAUSE) {
-			pause_accepting(lp);
-			return;
-		}
+	if (fd == TELAR_ACCEPT_PAUSE)
+		pause_accepting(lp);
+	else if (fd != TELAR_ACCEPT_EMPTY)
 		client_start(lp, fd, &peer);
-	}
 }
 
 /* ---------------------------------------------------------- the loop */
@@ -285,17 +291,20 @@ static void dispatch(struct event_loop *lp, const struct epoll_event *ev)
 	struct watch *w = ev->data.ptr;
 
 	if (w->kind == WATCH_LISTENER)
-		accept_batch(lp, ((struct listen_watch *)w)->l);
+		accept_one(lp, ((struct listen_watch *)w)->l);
 	else
 		client_event(lp, (struct client *)w, ev->events);
 }
 
 static int loop_init(struct event_loop *lp, struct telar_listeners *ls,
-		     const struct telar_config *cfg)
+		     const struct telar_config *cfg, const struct client_cap *cap)
 {
 	memset(lp, 0, sizeof(*lp));
 	lp->cfg = cfg;
-	lp->cap.max = cfg->max_clients;
+	if (cap)
+		lp->cap = *cap;
+	else
+		lp->cap.max = cfg->max_clients;
 	lp->now = now_ms();
 	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (lp->epfd == -1) {
@@ -307,17 +316,17 @@ static int loop_init(struct event_loop *lp, struct telar_listeners *ls,
 		lp->listeners[i].l = &ls->l[i];
 	}
 	lp->nlisteners = ls->n;
-	return listeners_watch(lp, EPOLL_CTL_ADD, EPOLLIN);
+	return listeners_watch(lp, EPOLL_CTL_ADD);
 }
 
 int run_event_loop(struct telar_listeners *ls, const struct telar_config *cfg,
-		   const sigset_t *wait_mask)
+		   const sigset_t *wait_mask, const struct client_cap *cap)
 {
 	struct event_loop lp;
 	struct epoll_event events[MAX_EVENTS];
 	int rc = TELAR_EXIT_OK;
 
-	if (loop_init(&lp, ls, cfg) == -1) {
+	if (loop_init(&lp, ls, cfg, cap) == -1) {
 		rc = TELAR_EXIT_FAILURE;
 		goto out;
 	}

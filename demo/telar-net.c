@@ -334,11 +334,25 @@ void refuse_client(int fd, const struct telar_peer *peer)
 	close(fd);
 }
 
+/* 1 and counted in, or 0 when the shared count is already at max. */
+static int shared_admit(struct client_cap *cap)
+{
+	if (__atomic_add_fetch(cap->shared_active, 1, __ATOMIC_RELAXED) > cap->max) {
+		__atomic_sub_fetch(cap->shared_active, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	__atomic_store_n(cap->mine, *cap->mine + 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
 int cap_admit(struct client_cap *cap)
 {
 	int64_t t;
 
-	if (cap->active < cap->max) {
+	if (cap->shared_active) {
+		if (shared_admit(cap))
+			return 1;
+	} else if (cap->active < cap->max) {
 		cap->active++;
 		return 1;
 	}
@@ -354,8 +368,12 @@ int cap_admit(struct client_cap *cap)
 
 void cap_release(struct client_cap *cap)
 {
-	if (cap->active > 0)
+	if (cap->shared_active) {
+		__atomic_store_n(cap->mine, *cap->mine - 1, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(cap->shared_active, 1, __ATOMIC_RELAXED);
+	} else if (cap->active > 0) {
 		cap->active--;
+	}
 }
 
 /* ------------------------------------------------------------- the line */
