@@ -404,12 +404,23 @@ int peer_from_sockaddr(struct telar_peer *peer, const struct sockaddr *sa,
 	return 0;
 }
 
+/* Put together by hand rather than with snprintf: it is made for every
+ * connection, and formatting showed in the profile. */
 size_t format_line(const struct telar_peer *peer, char *line, size_t size)
 {
-	int n = snprintf(line, size, "You connected from %s over IPv%c\r\n",
-			 peer->text, peer->family_digit);
+	static const char head[] = "You connected from ";
+	static const char tail[] = " over IPv?\r\n";
+	size_t text_len = strnlen(peer->text, sizeof(peer->text));
+	size_t len = sizeof(head) - 1 + text_len + sizeof(tail) - 1;
+	char *p = line;
 
-	if (n < 0)
+	if (len >= size)
 		return 0;
-	return (size_t)n < size ? (size_t)n : size - 1;
+	memcpy(p, head, sizeof(head) - 1);
+	p += sizeof(head) - 1;
+	memcpy(p, peer->text, text_len);
+	p += text_len;
+	memcpy(p, tail, sizeof(tail));
+	p[sizeof(" over IPv") - 1] = peer->family_digit;
+	return len;
 }
