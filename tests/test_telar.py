@@ -735,10 +735,12 @@ def test_root_without_u_serves_as_nobody(lab, tmp_path, model):
 
 def test_root_without_u_under_socket_activation_serves_as_nobody(lab, tmp_path):
     port = 2327
-    t = Telar(lab, tmp_path, [PY, "-c", ACTIVATE, TELAR, str(port)], port=port)
+    t = Telar(lab, tmp_path, [PY, "-c", ACTIVATE, TELAR, str(port), "-j", "2"],
+              port=port)
     wait_running_as(t)
     assert "started as root without -u" in t.stderr, t.stderr
-    assert_unprivileged(t.pid)
+    for pid in [t.pid, *t.workers(2)]:
+        assert_unprivileged(pid)
     assert_answers(lab, port=port)
 
 
