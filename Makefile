@@ -45,7 +45,7 @@ DEMOS    = $(if $(wildcard demo/scio-smtp.c),$(BUILD)/scio-smtp) \
 TARGETS = $(BUILD)/libscio.a $(BUILD)/libscio.so $(BUILD)/libscio-preload.so \
 	  $(BUILD)/scio-history $(DEMOS)
 
-.PHONY: all check test test-progs bench clean install uninstall deps demo fuzz soak mutants musl
+.PHONY: all check test test-progs bench clean install uninstall deps demo fuzz soak mutants musl deb
 all: $(TARGETS)
 
 # Rebuild everything when the flags change (SAN=... builds, CFLAGS=...).
@@ -185,6 +185,9 @@ BINDIR  ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR  ?= $(PREFIX)/share/man
 DOCDIR  ?= $(PREFIX)/share/doc/scio
+# telar's systemd units; samples in DOCDIR unless given (packages: /lib/systemd/system)
+UNITDIR ?= $(DOCDIR)
+UNITS    = $(wildcard demo/*.service demo/*.socket)
 MANPAGES = $(wildcard man/*.[1-8])
 
 $(BUILD)/scio-run: scripts/scio-run lib/scio.h
@@ -198,7 +201,8 @@ $(BUILD)/scio.pc: Makefile lib/scio.h
 
 install: all $(BUILD)/scio-run $(BUILD)/scio.pc
 	install -d $(DESTDIR)$(LIBDIR)/scio $(DESTDIR)$(LIBDIR)/pkgconfig \
-		$(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR)
+		$(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(UNITDIR)
 	install -m 644 $(BUILD)/libscio.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(BUILD)/libscio.so $(DESTDIR)$(LIBDIR)/libscio.so.0
 	ln -sf libscio.so.0 $(DESTDIR)$(LIBDIR)/libscio.so
@@ -209,7 +213,8 @@ install: all $(BUILD)/scio-run $(BUILD)/scio.pc
 	install -m 755 $(BUILD)/scio-run $(DESTDIR)$(BINDIR)/
 	$(if $(wildcard $(BUILD)/scio-smtp),install -m 755 $(BUILD)/scio-smtp $(DESTDIR)$(BINDIR)/)
 	$(if $(wildcard $(BUILD)/telar),install -m 755 $(BUILD)/telar $(DESTDIR)$(SBINDIR)/)
-	$(foreach f,$(wildcard demo/*.service demo/*.socket),install -m 644 $(f) $(DESTDIR)$(DOCDIR)/;)
+	$(foreach f,$(UNITS),sed 's|/usr/local/sbin/|$(SBINDIR)/|' $(f) > $(DESTDIR)$(UNITDIR)/$(notdir $(f)) && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$(notdir $(f));)
 	$(foreach m,$(MANPAGES),install -d $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m))) && \
 		install -m 644 $(m) $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/;)
 
@@ -219,9 +224,16 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/scio/scio-history \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/scio.pc $(DESTDIR)$(INCDIR)/scio.h \
 	      $(DESTDIR)$(BINDIR)/scio-run $(DESTDIR)$(BINDIR)/scio-smtp $(DESTDIR)$(SBINDIR)/telar
+	$(foreach f,$(UNITS),rm -f $(DESTDIR)$(UNITDIR)/$(notdir $(f));)
 	rm -rf $(DESTDIR)$(DOCDIR)
 	$(foreach m,$(MANPAGES),rm -f $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m));)
 	-rmdir $(DESTDIR)$(LIBDIR)/scio 2>/dev/null
+
+# Debian packages (debian/, debhelper), built in a copy of the tree under
+# $(BUILD)/deb: scio, libscio0, libscio-dev, scio-demos land in $(BUILD)/deb.
+deb:
+	@sh debian/deps.sh
+	sh debian/build.sh $(BUILD)/deb
 
 # Header dependencies of every object (lib, shim, tools, demo) and test program.
 -include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/tests/*.d)

@@ -9,6 +9,7 @@
 #include "addrs.h"
 #include "answers.h"
 #include "internal.h"
+#include "race.h"
 #include "resolve.h"
 #include "scio.h"
 #include "engine.h"
@@ -153,16 +154,16 @@ int scio_connect(const char *host, const char *service,
 	while (!scio_same_addr((struct sockaddr *)&addrs[primary],
 			       (struct sockaddr *)&first))
 		primary++;
-	struct scio_race r = {
-		.addrs = addrs, .naddrs = (size_t)n, .primary = primary,
+	struct scio_race_in r = {
+		.pub = { .addrs = addrs, .naddrs = (size_t)n, .primary = primary,
+			 .connect_delay_ms = o->connect_delay_ms,
+			 .timeout_ms = o->timeout_ms < 0 ? -1 : o->timeout_ms,
+			 .report = o->report },
 		.own_fd = -1,
-		.connect_delay_ms = o->connect_delay_ms,
-		.timeout_ms = o->timeout_ms < 0 ? -1 : o->timeout_ms,
 		.late = late.pending ? late_addresses : NULL,
 		.late_arg = &late,
-		.report = o->report,
 	};
-	int fd = scio_race_connect(&r);
+	int fd = scio_race_run_alone(&r);
 	int err = errno;
 	free(addrs);
 	if (fd >= 0 && scio_set_blocking(fd) < 0) {

@@ -30,15 +30,6 @@ int scio_set_blocking(int fd);
 
 socklen_t scio_sockaddr_len(const struct sockaddr *sa);
 
-struct scio_race;
-/* scio_race_connect with its sockets in the caller's level (orphans.h);
- * the winner is no longer in it on return. */
-int scio_race_connect_in(const struct scio_race *r, int level);
-/* The same, waiting with ppoll and sigmask (the mask of the program's
- * ppoll or pselect that the race runs inside); NULL: plain poll. */
-int scio_race_connect_masked(const struct scio_race *r, int level,
-			     const sigset_t *sigmask);
-
 /*
  * The library's locks, counted per thread: a signal handler whose
  * connect() or poll() interrupts this thread while it holds one must not

@@ -14,6 +14,7 @@
 
 #include "internal.h"
 #include "orphans.h"
+#include "race.h"
 #include "scio.h"
 #include "engine.h"
 #include "sys.h"
@@ -24,7 +25,7 @@
 #define LATE_MAX 16            /* room for addresses learnt mid-race */
 
 struct race_io {
-	const struct scio_race *r;
+	const struct scio_race_in *r;
 	struct sockaddr_storage *addr;  /* candidates: given, then late ones */
 	size_t cap;
 	int more;                /* late addresses may still come */
@@ -42,7 +43,7 @@ struct race_io {
 /* Returns 0 when the connect completed at once, EINPROGRESS, or an error. */
 static int start_attempt(struct race_io *io, size_t i)
 {
-	const struct scio_race *r = io->r;
+	const struct scio_race_in *r = io->r;
 	const struct sockaddr *dst = (const struct sockaddr *)&io->addr[i];
 	int fd;
 
@@ -58,7 +59,7 @@ static int start_attempt(struct race_io *io, size_t i)
 		if (fd < 0)
 			return errno;
 		scio_orphans_add(io->level, fd);
-		if (r->prepare && r->prepare(fd, dst, r->prepare_arg) != 0) {
+		if (r->pub.prepare && r->pub.prepare(fd, dst, r->pub.prepare_arg) != 0) {
 			int err = errno ? errno : EINVAL;
 			close(fd);
 			scio_orphans_forget(io->level, fd);
@@ -142,7 +143,7 @@ static int wait_events(struct race_io *io, int64_t until)
 	int rc = race_poll(io, n, scio_poll_timeout(until, scio_now_us()));
 	if (rc < 0) {
 		if (errno == EINTR && io->r->interrupted &&
-		    io->r->interrupted(io->r->prepare_arg))
+		    io->r->interrupted(io->r->pub.prepare_arg))
 			return -1;
 		return 0;
 	}
@@ -169,7 +170,7 @@ static int wait_events(struct race_io *io, int64_t until)
 
 static void fill_report(const struct race_io *io, int64_t end)
 {
-	struct scio_report *rep = io->r->report;
+	struct scio_report *rep = io->r->pub.report;
 	if (!rep)
 		return;
 	size_t order[SCIO_REPORT_MAX], count = 0;
@@ -235,7 +236,7 @@ static int make_room(struct race_io *io, size_t cap)
  * (the arrays grow). */
 static void take_late(struct race_io *io)
 {
-	const struct scio_race *r = io->r;
+	const struct scio_race_in *r = io->r;
 	if (!io->more || io->eng.done)
 		return;
 	int more = 0;
@@ -266,7 +267,7 @@ static void free_heap(void *arg)
 static void fill_outcomes(const struct race_io *io)
 {
 	int *out = io->r->outcome;
-	for (size_t i = 0; out && i < io->r->naddrs; i++) {
+	for (size_t i = 0; out && i < io->r->pub.naddrs; i++) {
 		const struct engine_slot *s = &io->slot[i];
 		out[i] = s->state == ENGINE_FAILED ? s->error
 		       : s->state == ENGINE_ABANDONED ? EINPROGRESS : 0;
@@ -295,19 +296,13 @@ static int run(struct race_io *io)
 	}
 }
 
-int scio_race_connect_in(const struct scio_race *r, int level)
+int scio_race_run(const struct scio_race_in *r, int level)
 {
-	return scio_race_connect_masked(r, level, NULL);
-}
-
-int scio_race_connect_masked(const struct scio_race *r, int level,
-			     const sigset_t *sigmask)
-{
-	if (!r || !r->addrs || r->naddrs == 0) {
+	if (!r || !r->pub.addrs || r->pub.naddrs == 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	size_t n = r->naddrs;
+	size_t n = r->pub.naddrs;
 	size_t cap = n + (r->late ? LATE_MAX : 0);
 	struct engine_slot slot_buf[STACK_CANDIDATES];
 	int fd_buf[STACK_CANDIDATES];
@@ -323,17 +318,17 @@ int scio_race_connect_masked(const struct scio_race *r, int level,
 	 * path, which a signal handler may take */
 	if (cap > STACK_CANDIDATES && make_room(&io, cap) < 0)
 		return -1;
-	memcpy(io.addr, r->addrs, n * sizeof(*io.addr));
+	memcpy(io.addr, r->pub.addrs, n * sizeof(*io.addr));
 	for (size_t i = 0; i < n; i++)
 		io.fd[i] = -1;
 	io.level = level;
-	io.sigmask = sigmask;
+	io.sigmask = r->sigmask;
 
 	io.t0 = r->own_started ? r->started_us : scio_now_us();
-	int64_t deadline = r->timeout_ms < 0
-		? ENGINE_NEVER : io.t0 + (int64_t)r->timeout_ms * 1000;
-	engine_init(&io.eng, io.slot, n, r->primary,
-		(int64_t)r->connect_delay_ms * 1000, deadline);
+	int64_t deadline = r->pub.timeout_ms < 0
+		? ENGINE_NEVER : io.t0 + (int64_t)r->pub.timeout_ms * 1000;
+	engine_init(&io.eng, io.slot, n, r->pub.primary,
+		(int64_t)r->pub.connect_delay_ms * 1000, deadline);
 	engine_more_coming(&io.eng, io.more ? ENGINE_NEVER : 0);
 	if (r->own_started && r->own_fd >= 0 && r->own_index == 0) {
 		/* the program's connect was the race's first start */
@@ -358,8 +353,8 @@ int scio_race_connect_masked(const struct scio_race *r, int level,
 			close_attempt(&io, i);
 	fill_report(&io, end);
 	fill_outcomes(&io);
-	if (r->report)
-		r->report->error = rc < 0 ? -rc : 0;
+	if (r->pub.report)
+		r->pub.report->error = rc < 0 ? -rc : 0;
 	free(io.heap);
 	if (rc >= 0 && rc != r->own_fd)
 		scio_orphans_forget(level, rc);  /* the caller's now */
@@ -375,13 +370,23 @@ static void race_cancelled(void *arg)
 	scio_orphans_cancelled(*(const int *)arg);
 }
 
-int scio_race_connect(const struct scio_race *r)
+int scio_race_run_alone(const struct scio_race_in *r)
 {
 	int level = scio_orphans_enter();
 	int rc;
 	pthread_cleanup_push(race_cancelled, &level);
-	rc = scio_race_connect_in(r, level);
+	rc = scio_race_run(r, level);
 	pthread_cleanup_pop(0);
 	scio_orphans_leave(level);
 	return rc;
+}
+
+int scio_race_connect(const struct scio_race *r)
+{
+	if (!r) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct scio_race_in in = { .pub = *r, .own_fd = -1 };
+	return scio_race_run_alone(&in);
 }

@@ -102,46 +102,26 @@ struct scio_report {
 /* Writes "2001:db8::1 port 25" style text for an address; returns buf. */
 SCIO_API const char *scio_addr_str(const struct sockaddr *sa, char *buf, size_t size);
 
-/* ---- the lower-level race over given addresses (used by the shim) ---- */
+/* ---- the lower-level race over given addresses ---- */
 
 struct scio_race {
 	const struct sockaddr_storage *addrs; /* candidates, in attempt order */
 	size_t naddrs;
 	size_t primary;       /* its error is the race's error on total failure */
-	int own_fd;           /* -1, or a caller's socket to use for own_index */
-	size_t own_index;
 	int connect_delay_ms; /* clamped to 10..2000 */
 	int timeout_ms;       /* -1: none; counted from the race's start */
-	/* own_fd's connect was already started, at started_us (CLOCK_MONOTONIC
-	 * µs, own_index must be 0); its outcome is read from poll() alone so
-	 * that its SO_ERROR and connect state stay the program's to read */
-	int own_started;
-	int64_t started_us;
 	/* called on each socket the race creates, before its connect; a
 	 * non-zero return fails that attempt with errno */
 	int (*prepare)(int fd, const struct sockaddr *dst, void *arg);
 	void *prepare_arg;
-	/* 1: return EINTR when poll is interrupted, 0: keep racing */
-	int (*interrupted)(void *arg);
-	/* optional: addresses learnt during the race (a late DNS answer).
-	 * Writes up to cap new ones to out and returns how many; sets *more
-	 * while others may still come.  Called about every 20 ms. */
-	size_t (*late)(void *arg, struct sockaddr_storage *out, size_t cap,
-		       int *more);
-	void *late_arg;
 	struct scio_report *report; /* may be NULL */
-	/* optional: naddrs entries, each given candidate's error when the race
-	 * ends (EINPROGRESS: still in flight; 0: won or never started) */
-	int *outcome;
 };
 
 /*
- * Races r->addrs.  Returns the connected socket (non-blocking as created;
- * own_fd itself when it won), or -1 with errno: the primary address's error
- * on total failure, ETIMEDOUT when the deadline passed (EINPROGRESS-like
- * semantics are left to the caller), EINTR when interrupted said so.
- * Every socket the race created and did not return is closed; own_fd is
- * never closed.
+ * Races r->addrs.  Returns the connected socket (non-blocking as created),
+ * or -1 with errno: the primary address's error on total failure,
+ * ETIMEDOUT when the deadline passed.  Every socket the race created and
+ * did not return is closed.
  */
 SCIO_API int scio_race_connect(const struct scio_race *r);
 

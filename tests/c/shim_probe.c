@@ -393,7 +393,10 @@ static int storm(int n, int restart)
 		if (rc < 0 && errno == EISCONN)
 			rc = 0;
 		char buf[64];
-		if (rc == 0 && read(fd, buf, sizeof(buf)) > 0)
+		ssize_t got = -1;
+		while (rc == 0 && (got = read(fd, buf, sizeof(buf))) < 0 && errno == EINTR)
+			;  /* the same careful program retries its read */
+		if (got > 0)
 			ok++;
 		close(fd);
 		freeaddrinfo(res);
