@@ -9,6 +9,21 @@
  * why).  Each client has a deadline, -w seconds after it was accepted;
  * every client gets the same timeout, so a list in accept order is also
  * in deadline order and expiring clients only ever looks at its head.
+ *
+ * With -j N, N processes run this loop over the same listening sockets.
+ * Each registers them with EPOLLEXCLUSIVE, so a new connection wakes one
+ * worker rather than all, and a worker accepts one connection per wake-up
+ * (the next one wakes the next idle worker, and a listener with more
+ * waiting stays ready): no accept() that only finds the queue empty.
+ *
+ * The path of one connection: accept4, send, shutdown, then, once the
+ * other events of the same wake-up are handled, recv; most clients have
+ * read their line and closed by then, so recv sees the close and close
+ * follows: five system calls.  Only a client still open then costs an
+ * epoll_ctl and a second recv when it closes.  (nginx's stream `return`
+ * makes four: accept4, setsockopt TCP_NODELAY, writev, close; it does not
+ * wait for the client's close, which risks a reset that destroys the line
+ * at a client that sent something, see telar-serve.c.)
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,7 +36,6 @@
 #include "telar.h"
 
 #define MAX_EVENTS 256
-#define ACCEPT_BATCH 64
 #define READS_PER_EVENT 4
 
 enum watch_kind { WATCH_LISTENER, WATCH_CLIENT };
@@ -41,6 +55,7 @@ enum client_state { CLIENT_WRITING, CLIENT_CLOSING };
 struct client {
 	struct watch w;
 	struct client *prev, *next; /* the deadline list */
+	struct client *unwatched;   /* the answered list (see settle_answered) */
 	int64_t deadline;
 	int fd;
 	enum client_state state;
@@ -55,6 +70,7 @@ struct event_loop {
 	struct listen_watch listeners[TELAR_MAX_LISTENERS];
 	size_t nlisteners;
 	struct client *oldest, *newest;
+	struct client *answered;    /* answered since the wait, not watched */
 	struct client_cap cap;
 	int64_t now;                /* at the last wake-up */
 	int64_t paused_until;       /* 0: accepting */
@@ -193,10 +209,27 @@ static void client_start(struct event_loop *lp, int fd, const struct telar_peer 
 	log_info("connection from %s over IPv%c", peer->text, peer->family_digit);
 
 	r = client_send(c);
-	if (r == 1 && client_start_closing(c) == -1)
-		r = -1;
+	if (r == 1 && client_start_closing(c) == 0) {
+		c->unwatched = lp->answered;
+		lp->answered = c;
+		return;
+	}
 	if (r == -1 || client_watch(lp, c, EPOLL_CTL_ADD) == -1)
 		client_close(lp, c);
+}
+
+/* The clients answered during this wake-up: by now (the other events
+ * handled) most have read their line and closed, and are closed without
+ * ever being watched; only the others are handed to epoll. */
+static void settle_answered(struct event_loop *lp)
+{
+	while (lp->answered) {
+		struct client *c = lp->answered;
+
+		lp->answered = c->unwatched;
+		if (client_drain(c) || client_watch(lp, c, EPOLL_CTL_ADD) == -1)
+			client_close(lp, c);
+	}
 }
 
 /* Drops every client whose deadline has passed. */
@@ -213,10 +246,12 @@ static void expire_clients(struct event_loop *lp)
 
 /* ---------------------------------------------------------- listeners */
 
-static int listeners_watch(struct event_loop *lp, int op, uint32_t events)
+/* EPOLL_CTL_ADD or EPOLL_CTL_DEL every listener (an EPOLLEXCLUSIVE one
+ * cannot be modified, so pausing takes them out). */
+static int listeners_watch(struct event_loop *lp, int op)
 {
 	for (size_t i = 0; i < lp->nlisteners; i++) {
-		struct epoll_event ev = { .events = events,
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
 					  .data.ptr = &lp->listeners[i] };
 
 		if (epoll_ctl(lp->epfd, op, lp->listeners[i].l->fd, &ev) == -1) {
@@ -231,7 +266,7 @@ static int listeners_watch(struct event_loop *lp, int op, uint32_t events)
 /* Out of descriptors or memory: stop accepting for a moment. */
 static void pause_accepting(struct event_loop *lp)
 {
-	if (lp->paused_until == 0 && listeners_watch(lp, EPOLL_CTL_MOD, 0) == 0)
+	if (lp->paused_until == 0 && listeners_watch(lp, EPOLL_CTL_DEL) == 0)
 		lp->paused_until = lp->now + TELAR_BACKOFF_MS;
 }
 
@@ -240,26 +275,21 @@ static void resume_accepting(struct event_loop *lp)
 	if (lp->paused_until == 0 || lp->paused_until > lp->now)
 		return;
 	reserve_fd_open();
-	if (listeners_watch(lp, EPOLL_CTL_MOD, EPOLLIN) == 0)
+	if (listeners_watch(lp, EPOLL_CTL_ADD) == 0)
 		lp->paused_until = 0;
 	else
 		lp->paused_until = lp->now + TELAR_BACKOFF_MS;
 }
 
-static void accept_batch(struct event_loop *lp, const struct telar_listener *l)
+static void accept_one(struct event_loop *lp, const struct telar_listener *l)
 {
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		struct telar_peer peer;
-		int fd = accept_client(l, &peer);
+	struct telar_peer peer;
+	int fd = accept_client(l, &peer);
 
-		if (fd == TELAR_ACCEPT_EMPTY)
-			return;
-		if (fd == TELAR_ACCEPT_PAUSE) {
-			pause_accepting(lp);
-			return;
-		}
+	if (fd == TELAR_ACCEPT_PAUSE)
+		pause_accepting(lp);
+	else if (fd != TELAR_ACCEPT_EMPTY)
 		client_start(lp, fd, &peer);
-	}
 }
 
 /* ---------------------------------------------------------- the loop */
@@ -285,17 +315,20 @@ static void dispatch(struct event_loop *lp, const struct epoll_event *ev)
 	struct watch *w = ev->data.ptr;
 
 	if (w->kind == WATCH_LISTENER)
-		accept_batch(lp, ((struct listen_watch *)w)->l);
+		accept_one(lp, ((struct listen_watch *)w)->l);
 	else
 		client_event(lp, (struct client *)w, ev->events);
 }
 
 static int loop_init(struct event_loop *lp, struct telar_listeners *ls,
-		     const struct telar_config *cfg)
+		     const struct telar_config *cfg, const struct client_cap *cap)
 {
 	memset(lp, 0, sizeof(*lp));
 	lp->cfg = cfg;
-	lp->cap.max = cfg->max_clients;
+	if (cap)
+		lp->cap = *cap;
+	else
+		lp->cap.max = cfg->max_clients;
 	lp->now = now_ms();
 	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (lp->epfd == -1) {
@@ -307,17 +340,17 @@ static int loop_init(struct event_loop *lp, struct telar_listeners *ls,
 		lp->listeners[i].l = &ls->l[i];
 	}
 	lp->nlisteners = ls->n;
-	return listeners_watch(lp, EPOLL_CTL_ADD, EPOLLIN);
+	return listeners_watch(lp, EPOLL_CTL_ADD);
 }
 
 int run_event_loop(struct telar_listeners *ls, const struct telar_config *cfg,
-		   const sigset_t *wait_mask)
+		   const sigset_t *wait_mask, const struct client_cap *cap)
 {
 	struct event_loop lp;
 	struct epoll_event events[MAX_EVENTS];
 	int rc = TELAR_EXIT_OK;
 
-	if (loop_init(&lp, ls, cfg) == -1) {
+	if (loop_init(&lp, ls, cfg, cap) == -1) {
 		rc = TELAR_EXIT_FAILURE;
 		goto out;
 	}
@@ -333,6 +366,7 @@ int run_event_loop(struct telar_listeners *ls, const struct telar_config *cfg,
 		lp.now = now_ms();
 		for (int i = 0; i < n; i++)
 			dispatch(&lp, &events[i]);
+		settle_answered(&lp);
 		expire_clients(&lp);
 		resume_accepting(&lp);
 	}

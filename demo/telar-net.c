@@ -334,11 +334,25 @@ void refuse_client(int fd, const struct telar_peer *peer)
 	close(fd);
 }
 
+/* 1 and counted in, or 0 when the shared count is already at max. */
+static int shared_admit(struct client_cap *cap)
+{
+	if (__atomic_add_fetch(cap->shared_active, 1, __ATOMIC_RELAXED) > cap->max) {
+		__atomic_sub_fetch(cap->shared_active, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	__atomic_store_n(cap->mine, *cap->mine + 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
 int cap_admit(struct client_cap *cap)
 {
 	int64_t t;
 
-	if (cap->active < cap->max) {
+	if (cap->shared_active) {
+		if (shared_admit(cap))
+			return 1;
+	} else if (cap->active < cap->max) {
 		cap->active++;
 		return 1;
 	}
@@ -354,8 +368,12 @@ int cap_admit(struct client_cap *cap)
 
 void cap_release(struct client_cap *cap)
 {
-	if (cap->active > 0)
+	if (cap->shared_active) {
+		__atomic_store_n(cap->mine, *cap->mine - 1, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(cap->shared_active, 1, __ATOMIC_RELAXED);
+	} else if (cap->active > 0) {
 		cap->active--;
+	}
 }
 
 /* ------------------------------------------------------------- the line */
@@ -386,12 +404,23 @@ int peer_from_sockaddr(struct telar_peer *peer, const struct sockaddr *sa,
 	return 0;
 }
 
+/* Put together by hand rather than with snprintf: it is made for every
+ * connection, and formatting showed in the profile. */
 size_t format_line(const struct telar_peer *peer, char *line, size_t size)
 {
-	int n = snprintf(line, size, "You connected from %s over IPv%c\r\n",
-			 peer->text, peer->family_digit);
+	static const char head[] = "You connected from ";
+	static const char tail[] = " over IPv?\r\n";
+	size_t text_len = strnlen(peer->text, sizeof(peer->text));
+	size_t len = sizeof(head) - 1 + text_len + sizeof(tail) - 1;
+	char *p = line;
 
-	if (n < 0)
+	if (len >= size)
 		return 0;
-	return (size_t)n < size ? (size_t)n : size - 1;
+	memcpy(p, head, sizeof(head) - 1);
+	p += sizeof(head) - 1;
+	memcpy(p, peer->text, text_len);
+	p += text_len;
+	memcpy(p, tail, sizeof(tail));
+	p[sizeof(" over IPv") - 1] = peer->family_digit;
+	return len;
 }

@@ -33,15 +33,18 @@
 #define FD_OVERHEAD (TELAR_MAX_LISTENERS + 16)
 
 static const char usage_text[] =
-	"Usage: telar [-fsv] [-c MAX] [-l ADDRESS]... [-p PORT] [-u USER] [-w SECONDS]\n"
+	"Usage: telar [-fsv] [-c MAX] [-j WORKERS] [-l ADDRESS]... [-p PORT] [-u USER]\n"
+	"             [-w SECONDS]\n"
 	"       telar -i [-sv] [-u USER] [-w SECONDS]\n"
 	"Tell each TCP client (IPv4 or IPv6) the address it connected from.\n"
 	"\n"
 	"  -p, --port PORT          port number or service name (default 23)\n"
 	"  -l, --listen ADDRESS     listen on this address only (repeatable;\n"
 	"                           default: 0.0.0.0 and :: on separate sockets)\n"
-	"  -f, --fork               one process per connection (default: one\n"
-	"                           process serves every client)\n"
+	"  -j, --workers WORKERS    event-loop processes sharing the listeners\n"
+	"                           (default: one per CPU; -j 1: a single process)\n"
+	"  -f, --fork               one process per connection (default: event\n"
+	"                           loops, see -j)\n"
 	"  -c, --max-clients MAX    clients served at once (default 1024)\n"
 	"  -w, --timeout SECONDS    time a client has to take its line and\n"
 	"                           close (default 5)\n"
@@ -175,6 +178,7 @@ static void parse_args(struct telar_config *cfg, int argc, char **argv)
 		{ "fork", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "inetd", no_argument, NULL, 'i' },
+		{ "workers", required_argument, NULL, 'j' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "syslog", no_argument, NULL, 's' },
@@ -184,10 +188,10 @@ static void parse_args(struct telar_config *cfg, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt, port_given = 0, max_given = 0;
+	int opt, port_given = 0, max_given = 0, workers_given = 0;
 
 	opterr = 0; /* our own one-line messages */
-	while ((opt = getopt_long(argc, argv, ":c:fhil:p:su:vVw:", longopts,
+	while ((opt = getopt_long(argc, argv, ":c:fhij:l:p:su:vVw:", longopts,
 				  NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -200,6 +204,11 @@ static void parse_args(struct telar_config *cfg, int argc, char **argv)
 			fputs(usage_text, stdout);
 			exit(TELAR_EXIT_OK);
 		case 'i': cfg->inetd = 1; break;
+		case 'j':
+			cfg->workers = parse_bounded("-j", optarg, 1,
+						     TELAR_MAX_WORKERS);
+			workers_given = 1;
+			break;
 		case 'l': parse_listen_address(cfg, optarg); break;
 		case 'p':
 			cfg->port = parse_port(optarg);
@@ -229,9 +238,14 @@ static void parse_args(struct telar_config *cfg, int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (cfg->inetd && (cfg->fork_model || cfg->nbinds || port_given || max_given))
-		usage_error("-i answers one client on stdin; -f, -l, -p and -c "
+	if (cfg->inetd && (cfg->fork_model || cfg->nbinds || port_given ||
+			   max_given || workers_given))
+		usage_error("-i answers one client on stdin; -f, -j, -l, -p and -c "
 			    "do not apply");
+	if (cfg->fork_model && workers_given)
+		usage_error("-f forks a process per connection; -j does not apply");
+	if (!workers_given)
+		cfg->workers = cfg->fork_model ? 1 : cpu_count();
 	apply_port(cfg);
 }
 
@@ -310,9 +324,11 @@ static void log_start(const struct telar_listeners *ls, const struct telar_confi
 		if (n > 0)
 			used += (size_t)n;
 	}
-	log_info("listening on %s (%s, up to %u clients, timeout %u s)", names,
+	log_info("listening on %s (%s, %u worker%s, up to %u clients, timeout "
+		 "%u s)", names,
 		 cfg->fork_model ? "one process per connection" : "event loop",
-		 cfg->max_clients, cfg->timeout_s);
+		 cfg->workers, cfg->workers == 1 ? "" : "s", cfg->max_clients,
+		 cfg->timeout_s);
 }
 
 int main(int argc, char **argv)
@@ -356,8 +372,10 @@ int main(int argc, char **argv)
 	log_start(&ls, &cfg);
 	if (cfg.fork_model)
 		rc = run_fork(&ls, &cfg, &wait_mask);
+	else if (cfg.workers > 1)
+		rc = run_workers(&ls, &cfg, &wait_mask);
 	else
-		rc = run_event_loop(&ls, &cfg, &wait_mask);
+		rc = run_event_loop(&ls, &cfg, &wait_mask, NULL);
 	listeners_close(&ls);
 	reserve_fd_close();
 	log_info("stopped");

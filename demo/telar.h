@@ -12,7 +12,9 @@
  *   telar-net.c     listening sockets, socket activation, accept, the line
  *   telar-serve.c   one client with blocking waits (--fork child, -i)
  *                   and the --fork accept loop
- *   telar-loop.c    the default single-process event loop (epoll)
+ *   telar-loop.c    the event loop (epoll) one worker runs
+ *   telar-workers.c -j: the worker processes and the parent that keeps
+ *                   them running
  */
 #ifndef TELAR_H
 #define TELAR_H
@@ -36,6 +38,7 @@
 #define TELAR_DEFAULT_TIMEOUT_S 5
 #define TELAR_MAX_TIMEOUT_S 3600
 #define TELAR_MAX_LISTENERS 16
+#define TELAR_MAX_WORKERS 256
 
 /* Who telar serves as when root starts it without -u. */
 #define TELAR_DEFAULT_USER "nobody"
@@ -65,6 +68,7 @@ struct telar_config {
 	struct telar_bind_addr binds[TELAR_MAX_LISTENERS]; /* -l */
 	size_t nbinds;
 	int fork_model;                /* --fork */
+	unsigned workers;              /* -j: event-loop processes */
 	int inetd;                     /* -i */
 	unsigned max_clients;          /* -c */
 	unsigned timeout_s;            /* -w */
@@ -160,10 +164,15 @@ size_t format_line(const struct telar_peer *peer, char *line, size_t size);
 /* Tells fd that telar is full and closes it. */
 void refuse_client(int fd, const struct telar_peer *peer);
 
-/* The -c cap on clients being served at once. */
+/* The -c cap on clients being served at once.  With workers (-j) the
+ * count lives in memory every worker shares (shared_active), and each
+ * worker also keeps its own share (mine) there, which the parent takes
+ * back off the total when a worker dies. */
 struct client_cap {
 	unsigned max;
 	unsigned active;
+	unsigned *shared_active;   /* NULL: one process, active counts */
+	unsigned *mine;
 	int warned;            /* "full" has been logged ... */
 	int64_t last_warning;  /* ... at this now_ms(); again a minute later */
 };
@@ -185,8 +194,17 @@ int run_fork(struct telar_listeners *ls, const struct telar_config *cfg,
 	     const sigset_t *wait_mask);
 
 /* ---- telar-loop.c ---- */
-/* The default model: one process, non-blocking sockets, epoll. */
+/* One process, non-blocking sockets, epoll: all of -j 1, and each worker
+ * of -j N (then cap is the shared one; NULL: its own). */
 int run_event_loop(struct telar_listeners *ls, const struct telar_config *cfg,
-		   const sigset_t *wait_mask);
+		   const sigset_t *wait_mask, const struct client_cap *cap);
+
+/* ---- telar-workers.c ---- */
+/* The number of CPUs telar may run on: the default for -j. */
+unsigned cpu_count(void);
+/* -j N, N > 1: N worker processes over the same listeners, kept running
+ * until SIGTERM/SIGINT. */
+int run_workers(struct telar_listeners *ls, const struct telar_config *cfg,
+		const sigset_t *wait_mask);
 
 #endif

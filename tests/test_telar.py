@@ -3,9 +3,9 @@ clients in the network lab (tests/netlab.py).
 
 telar runs in the server namespace (2001:db8::10..12, 192.0.2.10..12);
 clients run in the client namespace (2001:db8::2, 192.0.2.2), so every
-answer must name the client's own address and family.  Both connection
-models (the default event loop and --fork) are run wherever behaviour must
-not depend on the model.
+answer must name the client's own address and family.  Every connection
+model (one event-loop process, -j 1; worker processes, -j 2; and --fork)
+is run wherever behaviour must not depend on the model.
 """
 
 import grp
@@ -28,7 +28,7 @@ from scio_testlib import BUILD, PY, ROOT, SANITIZER_MARKS, TELAR, prog
 PORT = 2323  # telar's port here, not the lab's greeting server
 V6, V4 = netlab.SRV6[0], netlab.SRV4[0]
 CLIENT = {V6: (netlab.CLI6, "6"), V4: (netlab.CLI4, "4")}
-MODELS = {"event-loop": [], "fork": ["--fork"]}
+MODELS = {"event-loop": ["-j", "1"], "workers": ["-j", "2"], "fork": ["--fork"]}
 
 pytestmark = pytest.mark.lab(servers=None)
 
@@ -113,8 +113,14 @@ class Telar:
                 kids.append((int(stat.parent.name), fields[0]))
         return kids
 
-    def fd_count(self):
-        return len(os.listdir(f"/proc/{self.pid}/fd"))
+    def fd_count(self, pid=None):
+        return len(os.listdir(f"/proc/{pid or self.pid}/fd"))
+
+    def workers(self, count, timeout=5):
+        """The pids of telar's count worker processes, once all run."""
+        wait_until(lambda: len(self.children()) == count, timeout,
+                   f"{count} workers running: {self.children()}")
+        return sorted(pid for pid, _ in self.children())
 
     def cpu_ticks(self):
         text = Path(f"/proc/{self.pid}/stat").read_text()
@@ -434,7 +440,9 @@ def test_clients_that_never_read_stall_no_one(lab, tmp_path, model):
         wait_until(lambda: not t.children(), 6, "children gone after -w")
     else:
         baseline = 8  # std fds, 2 listeners, epoll, reserve: well under 100
-        wait_until(lambda: t.fd_count() <= baseline, 6, "client fds closed")
+        pids = [t.pid, *(pid for pid, _ in t.children())]
+        wait_until(lambda: all(t.fd_count(p) <= baseline for p in pids), 6,
+                   "client fds closed")
     hold.stdin.close()
     assert t.proc.poll() is None
 
@@ -454,8 +462,8 @@ def test_client_cap(lab, tmp_path, model):
 
 def test_out_of_descriptors_sheds_without_spinning(lab, tmp_path):
     # 12 descriptors: stdio, 2 listeners, reserve, epoll leave 5 for clients.
-    t = Telar(lab, tmp_path, ["prlimit", "--nofile=12:12", TELAR, "-p",
-                              str(PORT), "-w", "30"])
+    t = Telar(lab, tmp_path, ["prlimit", "--nofile=12:12", TELAR, "-j", "1",
+                              "-p", str(PORT), "-w", "30"])
     hold, seen = start_holder(lab, V4, 12)
     # The first five are answered; the rest are closed at once.
     assert seen == ["line"] * 5 + ["eof"] * 7, seen
@@ -480,6 +488,117 @@ def test_fork_leaves_no_zombies(lab, tmp_path):
     assert not [k for k in t.children() if k[1] == "Z"]
 
 
+# -------------------------------------------------------------- workers
+
+def pause(pids, sig):
+    for pid in pids:
+        os.kill(pid, sig)
+
+
+def test_workers_default_one_per_cpu_j1_one_process(lab, tmp_path):
+    t = start(lab, tmp_path, "-v")
+    assert len(t.workers(len(os.sched_getaffinity(0)))) >= 1
+    assert "worker" in t.stderr  # "listening on ... (event loop, N workers"
+    single = start(lab, tmp_path, "-j", "1", "-v", port=PORT + 1)
+    for addr in (V6, V4):
+        assert expected(addr).search(nc(lab, addr, PORT + 1).stdout)
+    assert single.children() == []
+    assert "event loop, 1 worker," in single.stderr, single.stderr
+
+
+def test_every_worker_serves_both_families_unprivileged(lab, tmp_path):
+    # Root without -u: every worker runs as nobody, for good.
+    t = start(lab, tmp_path, "-j", "3")
+    workers = t.workers(3)
+    assert listeners(lab, PORT) == [f"0.0.0.0:{PORT}", f"[::]:{PORT}"]
+    for pid in [t.pid, *workers]:
+        assert_unprivileged(pid)
+    # With the others stopped, each worker alone answers both families.
+    for pid in workers:
+        others = [w for w in workers if w != pid]
+        pause(others, signal.SIGSTOP)
+        try:
+            assert_answers(lab)
+        finally:
+            pause(others, signal.SIGCONT)
+    assert t.proc.poll() is None
+
+
+def test_dead_worker_is_replaced_and_its_clients_freed(lab, tmp_path):
+    t = start(lab, tmp_path, "-j", "2", "-c", "2", "-w", "30")
+    first, second = t.workers(2)
+    time.sleep(1.2)  # past the first second, when a death is not a crash loop
+    # first takes both clients the cap allows, and is killed holding them.
+    pause([second], signal.SIGSTOP)
+    try:
+        hold, seen = start_holder(lab, V4, 2)
+        assert seen == ["line", "line"]
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: len(t.children()) == 2 and
+                   first not in [p for p, _ in t.children()], 5,
+                   "a new worker in place of the killed one")
+    finally:
+        pause([second], signal.SIGCONT)
+    hold.stdin.close()
+    assert (f"telar: worker 1 (pid {first}) killed by signal 9 (Killed): "
+            "starting another\n") in t.stderr, t.stderr
+    (new,) = [p for p in t.workers(2) if p != second]
+    assert_unprivileged(new)
+    # The killed worker's two clients no longer count against -c 2.
+    pause([second], signal.SIGSTOP)
+    try:
+        hold, seen = start_holder(lab, V6, 2)
+        assert seen == ["line", "line"], seen
+        hold.stdin.close()
+    finally:
+        pause([second], signal.SIGCONT)
+    assert_answers(lab)
+    assert t.proc.poll() is None
+
+
+def test_worker_dying_at_once_stops_telar(lab, tmp_path):
+    t = start(lab, tmp_path, "-j", "2")
+    victim = t.workers(2)[0]
+    if process_age(victim) > 0.7:
+        pytest.skip("too slow here to kill a worker within its first second")
+    os.kill(victim, signal.SIGKILL)
+    t0 = time.monotonic()
+    assert t.proc.wait(timeout=5) == 1
+    assert time.monotonic() - t0 < 5
+    assert (f"worker 1 (pid {victim}) killed by signal 9 (Killed) right after "
+            "it started: stopping") in t.stderr or \
+           (f"worker 2 (pid {victim}) killed by signal 9 (Killed) right after "
+            "it started: stopping") in t.stderr, t.stderr
+    assert listeners(lab, PORT) == []
+    assert not t.children()
+
+
+def test_workers_end_with_a_killed_parent(lab, tmp_path):
+    t = start(lab, tmp_path, "-j", "2")
+    workers = t.workers(2)
+    os.kill(t.pid, signal.SIGKILL)
+    t.proc.wait(timeout=5)
+    wait_until(lambda: not [p for p in workers if Path(f"/proc/{p}").exists()
+                            and "Z" not in proc_state(p)], 5,
+               "workers gone after their parent was killed")
+
+
+def process_age(pid):
+    """Seconds since pid started."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    started = int(text[text.rindex(")") + 2:].split()[19])
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return uptime - started / os.sysconf("SC_CLK_TCK")
+
+
+def proc_state(pid):
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "gone"
+    return text[text.rindex(")") + 2:].split()[0]
+
+
 # -------------------------------------------------------------- signals
 
 @pytest.mark.parametrize("model", MODELS)
@@ -490,10 +609,14 @@ def test_signal_stops_cleanly(lab, tmp_path, model, sig):
     # One client still connected (never closes) must not delay the exit.
     hold, seen = start_holder(lab, V6, 1)
     assert seen == ["line"]
+    kids = [pid for pid, _ in t.children()]
     t0 = time.monotonic()
     assert t.stop(sig) == 0
     assert time.monotonic() - t0 < 1.0
     assert listeners(lab, PORT) == []
+    if model != "fork":  # a --fork child finishes its client (-w) alone
+        # Every worker has ended and was reaped: none left, not a zombie.
+        assert not [p for p in kids if Path(f"/proc/{p}").exists()], kids
     assert "stopped" in t.stderr
     hold.stdin.close()
 
@@ -598,6 +721,9 @@ def test_root_without_u_serves_as_nobody(lab, tmp_path, model):
             in t.stderr), t.stderr
     assert_unprivileged(t.pid)
     assert_answers(lab, port=23)
+    if model == "workers":
+        for pid in t.workers(2):
+            assert_unprivileged(pid)
     if model == "fork":
         hold, seen = start_holder(lab, V6, 1, port=23)
         assert seen == ["line"]
@@ -609,10 +735,12 @@ def test_root_without_u_serves_as_nobody(lab, tmp_path, model):
 
 def test_root_without_u_under_socket_activation_serves_as_nobody(lab, tmp_path):
     port = 2327
-    t = Telar(lab, tmp_path, [PY, "-c", ACTIVATE, TELAR, str(port)], port=port)
+    t = Telar(lab, tmp_path, [PY, "-c", ACTIVATE, TELAR, str(port), "-j", "2"],
+              port=port)
     wait_running_as(t)
     assert "started as root without -u" in t.stderr, t.stderr
-    assert_unprivileged(t.pid)
+    for pid in [t.pid, *t.workers(2)]:
+        assert_unprivileged(pid)
     assert_answers(lab, port=port)
 
 
@@ -685,7 +813,8 @@ BAD_ARGS = [
     ["-c", " 5"], ["-w", "0"], ["-w", "99999"], ["-w", "1.5"],
     ["-l", "300.1.2.3"], ["-l", "example.com"], ["-l", "[::1"], ["-x"],
     ["--bogus"], ["-p"], ["extra"], ["-i", "--fork"], ["-i", "-p", "23"],
-    ["-u", "no-such-user"], ["-u", ""],
+    ["-u", "no-such-user"], ["-u", ""], ["-j", "0"], ["-j", "257"],
+    ["-j", "x"], ["-j"], ["--fork", "-j", "2"], ["-i", "-j", "2"],
 ]
 
 
@@ -701,7 +830,7 @@ def test_bad_arguments_exit_2_with_one_line(args):
 def test_help_and_version():
     res = subprocess.run([TELAR, "-h"], capture_output=True, text=True, timeout=10)
     assert res.returncode == 0 and res.stdout.startswith("Usage: telar"), res
-    for flag in ("--fork", "-c", "-w", "-u", "-i", "-s", "-l", "-p"):
+    for flag in ("--fork", "-c", "-j", "-w", "-u", "-i", "-s", "-l", "-p"):
         assert flag in res.stdout
     res = subprocess.run([TELAR, "--version"], capture_output=True, text=True,
                          timeout=10)

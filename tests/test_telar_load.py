@@ -1,4 +1,4 @@
-"""telar (demo/telar*.c, default epoll model) under hostile load in the
+"""telar (demo/telar*.c, one event-loop process: -j 1) under hostile load in the
 network lab (tests/netlab.py): thousands of idle clients that never read,
 slowloris clients trickling a byte every 100 ms, and running out of file
 descriptors.  Normal clients must still be answered quickly, telar must stay
@@ -153,7 +153,7 @@ class Telar:
 
     def __init__(self, lab, tmp_path, nofile, *args):
         self.errfile = tmp_path / f"telar-{time.monotonic_ns()}.err"
-        argv = ["prlimit", f"--nofile={nofile}:{nofile}", TELAR,
+        argv = ["prlimit", f"--nofile={nofile}:{nofile}", TELAR, "-j", "1",
                 "-p", str(PORT), *args]
         with open(self.errfile, "wb") as err:
             self.proc = lab.popen_server(argv, stdin=subprocess.DEVNULL,

@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
-"""telar's connection rate, side by side with nginx's stream module.
+"""telar's connection rate and CPU cost, side by side with nginx's stream
+module.
 
-Three servers run at once in the lab's server namespace, each answering
+The servers run at once in the lab's server namespace, each answering
 every TCP connection with one line and closing it:
 
-  telar default   demo/telar, one process, event loop
-  telar --fork    demo/telar, one child process per connection
-  nginx stream    nginx, one worker, `return "You connected from ..."`
+  telar             demo/telar, default workers (-j: one per CPU)
+  telar -j 1        demo/telar, one event-loop process
+  telar --fork      demo/telar, one child process per connection
+  nginx stream      nginx, `worker_processes auto`, stream `return`
 
-tests/c/telar_load (4 threads, IPv6 and IPv4 addresses alternating)
-connects from the client namespace for a few seconds at a time; the
-servers take turns, three rounds, and each figure is the median.
+tests/c/telar_load (4 threads) connects from the client namespace for a
+few seconds at a time, to the IPv6 address only, then to the IPv4 address
+only; the servers take turns within each round (noise hits all alike),
+three rounds, and each figure is the median.  Per run two figures:
+connections per second, and the server's CPU time per connection (every
+thread of every process of the server, from /proc/PID/task/TID/schedstat,
+before and after the run).  The ratios are telar's over nginx's, paired
+per round, then the median.
 
     run(lab, row)   for tests/bench/run.py: lab is a netlab.Lab without
                     faults, row(scenario, measure, value, note="") records
@@ -36,17 +43,20 @@ if str(HERE.parent) not in sys.path:
 import netlab  # noqa: E402
 from scio_testlib import BUILD, ROOT, prog  # noqa: E402
 
-SCENARIO = "telar vs nginx stream: connections/s, 4 client threads, IPv6+IPv4"
+SCENARIO = "telar vs nginx stream (4 client threads)"
 THREADS = 4
 SECONDS = 3
-ROUNDS = 3
+ROUNDS = int(os.environ.get("TELAR_BENCH_ROUNDS", "3"))
 NGINX_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 NGINX_PACKAGES = ["nginx", "libnginx-mod-stream"]
-PORTS = {"telar default": 2401, "telar --fork": 2402, "nginx stream": 2403}
+PORTS = {"telar": 2401, "telar -j 1": 2404, "telar --fork": 2402,
+         "nginx stream": 2403}
+FAMILIES = {"IPv6": netlab.SRV6[0], "IPv4": netlab.SRV4[0]}
+TARGET = 1.3
 
 NGINX_CONF = """\
 load_module {module};
-worker_processes 1;
+worker_processes auto;
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log;
@@ -105,11 +115,28 @@ def wait_listening(lab, port, timeout=10.0):
     raise RuntimeError(f"no server listening on port {port} (both families)")
 
 
+def server_cpu_ns(leader):
+    """CPU time of every thread of every process in leader's process group
+    (the server and its workers), in nanoseconds."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            if int(text[text.rindex(")") + 2:].split()[2]) != leader:
+                continue
+            for task in (stat.parent / "task").iterdir():
+                total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
 def start_servers(lab, tmp):
-    """Starts every server; returns {name: port} of those running."""
+    """Starts every server; returns {name: (port, pid)} of those running."""
     telar = telar_binary()
     argvs = {
-        "telar default": [telar, "-p", str(PORTS["telar default"])],
+        "telar": [telar, "-p", str(PORTS["telar"])],
+        "telar -j 1": [telar, "-j", "1", "-p", str(PORTS["telar -j 1"])],
         "telar --fork": [telar, "--fork", "-p", str(PORTS["telar --fork"])],
     }
     nginx = nginx_binary()
@@ -119,48 +146,80 @@ def start_servers(lab, tmp):
                                           port=PORTS["nginx stream"]))
         argvs["nginx stream"] = [nginx, "-e", str(tmp / "error.log"),
                                  "-p", str(tmp), "-c", str(conf)]
+    servers = {}
     for name, argv in argvs.items():
-        lab.popen_server(argv, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=sys.stderr)
+        # `ip netns exec` execs: the pid is the server's, and it leads its
+        # own process group (start_new_session), workers included.
+        p = lab.popen_server(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=sys.stderr)
         wait_listening(lab, PORTS[name])
-    return {name: PORTS[name] for name in argvs}
+        servers[name] = (PORTS[name], p.pid)
+    return servers
 
 
-def load(lab, port):
-    """One run of telar_load: (connections per second, errors)."""
-    res = lab.run([prog("telar_load"), netlab.SRV6[0], netlab.SRV4[0],
-                   str(port), str(THREADS), str(SECONDS)],
-                  timeout=SECONDS + 30)
+def load(lab, addr, port, pid):
+    """One run of telar_load against addr only: (connections per second,
+    server CPU µs per connection, errors)."""
+    cpu0 = server_cpu_ns(pid)
+    res = lab.run([prog("telar_load"), addr, addr, str(port), str(THREADS),
+                   str(SECONDS)], timeout=SECONDS + 30)
+    cpu1 = server_cpu_ns(pid)
     if res.returncode != 0:
         raise RuntimeError(str(res))
     fields = dict(kv.split("=", 1) for kv in res.stdout.split())
-    return float(fields["per_second"]), int(fields["errors"])
+    conns = max(int(fields["connections"]), 1)
+    return (float(fields["per_second"]), (cpu1 - cpu0) / 1000 / conns,
+            int(fields["errors"]))
+
+
+def measure(lab, servers):
+    """{(name, family): [(conn/s, µs/conn), ...] per round}, errors."""
+    got = {(n, f): [] for n in servers for f in FAMILIES}
+    errors = {n: 0 for n in servers}
+    for _ in range(ROUNDS):
+        for fam, addr in FAMILIES.items():
+            for name, (port, pid) in servers.items():
+                rate, cpu, errs = load(lab, addr, port, pid)
+                got[(name, fam)].append((rate, cpu))
+                errors[name] += errs
+    return got, errors
+
+
+def report(row, servers, got, errors):
+    for fam in FAMILIES:
+        for name in PORTS:
+            what = f"{name}, {fam}"
+            if name not in servers:
+                row(SCENARIO, what, "n/a",
+                    "nginx with the stream module not available")
+                continue
+            runs = got[(name, fam)]
+            rate = statistics.median(r for r, _ in runs)
+            cpu = statistics.median(c for _, c in runs)
+            note = (f"median of {ROUNDS} runs of {SECONDS} s: "
+                    + ", ".join(f"{r:.0f}" for r, _ in runs) + " conn/s")
+            if errors[name]:
+                note += f"; {errors[name]} failed connections (all runs)"
+            row(SCENARIO, what, f"{rate:.0f} conn/s, {cpu:.1f} µs CPU/conn",
+                note)
+        if "nginx stream" not in servers:
+            continue
+        pairs = list(zip(got[("telar", fam)], got[("nginx stream", fam)]))
+        rate_ratio = statistics.median(t[0] / n[0] for t, n in pairs)
+        cpu_ratio = statistics.median(n[1] / t[1] for t, n in pairs)
+        verdict = ("met" if min(rate_ratio, cpu_ratio) >= TARGET
+                   else "NOT met")
+        row(SCENARIO, f"telar / nginx stream, {fam}",
+            f"conn/s {rate_ratio:.2f}x; CPU/conn: nginx's is "
+            f"{cpu_ratio:.2f}x telar's",
+            f"paired per round; target ≥ {TARGET}x both: {verdict}")
 
 
 def run(lab, row):
     with tempfile.TemporaryDirectory(prefix="telar-bench-") as tmpdir:
         servers = start_servers(lab, Path(tmpdir))
-        rates = {name: [] for name in servers}
-        errors = {name: 0 for name in servers}
-        for _ in range(ROUNDS):  # servers take turns: noise hits all alike
-            for name, port in servers.items():
-                rate, errs = load(lab, port)
-                rates[name].append(rate)
-                errors[name] += errs
-    medians = {name: statistics.median(r) for name, r in rates.items()}
-    for name in PORTS:
-        if name not in medians:
-            row(SCENARIO, name, "n/a", "nginx with the stream module not available")
-            continue
-        runs = ", ".join(f"{r:.0f}" for r in rates[name])
-        note = f"median of {ROUNDS} runs of {SECONDS} s ({runs})"
-        if errors[name]:
-            note += f"; {errors[name]} failed connections"
-        row(SCENARIO, name, f"{medians[name]:.0f} conn/s", note)
-    if "nginx stream" in medians and medians["nginx stream"] > 0:
-        ratio = medians["telar default"] / medians["nginx stream"]
-        row(SCENARIO, "telar default / nginx stream", f"{ratio:.2f}",
-            "target ≥ 1.0")
+        got, errors = measure(lab, servers)
+    report(row, servers, got, errors)
 
 
 def main():
