@@ -46,21 +46,8 @@ async def _hold(reader):
 
 
 async def greet554(reader, writer):
-    writer.write(b"554 go away\r\n")
-    await writer.drain()
-    while True:
-        try:
-            line = await asyncio.wait_for(reader.readline(), HOLD)
-        except (asyncio.TimeoutError, ConnectionError):
-            return
-        if not line:
-            return
-        if line.strip().upper() == b"QUIT":
-            writer.write(b"221 bye\r\n")
-            await writer.drain()
-            return
-        writer.write(b"503 5.5.1 no: go away\r\n")
-        await writer.drain()
+    await _reply_each_line(reader, writer, _send_now, b"554 go away\r\n",
+                           b"503 5.5.1 no: go away\r\n")
 
 
 async def close_mid_reply(reader, writer):
@@ -86,8 +73,14 @@ async def garbage(reader, writer):
     await _hold(reader)
 
 
-async def _reply_each_line(reader, writer, send, greeting):
-    """Greet, then answer each line (221 to QUIT, then close), via send."""
+async def _send_now(writer, data):
+    writer.write(data)
+    await writer.drain()
+
+
+async def _reply_each_line(reader, writer, send, greeting, reply=b"250 ok\r\n"):
+    """Greet, then answer each line (221 to QUIT, then close; reply to
+    anything else), via send."""
     await send(writer, greeting)
     while True:
         try:
@@ -99,7 +92,7 @@ async def _reply_each_line(reader, writer, send, greeting):
         if line.strip().upper() == b"QUIT":
             await send(writer, b"221 bye\r\n")
             return
-        await send(writer, b"250 ok\r\n")
+        await send(writer, reply)
 
 
 async def _send_dripping(writer, data):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from scio_testlib import BUILD, ROOT, SAN
+from test_install import PROGRAM  # the program test_install builds, with pkg-config
 
 PACKAGES = ("scio", "libscio0", "libscio-dev", "scio-demos")
 PY = "/usr/bin/python3"
@@ -155,18 +156,6 @@ def test_scio_run_from_path_races(installed, lab):
     assert hist.returncode == 0 and "2001:db8::10" in hist.stdout, hist
 
 
-PROGRAM = r"""
-#include <scio.h>
-#include <stdio.h>
-int main(void)
-{
-    struct scio_options o;
-    scio_options_init(&o);
-    int fd = scio_connect("", "80", &o);   /* EINVAL, no network needed */
-    printf("%d %d\n", fd, o.connect_delay_ms);
-    return 0;
-}
-"""
 
 
 def test_program_builds_with_pkg_config(installed, tmp_path):
