@@ -6,9 +6,6 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
-/* The most addresses of one name that scio races. */
-#define SCIO_MAX_CANDIDATES 64
-
 /* Same family, address, port (and IPv6 scope). */
 int scio_same_addr(const struct sockaddr *a, const struct sockaddr *b);
 
