@@ -550,8 +550,13 @@ def test_dead_worker_is_replaced_and_its_clients_freed(lab, tmp_path):
         hold, seen = start_holder(lab, V6, 2)
         assert seen == ["line", "line"], seen
         hold.stdin.close()
+        hold.wait(timeout=5)
     finally:
         pause([second], signal.SIGCONT)
+    # the held clients' closes reach the workers a moment later: until
+    # then -c 2 still counts them
+    wait_until(lambda: expected(V6).search(nc(lab, V6, PORT).stdout), 5,
+               "the cap freed by the holder's close")
     assert_answers(lab)
     assert t.proc.poll() is None
 
