@@ -299,6 +299,55 @@ def history_loop(lab, tmp):
     row(s, "curl's own race, 20 runs (sum of its connect times)", f"{total:.2f} s")
 
 
+K_V6 = [f"2001:db8::2{i:02x}" for i in range(64)]
+K_V4 = [f"192.0.2.{140 + i}" for i in range(64)]
+K_PY = ("import socket,sys,time; t=time.monotonic(); "
+        "socket.create_connection((sys.argv[1], 7100)); print(time.monotonic()-t)")
+K_NODE = ("const t=process.hrtime.bigint(); const s=require('net').connect("
+          "{host:process.argv[1],port:7100,autoSelectFamily:true,"
+          "autoSelectFamilyAttemptTimeout:20},()=>{console.log(Number("
+          "process.hrtime.bigint()-t)/1e9);s.destroy()});"
+          "s.on('error',e=>{console.log('error',e.code);process.exit(1)})")
+
+
+def k_seconds(lab, argv, env, parse, runs=3):
+    out = []
+    for _ in range(runs):
+        res = lab.run(argv, timeout=30, env=env)
+        if res.returncode != 0:
+            return None
+        out.append(parse(res.stdout))
+    return median(out)
+
+
+def large_answers(lab, delay_ms=20):
+    """Issue 18.1: a name with K addresses per family, the first K-1 of
+    each blackholed: the library, Python under the shim and node's own
+    race, against (2K-2) x the delay (20 ms here, to keep it short)."""
+    lab.add_server_addresses(K_V6 + K_V4)
+    lab.start_servers(port=7100, addrs=K_V6 + K_V4)
+    hosts = [(a, f"k{k}.test") for k in (1, 2, 4, 8, 16, 32, 64)
+             for a in K_V6[:k] + K_V4[:k]]
+    lab.write_etc("hosts", netlab.Lab._hosts_text(hosts))
+    env = {**NO_HISTORY, "SCIO_CONNECT_DELAY_MS": str(delay_ms)}
+    for k in (1, 2, 4, 8, 16, 32, 64):
+        lab.fault(K_V6 + K_V4, "ok")
+        if k > 1:
+            lab.fault(K_V6[:k - 1] + K_V4[:k - 1], "blackhole")
+        name = f"k{k}.test"
+        lib = k_seconds(lab, [prog("race_client"), "-d", str(delay_ms), name, "7100"], env,
+                        lambda out: float(out.split("ms=")[-1].split()[0]) / 1000)
+        py = k_seconds(lab, [SCIO_RUN, PY, "-c", K_PY, name], env, float)
+        node = k_seconds(lab, ["node", "-e", K_NODE, name], env, float)
+        want = (2 * k - 2) * delay_ms / 1000
+        shown = [fmt(x) if x is not None else "failed" for x in (lib, py, node)]
+        note = f"(2K-2) x {delay_ms} ms = {want:.2f} s"
+        if py and lib:
+            note += f"; shim/library {py / lib:.3f}" if k > 1 else ""
+        row(f"K = {k} per family, all but the last of each dead", "library / python3 under the shim / node",
+            " / ".join(shown), note)
+
+
 def machine():
     cpu = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -330,6 +379,11 @@ def main():
         nonblocking_programs(lab)
         with tempfile.TemporaryDirectory() as tmp:
             history_loop(lab, tmp)
+    finally:
+        lab.close()
+    lab = netlab.Lab()
+    try:
+        large_answers(lab)
     finally:
         lab.close()
     if (HERE / "telar_bench.py").exists():
