@@ -464,9 +464,6 @@ size_t scio_answers_candidates(struct scio_answers *t, const struct scio_match *
 void scio_answers_late_global(const char *name, const struct addrinfo *res,
 			      void *arg)
 {
-	struct timespec ts;
 	(void)arg;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	scio_answers_late(scio_answers_global(), name, res,
-			  (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	scio_answers_late(scio_answers_global(), name, res, scio_now_us());
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "clock.h"
 #include "scio.h"
 
 #define SCIO_HISTORY_SLOTS 256
@@ -82,6 +83,5 @@ int scio_history_entry_failing(const struct scio_hist_file *f,
  * written (not a store, not the user's, busy). */
 int scio_history_forget(void);
 
-int64_t scio_wall_ms(void);
 
 #endif

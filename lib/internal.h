@@ -11,15 +11,7 @@
 
 #define SCIO_HIDDEN __attribute__((visibility("hidden")))
 
-static inline int64_t scio_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Milliseconds for poll() until `until` (µs), rounded up; -1 for never. */
-int scio_poll_timeout(int64_t until, int64_t now);
+#include "clock.h"
 
 /* After poll() reported a connecting socket: 0 when connected,
  * EINPROGRESS when not yet, else the connect's error. */

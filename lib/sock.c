@@ -10,16 +10,6 @@
 #include "engine.h"
 #include "sys.h"
 
-int scio_poll_timeout(int64_t until, int64_t now)
-{
-	if (until == ENGINE_NEVER)
-		return -1;
-	if (until <= now)
-		return 0;
-	int64_t ms = (until - now + 999) / 1000;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
 int scio_connect_finish(int fd, const struct sockaddr *dst)
 {
 	/* A second connect() reports the outcome (and clears it, like

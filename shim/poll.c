@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 
+#include "clock.h"
 #include "intercept.h"
 #include "pending.h"
 #include "shim.h"
@@ -54,7 +55,7 @@ SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t,
 {
 	shim_ready();
 	if (scio_pending_in_this_thread() && one_writable_wait(fds, nfds)) {
-		int rc = race_in_poll(fds, timespec_ms(t), mask);
+		int rc = race_in_poll(fds, scio_timespec_ms(t), mask);
 		if (rc != -2)
 			return rc;
 	}
@@ -79,7 +80,7 @@ SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds,
 {
 	shim_ready();
 	if (scio_pending_in_this_thread() && one_writable_wait(fds, nfds)) {
-		int rc = race_in_poll(fds, timespec_ms(t), mask);
+		int rc = race_in_poll(fds, scio_timespec_ms(t), mask);
 		if (rc != -2)
 			return rc;
 	}

@@ -65,14 +65,6 @@ static int race_in_select(int fd, fd_set *r, fd_set *w, fd_set *e,
 	}
 }
 
-static int timeval_ms(const struct timeval *tv)
-{
-	if (!tv)
-		return -1;
-	long long ms = (long long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
-	return ms > 0x7fffffff ? 0x7fffffff : ms < 0 ? 0 : (int)ms;
-}
-
 /* Linux's select writes back the time left. */
 static void time_left(struct timeval *tv, int64_t start)
 {
@@ -93,7 +85,7 @@ SHIM_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e,
 	int fd;
 	if (scio_pending_in_this_thread() && (fd = single_write_fd(nfds, r, w, e)) >= 0) {
 		int64_t start = scio_now_us();
-		int rc = race_in_select(fd, r, w, e, timeval_ms(tv), NULL, nfds);
+		int rc = race_in_select(fd, r, w, e, scio_timeval_ms(tv), NULL, nfds);
 		if (rc != -2) {
 			int saved = errno;
 			time_left(tv, start);
@@ -110,7 +102,7 @@ SHIM_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e,
 	shim_ready();
 	int fd;
 	if (scio_pending_in_this_thread() && (fd = single_write_fd(nfds, r, w, e)) >= 0) {
-		int rc = race_in_select(fd, r, w, e, timespec_ms(t), mask, nfds);
+		int rc = race_in_select(fd, r, w, e, scio_timespec_ms(t), mask, nfds);
 		if (rc != -2)
 			return rc;
 	}

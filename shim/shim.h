@@ -6,15 +6,6 @@
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 
-/* The milliseconds a timespec timeout stands for, rounded up; -1: none. */
-static inline int timespec_ms(const struct timespec *t)
-{
-	if (!t)
-		return -1;
-	long long ms = (long long)t->tv_sec * 1000 + (t->tv_nsec + 999999) / 1000000;
-	return ms > 0x7fffffff ? 0x7fffffff : ms < 0 ? 0 : (int)ms;
-}
-
 /* Points scio_sys at libc's functions (once, from any thread). */
 void shim_init(void);
 

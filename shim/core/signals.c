@@ -17,13 +17,12 @@ struct bounded {
 	int alone;                   /* no other thread can touch fd */
 };
 
-/* SO_SNDTIMEO in milliseconds; -1 when unset. */
+/* SO_SNDTIMEO in milliseconds; -1 when unset (0 means none there). */
 int timeout_ms_of(const struct timeval *tv)
 {
 	if (tv->tv_sec == 0 && tv->tv_usec == 0)
 		return -1;
-	int64_t ms = (int64_t)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
-	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+	return scio_timeval_ms(tv);
 }
 
 /* The program's SO_SNDTIMEO as it set it. */
