@@ -92,3 +92,21 @@ void scio_unmap_v4(struct sockaddr_storage *ss)
 	memset(ss, 0, sizeof(*ss));
 	memcpy(ss, &in, sizeof(in));
 }
+
+void scio_split_family(struct addrinfo *res, int family,
+		       struct addrinfo **mine, struct addrinfo **other)
+{
+	struct addrinfo **mt = mine, **ot = other;
+	*mine = *other = NULL;
+	for (struct addrinfo *ai = res, *next; ai; ai = next) {
+		next = ai->ai_next;
+		ai->ai_next = NULL;
+		if (ai->ai_family == family) {
+			*mt = ai;
+			mt = &ai->ai_next;
+		} else {
+			*ot = ai;
+			ot = &ai->ai_next;
+		}
+	}
+}

@@ -28,4 +28,9 @@ int scio_system_first_family(const struct sockaddr *v6, const struct sockaddr *v
  * first address of each family. */
 int scio_first_family(const struct addrinfo *res, int sorted);
 
+/* Unlinks res into the nodes of `family` (*mine) and the others
+ * (*other), each list keeping its order. */
+void scio_split_family(struct addrinfo *res, int family,
+		       struct addrinfo **mine, struct addrinfo **other);
+
 #endif

@@ -44,6 +44,7 @@
 #define STACK_REUSED(p, n) ((void)(p), (void)(n))
 #endif
 
+#include "addrs.h"
 #include "hostsfile.h"
 #include "internal.h"
 #include "resolve.h"
@@ -607,20 +608,8 @@ int scio_resolve_worth_racing(const char *node, const struct addrinfo *hints)
 
 struct addrinfo *scio_addrinfo_interleave(struct addrinfo *res, int prefer)
 {
-	struct addrinfo *mine = NULL, *other = NULL, **mt = &mine, **ot = &other;
-	if (prefer != AF_INET)
-		prefer = AF_INET6;
-	for (struct addrinfo *ai = res, *next; ai; ai = next) {
-		next = ai->ai_next;
-		ai->ai_next = NULL;
-		if (ai->ai_family == prefer) {
-			*mt = ai;
-			mt = &ai->ai_next;
-		} else {
-			*ot = ai;
-			ot = &ai->ai_next;
-		}
-	}
+	struct addrinfo *mine, *other;
+	scio_split_family(res, prefer != AF_INET ? AF_INET6 : AF_INET, &mine, &other);
 	struct addrinfo *head = interleave(mine, other);
 	canonname_first(head);
 	return head;

@@ -1,4 +1,5 @@
 /* sys.c - libc's functions, unless the shim points them elsewhere. */
+#include "addrs.h"
 #include "sys.h"
 
 #ifdef __GLIBC__
@@ -45,18 +46,8 @@ struct scio_sys scio_sys = {
 void scio_freeaddrinfo(struct addrinfo *res)
 {
 #ifndef __GLIBC__
-	struct addrinfo *v6 = NULL, **t6 = &v6, *rest = NULL, **tr = &rest;
-	for (struct addrinfo *ai = res, *next; ai; ai = next) {
-		next = ai->ai_next;
-		ai->ai_next = NULL;
-		if (ai->ai_family == AF_INET6) {
-			*t6 = ai;
-			t6 = &ai->ai_next;
-		} else {
-			*tr = ai;
-			tr = &ai->ai_next;
-		}
-	}
+	struct addrinfo *v6, *rest;
+	scio_split_family(res, AF_INET6, &v6, &rest);
 	if (v6)
 		scio_sys.freeaddrinfo(v6);
 	res = rest;
