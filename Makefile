@@ -208,6 +208,8 @@ install: all $(BUILD)/scio-run $(BUILD)/scio.pc
 	ln -sf libscio.so.0 $(DESTDIR)$(LIBDIR)/libscio.so
 	install -m 644 $(BUILD)/libscio-preload.so $(DESTDIR)$(LIBDIR)/scio/
 	install -m 755 $(BUILD)/scio-history $(DESTDIR)$(LIBDIR)/scio/
+	$(if $(wildcard $(MUSL_BUILD)/libscio-preload.so),install -d $(DESTDIR)$(LIBDIR)/scio/musl && \
+		install -m 644 $(MUSL_BUILD)/libscio-preload.so $(DESTDIR)$(LIBDIR)/scio/musl/)
 	install -m 644 lib/scio.h $(DESTDIR)$(INCDIR)/
 	install -m 644 $(BUILD)/scio.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	install -m 755 $(BUILD)/scio-run $(DESTDIR)$(BINDIR)/
@@ -221,13 +223,13 @@ install: all $(BUILD)/scio-run $(BUILD)/scio.pc
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libscio.a $(DESTDIR)$(LIBDIR)/libscio.so \
 	      $(DESTDIR)$(LIBDIR)/libscio.so.0 $(DESTDIR)$(LIBDIR)/scio/libscio-preload.so \
-	      $(DESTDIR)$(LIBDIR)/scio/scio-history \
+	      $(DESTDIR)$(LIBDIR)/scio/scio-history $(DESTDIR)$(LIBDIR)/scio/musl/libscio-preload.so \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/scio.pc $(DESTDIR)$(INCDIR)/scio.h \
 	      $(DESTDIR)$(BINDIR)/scio-run $(DESTDIR)$(BINDIR)/scio-smtp $(DESTDIR)$(SBINDIR)/telar
 	$(foreach f,$(UNITS),rm -f $(DESTDIR)$(UNITDIR)/$(notdir $(f));)
 	rm -rf $(DESTDIR)$(DOCDIR)
 	$(foreach m,$(MANPAGES),rm -f $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m));)
-	-rmdir $(DESTDIR)$(LIBDIR)/scio 2>/dev/null
+	-rmdir $(DESTDIR)$(LIBDIR)/scio/musl $(DESTDIR)$(LIBDIR)/scio 2>/dev/null
 
 # Debian packages (debian/, debhelper), built in a copy of the tree under
 # $(BUILD)/deb: scio, libscio0, libscio-dev, scio-demos land in $(BUILD)/deb.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scio_testlib import BUILD, ROOT, SLACK, RaceOutput
+from scio_testlib import BUILD, ROOT, SCIO_RUN, SLACK, RaceOutput
 from test_dnsserver import Dns, ZONE
 
 MUSL = Path(os.environ.get("SCIO_MUSL_BUILD", BUILD / "musl"))
@@ -143,6 +143,43 @@ def test_shim_races_a_dynamic_musl_program(lab, tmp_path):
     # without the shim musl's program waits for the IPv6 SYN timeout
     res = lab.run(argv, timeout=3, env=musl_env(tmp_path, shim=False))
     assert res.timed_out, res
+
+
+def shims_side_by_side(tmp_path, with_musl):
+    """A glibc shim where scio-run is told to look, with the musl build in
+    musl/ next to it (as in build/ and in an installed lib/scio/) or not."""
+    top = tmp_path / "shims"
+    (top / "musl").mkdir(parents=True)
+    glibc = top / "libscio-preload.so"
+    glibc.write_bytes((BUILD / "libscio-preload.so").read_bytes())
+    if with_musl:
+        (top / "musl" / "libscio-preload.so").write_bytes(Path(SHIM).read_bytes())
+    return str(glibc)
+
+
+def test_scio_run_gives_a_musl_program_the_musl_shim(lab, tmp_path):
+    lab.fault("ipv6", "blackhole")
+    env = {**musl_env(tmp_path, shim=False), "SCIO_LOG": "info",
+           "SCIO_PRELOAD": shims_side_by_side(tmp_path, with_musl=True)}
+    argv = [SCIO_RUN, str(MUSL / "tests" / "shim_probe"), "loop", "dual.test", PORT]
+    res = lab.run(argv, timeout=10, env=env)
+    # with glibc's shim preloaded, musl's loader would stop it: exit 127
+    assert res.returncode == 0, res
+    assert "over IPv4" in res.stderr, res
+    assert res.elapsed < 1.0 * SLACK, res
+
+
+def test_scio_run_without_a_musl_shim_runs_a_musl_program_plainly(lab, tmp_path):
+    env = {**musl_env(tmp_path, shim=False),
+           "SCIO_PRELOAD": shims_side_by_side(tmp_path, with_musl=False)}
+    argv = [SCIO_RUN, str(MUSL / "tests" / "shim_probe"), "loop", "dual.test", PORT]
+    res = lab.run(argv, timeout=10, env=env)
+    assert res.returncode == 0, res
+    assert "is a musl program" in res.stderr and "without scio" in res.stderr, res
+    # a glibc program is still given the shim, without a word
+    res = lab.run([SCIO_RUN, "/bin/sh", "-c", 'echo "$LD_PRELOAD"'], timeout=10, env=env)
+    assert res.returncode == 0 and "shims/libscio-preload.so" in res.stdout, res
+    assert "musl" not in res.stderr, res
 
 
 # ---- musl's resolver: a dropped AAAA, gai.conf, freeaddrinfo ----
