@@ -653,6 +653,29 @@ uint32_t scio_history_srtt(const struct sockaddr *dst, int64_t now)
 	return srtt;
 }
 
+/* An entry's smoothed connect time, when it ever worked (by a clock
+ * that has not gone back since). */
+static uint32_t known_rtt(const struct scio_hist_entry *e, int64_t now)
+{
+	return e && e->last_success > 0 && e->last_success <= now + FUTURE_MS
+	       ? e->srtt_us : 0;
+}
+
+uint32_t scio_history_rtt(const struct sockaddr *dst, int64_t now)
+{
+	if (H.mode == SCIO_HISTORY_OFF)
+		return 0;
+	int saved = errno;
+	scio_lock(&H.lock);
+	refresh(now);
+	uint32_t rtt = known_rtt(find(&H.mem, KIND_DEST, dst, 0, 0), now);
+	if (rtt == 0)
+		rtt = known_rtt(find(&H.mem, KIND_NET, dst, 0, 0), now);
+	scio_unlock(&H.lock);
+	errno = saved;
+	return rtt;
+}
+
 int scio_history_forget(void)
 {
 	int rc = 0;
