@@ -83,6 +83,24 @@ def test_known_1ms_ipv6_that_breaks_falls_back_after_100ms(dlab):
     print(f"IPv4 started at +{at} ms, connected in {ms:.1f} ms")
 
 
+def test_nonblocking_connect_learns_too(dlab):
+    # create_connection with a timeout: a non-blocking connect raced
+    # inside the program's poll (shim/core/wait.c)
+    dlab.delay("ipv6", 0.5)
+    dlab.delay("ipv4", 0.5)
+    code = PY_CONNECT.replace("7000))", "7000), timeout=5)")
+    assert "timeout=5" in code
+    res = run_scio(dlab, ["-v", PY, "-c", code])
+    assert "via ipv6" in res.stdout, res
+    dlab.fault("ipv6", "blackhole")
+    res = run_scio(dlab, ["-v", PY, "-c", code])
+    assert "via ipv4" in res.stdout, res
+    log = [l for l in res.stderr.splitlines() if l.startswith("scio[")][-1]
+    at = started_at(log, "IPv4")
+    assert 95 <= at < 100 + 50 * SLACK, log
+    print(f"non-blocking: IPv4 started at +{at} ms")
+
+
 def test_library_first_connect_after_the_break_learns_too(dlab):
     dlab.delay("ipv6", 0.5)
     dlab.delay("ipv4", 0.5)
