@@ -172,3 +172,17 @@ def test_library_fixed_delay_reads_no_history(dlab):
         out = library_connect(dlab, "-d", "250")
         assert out.family == 4 and out.attempts[0]["family"] == "6", out
         assert 250 <= ipv4_start(out) < 250 + 100 * SLACK, out
+
+
+def test_a_retransmitted_syn_teaches_no_delay(dlab):
+    # the first SYN lost: the connect takes the 1 s retransmission timer,
+    # which is not the path's round trip (Karn): nothing is learnt
+    dlab.delay("ipv6", 0.5)
+    dlab.delay("ipv4", 0.5)
+    dlab.fault("ipv6", "lossy")
+    fam, ms, _ = shim_connect(dlab, SCIO_CONNECT_DELAY_MS=2000)
+    assert fam == "ipv6" and ms >= 900
+    dlab.fault("ipv6", "blackhole")
+    fam, ms, log = shim_connect(dlab)
+    assert fam == "ipv4"
+    assert 250 <= started_at(log, "IPv4") < 250 + 100 * SLACK, log

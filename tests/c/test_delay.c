@@ -167,6 +167,12 @@ static void history_gives_the_host_else_its_prefix(void)
 	/* smoothed: one quick connect moves it an eighth of the way */
 	won("2001:db8::10", 200000, T0 + 4000);
 	CHECK_EQ(rtt("2001:db8::10", T0 + 5000), 550000);
+	/* a connect that took a retransmitted SYN (over the 1 s initial
+	 * RTO) says nothing of the path: the delay does not learn from it */
+	won("2001:db8::10", 3 * 1000 * 1000, T0 + 6000);
+	CHECK_EQ(rtt("2001:db8::10", T0 + 7000), 550000);
+	won("2001:db8:2::1", 1000 * 1000, T0 + 8000);
+	CHECK_EQ(rtt("2001:db8:2::1", T0 + 9000), 0);
 	/* a success dated in the future (a clock gone back) is not believed */
 	CHECK_EQ(rtt("2001:db8::10", T0 - 3600 * 1000), 0);
 	scio_history_configure(SCIO_HISTORY_OFF, NULL);
