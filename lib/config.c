@@ -152,10 +152,14 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 	if ((v = get("SCIO_DISABLE")) && *v)
 		bad += parse_choice("SCIO_DISABLE", v, bool_words, bool_values,
 				    &c->disabled, warn, warn_size);
-	if ((v = get("SCIO_CONNECT_DELAY_MS")) && *v)
+	if ((v = get("SCIO_CONNECT_DELAY_MS")) && *v) {
+		long n;
 		bad += parse_ms("SCIO_CONNECT_DELAY_MS", v, SCIO_CONNECT_DELAY_MIN_MS,
 				SCIO_CONNECT_DELAY_MAX_MS, &c->connect_delay_ms,
 				warn, warn_size);
+		/* a number, even clamped, is a fixed delay asked for */
+		c->connect_delay_explicit = parse_digits(v, &n) == 0;
+	}
 	if ((v = get("SCIO_RESOLUTION_DELAY_MS")) && *v)
 		bad += parse_ms("SCIO_RESOLUTION_DELAY_MS", v, 0, 2000,
 				&c->resolution_delay_ms, warn, warn_size);

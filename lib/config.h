@@ -17,6 +17,8 @@ struct scio_config {
 	char log_file[SCIO_PATH_MAX];   /* "" for stderr */
 	int history;                    /* enum scio_history_mode */
 	char history_file[SCIO_PATH_MAX]; /* "": the default place */
+	int connect_delay_explicit;     /* SCIO_CONNECT_DELAY_MS was set: a
+					   fixed delay, not one history learns */
 };
 
 /* Looks a name up (secure_getenv in the shim; anything in tests). */

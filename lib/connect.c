@@ -8,6 +8,9 @@
 
 #include "addrs.h"
 #include "answers.h"
+#include "config.h"
+#include "delay.h"
+#include "history.h"
 #include "internal.h"
 #include "race.h"
 #include "resolve.h"
@@ -27,7 +30,7 @@ void scio_options_init(struct scio_options *o)
 	if (!o)
 		return;
 	*o = (struct scio_options){
-		.connect_delay_ms = SCIO_CONNECT_DELAY_DEFAULT_MS,
+		.connect_delay_ms = SCIO_CONNECT_DELAY_LEARN,
 		.resolution_delay_ms = SCIO_RESOLUTION_DELAY_DEFAULT_MS,
 		.prefer_family = AF_UNSPEC,
 		.family = AF_UNSPEC,
@@ -135,12 +138,32 @@ static size_t late_addresses(void *arg, struct sockaddr_storage *out,
 	return n;
 }
 
+/* The user's history, as the shim reads it: addresses that failed lately
+ * go last (scratch has room for n), and the delay follows the connect
+ * times of the first.  Returns the delay. */
+static int history_plan(struct sockaddr_storage *addrs, size_t n,
+			struct sockaddr_storage *scratch)
+{
+	const struct scio_config *cfg = scio_config();
+	unsigned char *broken = calloc(n, 1);
+	if (broken) {
+		int64_t now = scio_wall_ms();
+		for (size_t i = 0; i < n; i++)
+			broken[i] = (unsigned char)scio_history_broken(
+				(const struct sockaddr *)&addrs[i], now);
+		engine_broken_last(addrs, n, broken, scratch);
+		free(broken);
+	}
+	return scio_delay_for((const struct sockaddr *)&addrs[0], cfg);
+}
+
 int scio_connect(const char *host, const char *service,
 		 const struct scio_options *o)
 {
 	struct scio_options def;
 	struct sockaddr_storage *addrs;
 	struct scio_match late;
+	struct scio_report own_report;
 	int family;
 
 	opts_or_defaults(&o, &def);
@@ -149,6 +172,10 @@ int scio_connect(const char *host, const char *service,
 		return -1;
 	struct sockaddr_storage first = addrs[0];
 	engine_interleave(addrs, (size_t)n, family, addrs + n);
+	int learn = o->connect_delay_ms == SCIO_CONNECT_DELAY_LEARN;
+	int delay_ms = learn ? history_plan(addrs, (size_t)n, addrs + n)
+			     : o->connect_delay_ms;
+	struct scio_report *rep = o->report || !learn ? o->report : &own_report;
 
 	size_t primary = 0;
 	while (!scio_same_addr((struct sockaddr *)&addrs[primary],
@@ -156,15 +183,17 @@ int scio_connect(const char *host, const char *service,
 		primary++;
 	struct scio_race_in r = {
 		.pub = { .addrs = addrs, .naddrs = (size_t)n, .primary = primary,
-			 .connect_delay_ms = o->connect_delay_ms,
+			 .connect_delay_ms = delay_ms,
 			 .timeout_ms = o->timeout_ms < 0 ? -1 : o->timeout_ms,
-			 .report = o->report },
+			 .report = rep },
 		.own_fd = -1,
 		.late = late.pending ? late_addresses : NULL,
 		.late_arg = &late,
 	};
 	int fd = scio_race_run_alone(&r);
 	int err = errno;
+	if (learn)
+		scio_history_record(rep, scio_wall_ms());
 	free(addrs);
 	if (fd >= 0 && scio_set_blocking(fd) < 0) {
 		err = errno;

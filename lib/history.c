@@ -425,6 +425,12 @@ static enum scio_fail_kind fail_kind(int err)
 	}
 }
 
+/* A connect slower than TCP's initial retransmission timeout (1 s, RFC
+ * 6298) most likely needed a second SYN: its time is the timer's, not
+ * the path's, and would inflate the delay learnt from it (Karn's
+ * algorithm leaves such samples out too). */
+#define RTT_SAMPLE_MAX_US 1000000u
+
 static void note(struct scio_hist_entry *e, int ok, int err, uint32_t rtt_us,
 		 int64_t now, int64_t stamp)
 {
@@ -433,7 +439,8 @@ static void note(struct scio_hist_entry *e, int ok, int err, uint32_t rtt_us,
 		e->last_success = now;
 		e->last_failure = 0;
 		e->fail_kind = SCIO_FAIL_NONE;
-		e->srtt_us = e->srtt_us ? (7 * e->srtt_us + rtt_us) / 8 : rtt_us;
+		if (rtt_us < RTT_SAMPLE_MAX_US)
+			e->srtt_us = e->srtt_us ? (7 * e->srtt_us + rtt_us) / 8 : rtt_us;
 	} else {
 		e->last_failure = now;
 		e->fail_kind = (uint8_t)fail_kind(err);
@@ -651,6 +658,29 @@ uint32_t scio_history_srtt(const struct sockaddr *dst, int64_t now)
 	uint32_t srtt = n ? n->srtt_us : 0;
 	scio_unlock(&H.lock);
 	return srtt;
+}
+
+/* An entry's smoothed connect time, when it ever worked (by a clock
+ * that has not gone back since). */
+static uint32_t known_rtt(const struct scio_hist_entry *e, int64_t now)
+{
+	return e && e->last_success > 0 && e->last_success <= now + FUTURE_MS
+	       ? e->srtt_us : 0;
+}
+
+uint32_t scio_history_rtt(const struct sockaddr *dst, int64_t now)
+{
+	if (H.mode == SCIO_HISTORY_OFF)
+		return 0;
+	int saved = errno;
+	scio_lock(&H.lock);
+	refresh(now);
+	uint32_t rtt = known_rtt(find(&H.mem, KIND_DEST, dst, 0, 0), now);
+	if (rtt == 0)
+		rtt = known_rtt(find(&H.mem, KIND_NET, dst, 0, 0), now);
+	scio_unlock(&H.lock);
+	errno = saved;
+	return rtt;
 }
 
 int scio_history_forget(void)

@@ -68,6 +68,10 @@ int scio_history_broken(const struct sockaddr *dst, int64_t now_ms);
 /* Smoothed connect time to dst's network in µs, 0 when unknown. */
 uint32_t scio_history_srtt(const struct sockaddr *dst, int64_t now_ms);
 
+/* Smoothed connect time to dst in µs, else to its network; 0 when
+ * neither ever worked (the Connection Attempt Delay's input, delay.h). */
+uint32_t scio_history_rtt(const struct sockaddr *dst, int64_t now_ms);
+
 /* The history file in use ("" when none). */
 const char *scio_history_path(void);
 

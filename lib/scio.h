@@ -29,6 +29,8 @@ extern "C" {
 #define SCIO_CONNECT_DELAY_DEFAULT_MS 250
 #define SCIO_CONNECT_DELAY_MIN_MS 10
 #define SCIO_CONNECT_DELAY_MAX_MS 2000
+/* scio_options.connect_delay_ms: learn it (the default) */
+#define SCIO_CONNECT_DELAY_LEARN (-1)
 #define SCIO_RESOLUTION_DELAY_DEFAULT_MS 50
 
 enum scio_log_level {
@@ -41,7 +43,16 @@ enum scio_log_level {
 struct scio_report;
 
 struct scio_options {
-	int connect_delay_ms;    /* Connection Attempt Delay, clamped to 10..2000 */
+	/* Connection Attempt Delay.  SCIO_CONNECT_DELAY_LEARN (-1, what
+	 * scio_options_init sets): scio_connect uses the user's history as
+	 * the preloaded shim does (addresses that failed lately go last, the
+	 * race is recorded, and the delay follows the connect times recorded
+	 * for the first address or its network: 2 x the smoothed time within
+	 * 100..2000 ms, 250 ms when none is known); the environment's
+	 * SCIO_CONNECT_DELAY_MS, SCIO_HISTORY and SCIO_HISTORY_FILE apply.
+	 * 10..2000 (clamped): that fixed delay, and no history read or
+	 * written. */
+	int connect_delay_ms;
 	int resolution_delay_ms; /* wait for the other family's answer */
 	int prefer_family;       /* family of the first attempt: AF_UNSPEC (default)
 				    for the system's order (RFC 6724, gai.conf),

@@ -58,7 +58,7 @@ int main(void)
     struct scio_options o;
     scio_options_init(&o);
     int fd = scio_connect("", "80", &o);   /* EINVAL, no network needed */
-    printf("%d %d\n", fd, o.connect_delay_ms);
+    printf("%d %d\n", fd, o.connect_delay_ms == SCIO_CONNECT_DELAY_LEARN);
     return 0;
 }
 """
@@ -82,7 +82,7 @@ def test_compile_against_installed_header_with_pkg_config(installed, tmp_path):
     assert cc.returncode == 0, cc.stderr
     run = subprocess.run([str(exe)], capture_output=True, text=True,
                          env=dict(os.environ, LD_LIBRARY_PATH=str(installed / "lib")))
-    assert run.stdout.split() == ["-1", "250"], run
+    assert run.stdout.split() == ["-1", "1"], run
 
 
 def test_uninstall(installed):

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include "addrs.h"
+#include "delay.h"
 #include "engine.h"
 #include "history.h"
 #include "internal.h"
@@ -23,6 +24,7 @@ struct plan {
 	int timeout_ms;     /* the program's SO_SNDTIMEO, -1 for none */
 	int64_t started;    /* when the own connect began, 0: not yet */
 	int own_err;        /* its error when it already failed */
+	int delay_ms;       /* Connection Attempt Delay (lib/delay.c) */
 };
 
 /* The own attempt's real error where the race could only see that it
@@ -45,7 +47,7 @@ static void own_error_into(struct scio_report *rep, const struct plan *p, int so
 }
 
 static int race_held(const struct held *h, int flags, const struct scio_match *m,
-		     const struct scio_config *cfg, struct plan *p)
+		     struct plan *p)
 {
 	int fd = h->fd, sock = h->sock;
 	struct attempt_ctx ctx = { .m = m, .own_fd = sock, .family = p->c->a[p->own].ss_family,
@@ -53,7 +55,7 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 	struct scio_report rep = { .count = 0 };
 	struct scio_race_in r = {
 		.pub = { .addrs = p->c->a, .naddrs = p->c->n, .primary = p->own,
-			 .connect_delay_ms = cfg->connect_delay_ms,
+			 .connect_delay_ms = p->delay_ms,
 			 .timeout_ms = p->timeout_ms,
 			 .prepare = prepare_attempt, .prepare_arg = &ctx,
 			 .report = &rep },
@@ -137,6 +139,7 @@ static int race_cands(int fd, int flags, const struct scio_match *m,
 {
 	struct plan p = { .c = c };
 	p.own = history_order(c);
+	p.delay_ms = scio_delay_for((const struct sockaddr *)&c->a[0], cfg);
 	struct timeval mine;
 	if (own_send_timeout(fd, &mine) < 0)
 		return -2;
@@ -145,10 +148,10 @@ static int race_cands(int fd, int flags, const struct scio_match *m,
 	/* The own connect goes first unless history put another address
 	 * before it or the program's own timeout is shorter than the delay. */
 	uint64_t cookie = 0;
-	if (p.own == 0 && (p.timeout_ms < 0 || p.timeout_ms > cfg->connect_delay_ms)) {
+	if (p.own == 0 && (p.timeout_ms < 0 || p.timeout_ms > p.delay_ms)) {
 		int64_t t0 = scio_now_us();
 		const struct sockaddr *dst = (const struct sockaddr *)&p.c->a[0];
-		int64_t bound = engine_own_bound(cfg->connect_delay_ms * 1000LL);
+		int64_t bound = engine_own_bound(p.delay_ms * 1000LL);
 		int signalled;
 		int err = own_connect_bounded(fd, dst, bound, &mine, &signalled, &cookie);
 		if (err == 0) {
@@ -178,7 +181,7 @@ static int race_cands(int fd, int flags, const struct scio_match *m,
 	} else {
 		struct cancel_ctx cc = { .h = &h, .flags = flags, .heap = p.c->heap };
 		pthread_cleanup_push(race_cancelled, &cc);
-		rc = race_held(&h, flags, m, cfg, &p);
+		rc = race_held(&h, flags, m, &p);
 		pthread_cleanup_pop(0);
 	}
 	release_socket(&h);

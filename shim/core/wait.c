@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include "delay.h"
 #include "history.h"
 #include "internal.h"
 #include "race.h"
@@ -24,7 +25,7 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 	int64_t waited = (scio_now_us() - p->started) / 1000;
 	struct scio_race_in r = {
 		.pub = { .addrs = cand, .naddrs = n, .primary = 0,
-			 .connect_delay_ms = cfg->connect_delay_ms,
+			 .connect_delay_ms = scio_delay_for((struct sockaddr *)cand, cfg),
 			 .timeout_ms = timeout_ms < 0 ? -1 : timeout_ms + (int)waited,
 			 .prepare = prepare_attempt, .prepare_arg = &ctx,
 			 .report = &rep },

@@ -386,6 +386,8 @@ def main():
         large_answers(lab)
     finally:
         lab.close()
+    import delay_bench
+    delay_bench.run(row)
     if (HERE / "telar_bench.py").exists():
         import telar_bench
         lab = netlab.Lab()
