@@ -45,9 +45,37 @@ static int set_int_option(int fd, int level, int name, int value)
 	return setsockopt(fd, level, name, &value, sizeof(value));
 }
 
+/* SO_REUSEPORT and SO_INCOMING_CPU: the kernel hands a connection to the
+ * listener of the group whose CPU took its first packet, so the worker
+ * pinned there is woken on the CPU that already has the connection in its
+ * caches, with no wake-up of another CPU.  The first listener binds
+ * before it joins the group: bind then fails like a plain one when
+ * anything else holds the port, including another telar (a second group
+ * of SO_REUSEPORT sockets of the same user would silently get half of the
+ * connections). */
+static int share_before_bind(int fd, enum listen_share share)
+{
+	return share == LISTEN_JOIN ? set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1)
+				    : 0;
+}
+
+static int share_after_bind(int fd, enum listen_share share, int cpu, const char **what)
+{
+	if (share == LISTEN_ALONE)
+		return 0;
+	*what = "SO_REUSEPORT";
+	if (share == LISTEN_FIRST && set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
+		return -1;
+	*what = "SO_INCOMING_CPU";
+	if (cpu >= 0 && set_int_option(fd, SOL_SOCKET, SO_INCOMING_CPU, cpu) == -1)
+		return -1;
+	return 0;
+}
+
 /* Opens one listening socket; an IPv6 one never accepts IPv4 (V6ONLY).
  * Returns the fd, or -1 with errno (and *what naming the failed step). */
-static int listen_on(const struct sockaddr *sa, socklen_t len, const char **what)
+static int listen_on(const struct sockaddr *sa, socklen_t len,
+		     enum listen_share share, int cpu, const char **what)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int saved_errno;
@@ -62,8 +90,13 @@ static int listen_on(const struct sockaddr *sa, socklen_t len, const char **what
 	if (sa->sa_family == AF_INET6 &&
 	    set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) == -1)
 		goto fail;
+	*what = "SO_REUSEPORT";
+	if (share_before_bind(fd, share) == -1)
+		goto fail;
 	*what = "bind";
 	if (bind(fd, sa, len) == -1)
+		goto fail;
+	if (share_after_bind(fd, share, cpu, what) == -1)
 		goto fail;
 	*what = "listen";
 	if (listen(fd, SOMAXCONN) == -1)
@@ -77,7 +110,7 @@ fail:
 }
 
 static int add_listener(struct telar_listeners *ls, const struct sockaddr *sa,
-			socklen_t len, int optional)
+			socklen_t len, int optional, enum listen_share share)
 {
 	struct telar_listener *l;
 	const char *what;
@@ -88,20 +121,23 @@ static int add_listener(struct telar_listeners *ls, const struct sockaddr *sa,
 	}
 	l = &ls->l[ls->n];
 	listener_name(sa, l->name, sizeof(l->name));
-	l->fd = listen_on(sa, len, &what);
+	l->fd = listen_on(sa, len, share, ls->cpu, &what);
 	if (l->fd >= 0) {
 		ls->n++;
 		return 0;
 	}
 	if (optional && errno == EAFNOSUPPORT) {
-		log_warning("not listening on %s: %s", l->name, strerror(errno));
+		if (share != LISTEN_JOIN) /* said once, not per worker */
+			log_warning("not listening on %s: %s", l->name,
+				    strerror(errno));
 		return 0;
 	}
 	log_error("cannot listen on %s: %s: %s", l->name, what, strerror(errno));
 	return -1;
 }
 
-static int open_wildcards(struct telar_listeners *ls, uint16_t port)
+static int open_wildcards(struct telar_listeners *ls, uint16_t port,
+			  enum listen_share share)
 {
 	struct sockaddr_in in;
 	struct sockaddr_in6 in6;
@@ -116,8 +152,8 @@ static int open_wildcards(struct telar_listeners *ls, uint16_t port)
 	in6.sin6_addr = in6addr_any;
 
 	/* A kernel without one of the families still serves the other. */
-	if (add_listener(ls, (struct sockaddr *)&in, sizeof(in), 1) == -1 ||
-	    add_listener(ls, (struct sockaddr *)&in6, sizeof(in6), 1) == -1)
+	if (add_listener(ls, (struct sockaddr *)&in, sizeof(in), 1, share) == -1 ||
+	    add_listener(ls, (struct sockaddr *)&in6, sizeof(in6), 1, share) == -1)
 		return -1;
 	if (ls->n == 0) {
 		log_error("neither IPv4 nor IPv6 is available");
@@ -126,14 +162,17 @@ static int open_wildcards(struct telar_listeners *ls, uint16_t port)
 	return 0;
 }
 
-int listeners_open(struct telar_listeners *ls, const struct telar_config *cfg)
+int listeners_open(struct telar_listeners *ls, const struct telar_config *cfg,
+		   enum listen_share share, int cpu)
 {
+	ls->cpu = cpu;
 	if (cfg->nbinds == 0)
-		return open_wildcards(ls, cfg->port);
+		return open_wildcards(ls, cfg->port, share);
 	for (size_t i = 0; i < cfg->nbinds; i++) {
 		const struct telar_bind_addr *b = &cfg->binds[i];
 
-		if (add_listener(ls, (const struct sockaddr *)&b->addr, b->len, 0) == -1)
+		if (add_listener(ls, (const struct sockaddr *)&b->addr, b->len, 0,
+				 share) == -1)
 			return -1;
 	}
 	return 0;
@@ -220,6 +259,7 @@ int listeners_from_activation(struct telar_listeners *ls)
 {
 	int n = activation_count();
 
+	ls->cpu = -1;
 	if (n <= 0)
 		return n;
 	/* Nothing we start should believe these were meant for it. */

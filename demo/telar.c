@@ -45,6 +45,8 @@ static const char usage_text[] =
 	"                           (default: one per CPU; -j 1: a single process)\n"
 	"  -f, --fork               one process per connection (default: event\n"
 	"                           loops, see -j)\n"
+	"      --shared-listeners   workers share one listener per address\n"
+	"                           (default: one per worker, on its CPU)\n"
 	"  -c, --max-clients MAX    clients served at once (default 1024)\n"
 	"  -w, --timeout SECONDS    time a client has to take its line and\n"
 	"                           close (default 5)\n"
@@ -181,6 +183,7 @@ static void parse_args(struct telar_config *cfg, int argc, char **argv)
 		{ "workers", required_argument, NULL, 'j' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "shared-listeners", no_argument, NULL, 'S' },
 		{ "syslog", no_argument, NULL, 's' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -215,6 +218,7 @@ static void parse_args(struct telar_config *cfg, int argc, char **argv)
 			port_given = 1;
 			break;
 		case 's': cfg->use_syslog = 1; break;
+		case 'S': cfg->shared_listeners = 1; break;
 		case 'u':
 			if (optarg[0] == '\0')
 				usage_error("-u: empty user name");
@@ -287,10 +291,20 @@ static int stderr_is_socket(void)
 	return fstat(STDERR_FILENO, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-static int setup_listeners(struct telar_listeners *ls, const struct telar_config *cfg)
+/* Workers with listeners of their own, each on its CPU (telar-workers.c
+ * says why), unless told to share or handed sockets by systemd. */
+static int per_cpu_listeners(const struct telar_config *cfg)
 {
-	int activated = listeners_from_activation(ls);
+	return !cfg->fork_model && cfg->workers > 1 && !cfg->shared_listeners;
+}
 
+/* Fills sets[0] (shared by every worker), or one set per worker. */
+static int setup_listeners(struct telar_listeners *sets, unsigned *nsets,
+			   const struct telar_config *cfg)
+{
+	int activated = listeners_from_activation(&sets[0]);
+
+	*nsets = 1;
 	if (activated < 0)
 		return -1;
 	if (activated > 0) {
@@ -298,13 +312,30 @@ static int setup_listeners(struct telar_listeners *ls, const struct telar_config
 			log_warning("socket activation: ignoring -l");
 		return 0;
 	}
-	return listeners_open(ls, cfg);
+	if (!per_cpu_listeners(cfg))
+		return listeners_open(&sets[0], cfg, LISTEN_ALONE, -1);
+	for (unsigned i = 0; i < cfg->workers; i++) {
+		*nsets = i + 1;
+		if (listeners_open(&sets[i], cfg, i == 0 ? LISTEN_FIRST : LISTEN_JOIN,
+				   worker_cpu(i)) == -1)
+			return -1;
+	}
+	return 0;
 }
 
-/* The event loop holds one descriptor per client. */
+static void close_listeners(struct telar_listeners *sets, unsigned nsets)
+{
+	for (unsigned i = 0; i < nsets; i++)
+		listeners_close(&sets[i]);
+}
+
+/* The event loop holds one descriptor per client; the first process
+ * holds every worker's listeners. */
 static void check_fd_limit(const struct telar_config *cfg)
 {
-	unsigned long want = (unsigned long)cfg->max_clients + FD_OVERHEAD;
+	unsigned long per_set = cfg->nbinds ? cfg->nbinds : 2;
+	unsigned long want = (unsigned long)cfg->max_clients + FD_OVERHEAD +
+			     cfg->workers * per_set;
 	unsigned long have = raise_fd_limit(want);
 
 	if (have < want)
@@ -313,7 +344,8 @@ static void check_fd_limit(const struct telar_config *cfg)
 			    cfg->max_clients);
 }
 
-static void log_start(const struct telar_listeners *ls, const struct telar_config *cfg)
+static void log_start(const struct telar_listeners *ls, unsigned nsets,
+		      const struct telar_config *cfg)
 {
 	char names[TELAR_MAX_LISTENERS * (INET6_ADDRSTRLEN + 20)] = "";
 	size_t used = 0;
@@ -324,17 +356,19 @@ static void log_start(const struct telar_listeners *ls, const struct telar_confi
 		if (n > 0)
 			used += (size_t)n;
 	}
-	log_info("listening on %s (%s, %u worker%s, up to %u clients, timeout "
-		 "%u s)", names,
+	log_info("listening on %s (%s, %u worker%s%s, up to %u clients, "
+		 "timeout %u s)", names,
 		 cfg->fork_model ? "one process per connection" : "event loop",
-		 cfg->workers, cfg->workers == 1 ? "" : "s", cfg->max_clients,
-		 cfg->timeout_s);
+		 cfg->workers, cfg->workers == 1 ? "" : "s",
+		 nsets > 1 ? " with listeners of their own, each on its CPU" : "",
+		 cfg->max_clients, cfg->timeout_s);
 }
 
 int main(int argc, char **argv)
 {
 	struct telar_config cfg;
-	struct telar_listeners ls = { .n = 0 };
+	struct telar_listeners *sets;
+	unsigned nsets = 0;
 	struct telar_identity who;
 	sigset_t wait_mask;
 	int rc;
@@ -357,27 +391,31 @@ int main(int argc, char **argv)
 		log_error("signals: %s", strerror(errno));
 		return TELAR_EXIT_FAILURE;
 	}
-	if (setup_listeners(&ls, &cfg) == -1) {
-		listeners_close(&ls);
+	sets = calloc(cfg.workers, sizeof(*sets));
+	if (!sets) {
+		log_error("out of memory");
 		return TELAR_EXIT_FAILURE;
 	}
 	if (!cfg.fork_model)
 		check_fd_limit(&cfg);
+	rc = TELAR_EXIT_FAILURE;
+	if (setup_listeners(sets, &nsets, &cfg) == -1)
+		goto out;
 	reserve_fd_open();
-	if (identity_assume(&who) == -1) {
-		listeners_close(&ls);
-		return TELAR_EXIT_FAILURE;
-	}
+	if (identity_assume(&who) == -1)
+		goto out;
 	identity_log(&who, 1);
-	log_start(&ls, &cfg);
+	log_start(&sets[0], nsets, &cfg);
 	if (cfg.fork_model)
-		rc = run_fork(&ls, &cfg, &wait_mask);
+		rc = run_fork(&sets[0], &cfg, &wait_mask);
 	else if (cfg.workers > 1)
-		rc = run_workers(&ls, &cfg, &wait_mask);
+		rc = run_workers(sets, nsets, &cfg, &wait_mask);
 	else
-		rc = run_event_loop(&ls, &cfg, &wait_mask, NULL);
-	listeners_close(&ls);
-	reserve_fd_close();
+		rc = run_event_loop(&sets[0], &cfg, &wait_mask, NULL);
 	log_info("stopped");
+out:
+	close_listeners(sets, nsets);
+	free(sets);
+	reserve_fd_close();
 	return rc;
 }

@@ -69,6 +69,7 @@ struct telar_config {
 	size_t nbinds;
 	int fork_model;                /* --fork */
 	unsigned workers;              /* -j: event-loop processes */
+	int shared_listeners;          /* --shared-listeners */
 	int inetd;                     /* -i */
 	unsigned max_clients;          /* -c */
 	unsigned timeout_s;            /* -w */
@@ -85,6 +86,15 @@ struct telar_listener {
 struct telar_listeners {
 	struct telar_listener l[TELAR_MAX_LISTENERS];
 	size_t n;
+	int cpu;        /* the CPU they take connections of; -1: any */
+};
+
+/* How a listening socket shares its address (SO_REUSEPORT) with the
+ * listeners of the other workers. */
+enum listen_share {
+	LISTEN_ALONE,   /* not at all: the one listener of its address */
+	LISTEN_FIRST,   /* binds alone, then lets the others join */
+	LISTEN_JOIN,    /* joins the first */
 };
 
 /* A client's address as telar reports it: IPv4-mapped IPv6 addresses are
@@ -142,9 +152,12 @@ unsigned long raise_fd_limit(unsigned long want);
  * unsets those variables.  Returns the number taken (0: not activated),
  * or -1 after logging why they are unusable. */
 int listeners_from_activation(struct telar_listeners *ls);
-/* Binds the -l addresses, or the IPv4 and IPv6 (IPV6_V6ONLY) wildcards.
- * 0, or -1 after logging. */
-int listeners_open(struct telar_listeners *ls, const struct telar_config *cfg);
+/* Binds the -l addresses, or the IPv4 and IPv6 (IPV6_V6ONLY) wildcards,
+ * shared as share says; with a cpu (not -1) they take the connections
+ * whose packets that CPU handles (SO_INCOMING_CPU).  0, or -1 after
+ * logging. */
+int listeners_open(struct telar_listeners *ls, const struct telar_config *cfg,
+		   enum listen_share share, int cpu);
 void listeners_close(struct telar_listeners *ls);
 
 /* The descriptor kept in reserve for shedding connections at EMFILE. */
@@ -202,9 +215,13 @@ int run_event_loop(struct telar_listeners *ls, const struct telar_config *cfg,
 /* ---- telar-workers.c ---- */
 /* The number of CPUs telar may run on: the default for -j. */
 unsigned cpu_count(void);
-/* -j N, N > 1: N worker processes over the same listeners, kept running
- * until SIGTERM/SIGINT. */
-int run_workers(struct telar_listeners *ls, const struct telar_config *cfg,
-		const sigset_t *wait_mask);
+/* The CPU worker i runs on with listeners of its own: the i-th (modulo
+ * their number) of those telar may run on; -1 when unknown. */
+int worker_cpu(unsigned i);
+/* -j N, N > 1: N worker processes, kept running until SIGTERM/SIGINT.
+ * With one set of listeners (nsets 1) they all share it; else worker i
+ * serves sets[i] alone, on the CPU sets[i].cpu. */
+int run_workers(struct telar_listeners *sets, unsigned nsets,
+		const struct telar_config *cfg, const sigset_t *wait_mask);
 
 #endif

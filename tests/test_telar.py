@@ -68,6 +68,11 @@ def listeners(lab, port):
     return sorted(line.split()[3] for line in out.splitlines() if line.strip())
 
 
+def addresses(lab, port):
+    """The addresses listened on (each worker may have its own socket)."""
+    return sorted(set(listeners(lab, port)))
+
+
 def wait_listening(lab, port, count=2, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -374,10 +379,10 @@ def test_reported_port_is_the_clients_port(lab, tmp_path):
 
 def test_separate_listeners_with_ipv6_only(lab, tmp_path):
     start(lab, tmp_path)
-    assert listeners(lab, PORT) == [f"0.0.0.0:{PORT}", f"[::]:{PORT}"]
+    assert addresses(lab, PORT) == [f"0.0.0.0:{PORT}", f"[::]:{PORT}"]
     details = lab.run_server(["ss", "-Hltne", f"sport = :{PORT}"]).stdout
     v6 = [line for line in details.splitlines() if f"[::]:{PORT}" in line]
-    assert v6 and "v6only:1" in v6[0], details
+    assert v6 and all("v6only:1" in line for line in v6), details
     # An IPv4 client is never an IPv4-mapped IPv6 one.
     res = nc(lab, V4)
     assert "over IPv4" in res.stdout and "::ffff:" not in res.stdout, res
@@ -386,7 +391,7 @@ def test_separate_listeners_with_ipv6_only(lab, tmp_path):
 def test_listen_on_given_addresses_only(lab, tmp_path):
     a6, a4 = netlab.SRV6[1], netlab.SRV4[1]
     start(lab, tmp_path, "-l", a6, "-l", a4)
-    assert listeners(lab, PORT) == sorted([f"{a4}:{PORT}", f"[{a6}]:{PORT}"])
+    assert addresses(lab, PORT) == sorted([f"{a4}:{PORT}", f"[{a6}]:{PORT}"])
     for addr in (a6, a4):
         res = nc(lab, addr)
         client, fam = CLIENT[V6 if ":" in addr else V4]
@@ -399,7 +404,7 @@ def test_listen_on_given_addresses_only(lab, tmp_path):
 def test_service_name_port(lab, tmp_path):
     # telnet's own port, given by name; root binds it before anything else.
     t = Telar(lab, tmp_path, [TELAR, "-p", "telnet"], port=23)
-    assert listeners(lab, 23) == ["0.0.0.0:23", "[::]:23"]
+    assert addresses(lab, 23) == ["0.0.0.0:23", "[::]:23"]
     assert_answers(lab, port=23)
     assert t.proc.poll() is None
 
@@ -507,8 +512,9 @@ def test_workers_default_one_per_cpu_j1_one_process(lab, tmp_path):
 
 
 def test_every_worker_serves_both_families_unprivileged(lab, tmp_path):
-    # Root without -u: every worker runs as nobody, for good.
-    t = start(lab, tmp_path, "-j", "3")
+    # Root without -u: every worker runs as nobody, for good.  Shared
+    # listeners: any worker takes any connection.
+    t = start(lab, tmp_path, "-j", "3", "--shared-listeners")
     workers = t.workers(3)
     assert listeners(lab, PORT) == [f"0.0.0.0:{PORT}", f"[::]:{PORT}"]
     for pid in [t.pid, *workers]:
@@ -525,7 +531,9 @@ def test_every_worker_serves_both_families_unprivileged(lab, tmp_path):
 
 
 def test_dead_worker_is_replaced_and_its_clients_freed(lab, tmp_path):
-    t = start(lab, tmp_path, "-j", "2", "-c", "2", "-w", "30")
+    # Shared listeners, so that one worker takes every client.
+    t = start(lab, tmp_path, "-j", "2", "-c", "2", "-w", "30",
+              "--shared-listeners")
     first, second = t.workers(2)
     time.sleep(1.2)  # past the first second, when a death is not a crash loop
     # first takes both clients the cap allows, and is killed holding them.
@@ -559,6 +567,101 @@ def test_dead_worker_is_replaced_and_its_clients_freed(lab, tmp_path):
                "the cap freed by the holder's close")
     assert_answers(lab)
     assert t.proc.poll() is None
+
+
+# A client on one CPU: connects (its SYN is handled on that CPU), prints
+# the line, or "nothing" when none came within the given seconds.
+PINNED_CLIENT = r"""
+import os, select, socket, sys
+os.sched_setaffinity(0, {int(sys.argv[3])})
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+ready, _, _ = select.select([s], [], [], float(sys.argv[4]))
+print(s.recv(4096).decode() if ready else "nothing", flush=True)
+"""
+
+TWO_CPUS = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
+                              reason="needs two CPUs")
+
+
+def workers_by_cpu(t, count):
+    """{CPU: worker pid} of telar's count workers, each on one CPU."""
+    found = {}
+    for pid in t.workers(count):
+        status = Path(f"/proc/{pid}/status").read_text()
+        (cpus,) = [line.split()[1] for line in status.splitlines()
+                   if line.startswith("Cpus_allowed_list:")]
+        assert cpus.isdigit(), f"worker {pid} may run on CPUs {cpus}"
+        found[int(cpus)] = pid
+    return found
+
+
+@TWO_CPUS
+def test_each_worker_listens_on_its_cpu_and_takes_that_cpus_clients(lab, tmp_path):
+    t = start(lab, tmp_path, "-j", "2", count=4)
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    assert listeners(lab, PORT) == [f"0.0.0.0:{PORT}"] * 2 + [f"[::]:{PORT}"] * 2
+    by_cpu = workers_by_cpu(t, 2)
+    assert sorted(by_cpu) == cpus
+    for pid in [t.pid, *by_cpu.values()]:
+        assert_unprivileged(pid)
+    # The second CPU's worker stopped: the first CPU's clients are answered
+    # by the first worker, the second CPU's wait for their own.
+    pause([by_cpu[cpus[1]]], signal.SIGSTOP)
+    try:
+        for addr in (V6, V4):
+            out = py_client(lab, PINNED_CLIENT, addr, PORT, cpus[0], 5)
+            assert expected(addr).search(out), out
+        waiting = lab.popen([PY, "-c", PINNED_CLIENT, V4, str(PORT),
+                             str(cpus[1]), "20"], stdout=subprocess.PIPE,
+                            text=True)
+        time.sleep(1.0)
+        assert waiting.poll() is None, "answered by another CPU's worker"
+    finally:
+        pause([by_cpu[cpus[1]]], signal.SIGCONT)
+    out, _ = waiting.communicate(timeout=20)
+    assert expected(V4).search(out), out
+
+
+@TWO_CPUS
+def test_killed_workers_successor_takes_its_cpu_and_listeners(lab, tmp_path):
+    t = start(lab, tmp_path, "-j", "2", count=4)
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    victim = workers_by_cpu(t, 2)[cpus[1]]
+    time.sleep(1.2)  # past the first second, when a death is not a crash loop
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: len(t.children()) == 2 and
+               victim not in [p for p, _ in t.children()], 5,
+               "a new worker in place of the killed one")
+    successor = workers_by_cpu(t, 2)[cpus[1]]
+    assert successor != victim
+    assert_unprivileged(successor)
+    for addr in (V6, V4):
+        out = py_client(lab, PINNED_CLIENT, addr, PORT, cpus[1], 5)
+        assert expected(addr).search(out), out
+    assert len(listeners(lab, PORT)) == 4
+    assert t.stop() == 0
+
+
+def test_shared_listeners_one_pair_any_cpu(lab, tmp_path):
+    t = start(lab, tmp_path, "-j", "2", "--shared-listeners", "-v")
+    assert listeners(lab, PORT) == [f"0.0.0.0:{PORT}", f"[::]:{PORT}"]
+    for pid in t.workers(2):
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert (f"Cpus_allowed_list:\t{cpu_list(os.sched_getaffinity(0))}"
+                in status), status
+    assert_answers(lab)
+    assert "with listeners of their own" not in t.stderr
+
+
+def cpu_list(cpus):
+    """The kernel's list form of a set of CPUs: "0-1", "0,2"."""
+    cpus, ranges = sorted(cpus), []
+    for c in cpus:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 def test_worker_dying_at_once_stops_telar(lab, tmp_path):

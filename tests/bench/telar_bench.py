@@ -5,19 +5,25 @@ module.
 The servers run at once in the lab's server namespace, each answering
 every TCP connection with one line and closing it:
 
-  telar             demo/telar, default workers (-j: one per CPU)
+  telar             demo/telar, default workers (-j: one per CPU), each
+                    with listeners of its own on its CPU
+  telar --shared-listeners   the same workers over one pair of listeners
   telar -j 1        demo/telar, one event-loop process
   telar --fork      demo/telar, one child process per connection
   nginx stream      nginx, `worker_processes auto`, stream `return`
+  nginx stream reuseport     the same with `listen ... reuseport` and
+                    `worker_cpu_affinity auto`: nginx's nearest setup
 
 tests/c/telar_load (4 threads) connects from the client namespace for a
 few seconds at a time, to the IPv6 address only, then to the IPv4 address
-only; the servers take turns within each round (noise hits all alike),
-three rounds, and each figure is the median.  Per run two figures:
-connections per second, and the server's CPU time per connection (every
-thread of every process of the server, from /proc/PID/task/TID/schedstat,
-before and after the run).  The ratios are telar's over nginx's, paired
-per round, then the median.
+only; the servers take turns within each round, the first one changing
+from round to round (noise and order hit all alike), five rounds, and each
+figure is the median.  Per run three figures: connections per second, the
+server's CPU time per connection (every thread of every process of the
+server, from /proc/PID/task/TID/schedstat, before and after the run), and
+its context switches per connection (voluntary and not, from each
+thread's status).  The ratios are telar's over nginx stream's (the
+issue's `worker_processes auto`), paired per round, then the median.
 
     run(lab, row)   for tests/bench/run.py: lab is a netlab.Lab without
                     faults, row(scenario, measure, value, note="") records
@@ -46,25 +52,29 @@ from scio_testlib import BUILD, ROOT, prog  # noqa: E402
 SCENARIO = "telar vs nginx stream (4 client threads)"
 THREADS = 4
 SECONDS = 3
-ROUNDS = int(os.environ.get("TELAR_BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("TELAR_BENCH_ROUNDS", "5"))
 NGINX_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 NGINX_PACKAGES = ["nginx", "libnginx-mod-stream"]
-PORTS = {"telar": 2401, "telar -j 1": 2404, "telar --fork": 2402,
-         "nginx stream": 2403}
+PORTS = {"telar": 2401, "telar --shared-listeners": 2405, "telar -j 1": 2404,
+         "telar --fork": 2402, "nginx stream": 2403,
+         "nginx stream reuseport": 2406}
+# TELAR_BENCH_SERVERS="telar,nginx stream": only these (default: all)
+ONLY = [n for n in os.environ.get("TELAR_BENCH_SERVERS", "").split(",") if n]
 FAMILIES = {"IPv6": netlab.SRV6[0], "IPv4": netlab.SRV4[0]}
 TARGET = 1.3
 
 NGINX_CONF = """\
 load_module {module};
 worker_processes auto;
+{affinity}
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log;
 events {{ worker_connections 4096; }}
 stream {{
     server {{
-        listen [::]:{port} ipv6only=on;
-        listen 0.0.0.0:{port};
+        listen [::]:{port} ipv6only=on{reuseport};
+        listen 0.0.0.0:{port}{reuseport};
         return "You connected from $remote_addr port $remote_port\\r\\n";
     }}
 }}
@@ -115,20 +125,30 @@ def wait_listening(lab, port, timeout=10.0):
     raise RuntimeError(f"no server listening on port {port} (both families)")
 
 
-def server_cpu_ns(leader):
-    """CPU time of every thread of every process in leader's process group
-    (the server and its workers), in nanoseconds."""
-    total = 0
+def context_switches(task):
+    n = 0
+    for line in (task / "status").read_text().splitlines():
+        if line.startswith(("voluntary_ctxt_switches",
+                            "nonvoluntary_ctxt_switches")):
+            n += int(line.split()[1])
+    return n
+
+
+def server_usage(leader):
+    """(CPU time in ns, context switches) of every thread of every process
+    in leader's process group (the server and its workers)."""
+    cpu = switches = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
             if int(text[text.rindex(")") + 2:].split()[2]) != leader:
                 continue
             for task in (stat.parent / "task").iterdir():
-                total += int((task / "schedstat").read_text().split()[0])
+                cpu += int((task / "schedstat").read_text().split()[0])
+                switches += context_switches(task)
         except (OSError, ValueError):
             continue  # gone meanwhile
-    return total
+    return cpu, switches
 
 
 def start_servers(lab, tmp):
@@ -136,18 +156,29 @@ def start_servers(lab, tmp):
     telar = telar_binary()
     argvs = {
         "telar": [telar, "-p", str(PORTS["telar"])],
+        "telar --shared-listeners": [telar, "--shared-listeners", "-p",
+                                     str(PORTS["telar --shared-listeners"])],
         "telar -j 1": [telar, "-j", "1", "-p", str(PORTS["telar -j 1"])],
         "telar --fork": [telar, "--fork", "-p", str(PORTS["telar --fork"])],
     }
     nginx = nginx_binary()
-    if nginx:
-        conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(module=NGINX_MODULE, dir=tmp,
-                                          port=PORTS["nginx stream"]))
-        argvs["nginx stream"] = [nginx, "-e", str(tmp / "error.log"),
-                                 "-p", str(tmp), "-c", str(conf)]
+    for name, extra in (("nginx stream", {"affinity": "", "reuseport": ""}),
+                        ("nginx stream reuseport",
+                         {"affinity": "worker_cpu_affinity auto;",
+                          "reuseport": " reuseport"})):
+        if not nginx:
+            break
+        run_dir = tmp / name.replace(" ", "-")
+        run_dir.mkdir()
+        conf = run_dir / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(module=NGINX_MODULE, dir=run_dir,
+                                          port=PORTS[name], **extra))
+        argvs[name] = [nginx, "-e", str(run_dir / "error.log"),
+                       "-p", str(run_dir), "-c", str(conf)]
     servers = {}
     for name, argv in argvs.items():
+        if ONLY and name not in ONLY:
+            continue
         # `ip netns exec` execs: the pid is the server's, and it leads its
         # own process group (start_new_session), workers included.
         p = lab.popen_server(argv, stdin=subprocess.DEVNULL,
@@ -159,28 +190,33 @@ def start_servers(lab, tmp):
 
 def load(lab, addr, port, pid):
     """One run of telar_load against addr only: (connections per second,
-    server CPU µs per connection, errors)."""
-    cpu0 = server_cpu_ns(pid)
+    server CPU µs per connection, its context switches per connection,
+    errors)."""
+    cpu0, cs0 = server_usage(pid)
     res = lab.run([prog("telar_load"), addr, addr, str(port), str(THREADS),
                    str(SECONDS)], timeout=SECONDS + 30)
-    cpu1 = server_cpu_ns(pid)
+    cpu1, cs1 = server_usage(pid)
     if res.returncode != 0:
         raise RuntimeError(str(res))
     fields = dict(kv.split("=", 1) for kv in res.stdout.split())
     conns = max(int(fields["connections"]), 1)
     return (float(fields["per_second"]), (cpu1 - cpu0) / 1000 / conns,
-            int(fields["errors"]))
+            (cs1 - cs0) / conns, int(fields["errors"]))
 
 
 def measure(lab, servers):
-    """{(name, family): [(conn/s, µs/conn), ...] per round}, errors."""
+    """{(name, family): [(conn/s, µs/conn, switches/conn), ...] per
+    round}, errors."""
     got = {(n, f): [] for n in servers for f in FAMILIES}
     errors = {n: 0 for n in servers}
-    for _ in range(ROUNDS):
+    names = list(servers)
+    for r in range(ROUNDS):
+        turn = names[r % len(names):] + names[:r % len(names)]
         for fam, addr in FAMILIES.items():
-            for name, (port, pid) in servers.items():
-                rate, cpu, errs = load(lab, addr, port, pid)
-                got[(name, fam)].append((rate, cpu))
+            for name in turn:
+                port, pid = servers[name]
+                rate, cpu, cs, errs = load(lab, addr, port, pid)
+                got[(name, fam)].append((rate, cpu, cs))
                 errors[name] += errs
     return got, errors
 
@@ -188,31 +224,43 @@ def measure(lab, servers):
 def report(row, servers, got, errors):
     for fam in FAMILIES:
         for name in PORTS:
+            if ONLY and name not in ONLY:
+                continue
             what = f"{name}, {fam}"
             if name not in servers:
                 row(SCENARIO, what, "n/a",
                     "nginx with the stream module not available")
                 continue
             runs = got[(name, fam)]
-            rate = statistics.median(r for r, _ in runs)
-            cpu = statistics.median(c for _, c in runs)
+            rate = statistics.median(r[0] for r in runs)
+            cpu = statistics.median(r[1] for r in runs)
+            cs = statistics.median(r[2] for r in runs)
             note = (f"median of {ROUNDS} runs of {SECONDS} s: "
-                    + ", ".join(f"{r:.0f}" for r, _ in runs) + " conn/s")
+                    + ", ".join(f"{r[0]:.0f}" for r in runs) + " conn/s")
             if errors[name]:
                 note += f"; {errors[name]} failed connections (all runs)"
-            row(SCENARIO, what, f"{rate:.0f} conn/s, {cpu:.1f} µs CPU/conn",
-                note)
-        if "nginx stream" not in servers:
-            continue
-        pairs = list(zip(got[("telar", fam)], got[("nginx stream", fam)]))
-        rate_ratio = statistics.median(t[0] / n[0] for t, n in pairs)
-        cpu_ratio = statistics.median(n[1] / t[1] for t, n in pairs)
+            row(SCENARIO, what, f"{rate:.0f} conn/s, {cpu:.1f} µs CPU/conn, "
+                f"{cs:.2f} switches/conn", note)
+        for ref in ("nginx stream", "nginx stream reuseport"):
+            if "telar" in servers and ref in servers:
+                ratio_row(row, fam, ref, got)
+
+
+def ratio_row(row, fam, ref, got):
+    """telar over ref, paired per round; the target is against the
+    issue's nginx (`worker_processes auto`)."""
+    pairs = list(zip(got[("telar", fam)], got[(ref, fam)]))
+    rate_ratio = statistics.median(t[0] / n[0] for t, n in pairs)
+    cpu_ratio = statistics.median(n[1] / t[1] for t, n in pairs)
+    if ref == "nginx stream":
         verdict = ("met" if min(rate_ratio, cpu_ratio) >= TARGET
                    else "NOT met")
-        row(SCENARIO, f"telar / nginx stream, {fam}",
-            f"conn/s {rate_ratio:.2f}x; CPU/conn: nginx's is "
-            f"{cpu_ratio:.2f}x telar's",
-            f"paired per round; target ≥ {TARGET}x both: {verdict}")
+        note = f"paired per round; target ≥ {TARGET}x both: {verdict}"
+    else:
+        note = "paired per round; for comparison (no target)"
+    row(SCENARIO, f"telar / {ref}, {fam}",
+        f"conn/s {rate_ratio:.2f}x; CPU/conn: nginx's is "
+        f"{cpu_ratio:.2f}x telar's", note)
 
 
 def run(lab, row):
