@@ -79,6 +79,8 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 		return rc;
 	saved = errno;
 	int family = hints ? hints->ai_family : AF_UNSPEC;
+	if (family == AF_UNSPEC && names_a_host(node, hints))
+		scio_nat64_complete_answer(node, res);
 	if (family == AF_UNSPEC) {
 		/* RFC 8305 section 4: interleave after the system's sort,
 		 * starting with the family it put first */

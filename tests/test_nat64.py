@@ -1,0 +1,250 @@
+"""IPv6-only hosts behind a real NAT64 (tayga): IPv4 literals and IPv4-only
+names reach the IPv4-only server through scio (RFC 8305 section 7), and
+fail with ENETUNREACH without it, in the same test.  The world is
+tests/netlab_nat64.py: client (IPv6 only) - router (tayga) - server (IPv4
+only, documentation addresses, a network-specific prefix).
+"""
+
+import os
+import re
+
+import pytest
+
+import netlab
+import netlab_nat64
+from netlab_nat64 import Nat64Lab, SRV4, V4ONLY_NAME
+from scio_testlib import PY, SCIO_RUN, not_under_tsan, run_scio
+
+SRV = SRV4[0]
+
+
+def _unavailable(reason):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"NAT64 lab unavailable in CI: {reason}", pytrace=False)
+    pytest.skip(f"NAT64 lab unavailable: {reason}")
+
+
+@pytest.fixture
+def make_nat64(_lab_session):
+    labs = []
+
+    def make(**kw):
+        try:
+            lab = Nat64Lab(**kw)
+            labs.append(lab)
+            lab.start_servers()
+        except (netlab.LabError, OSError) as e:
+            _unavailable(str(e))
+        return lab
+
+    yield make
+    for lab in labs:
+        lab.close()
+
+
+@pytest.fixture
+def n64(make_nat64):
+    return make_nat64()
+
+
+def scio(lab, argv, **env):
+    return run_scio(lab, ["-v", *argv], **env)
+
+
+def plain(lab, argv, **env):
+    return run_scio(lab, argv, shim=False, **env)
+
+
+def log_lines(res, word):
+    return [l for l in res.stderr.splitlines() if l.startswith("scio[") and word in l]
+
+
+def assert_through_nat64(lab, res, v4=SRV):
+    """The server saw the translator's pool address; scio said which
+    address it synthesized."""
+    assert res.returncode == 0, res
+    assert re.search(r"peer=198\.51\.100\.\d+", res.stdout), res
+    assert log_lines(res, lab.synth(v4)), res
+
+
+def py_connect(target, timeout=None):
+    """create_connection, then getpeername on the fd as the kernel has it
+    (a socket object made from the fd, which asks the fd its family)."""
+    t = "" if timeout is None else f", timeout={timeout}"
+    return (f"import socket,os; s=socket.create_connection({target!r}{t});"
+            "print(s.recv(100).decode().strip());"
+            "t=socket.socket(fileno=os.dup(s.fileno()));"
+            "print('family', t.family.name, 'peer', t.getpeername()[0])")
+
+
+# ---- IPv4 literals (section 7.1), real programs ----
+
+@pytest.mark.parametrize("timeout", [None, 5])
+def test_python_literal(n64, timeout):
+    code = py_connect((SRV, 8080), timeout)
+    res = plain(n64, [PY, "-c", code])
+    assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+    res = scio(n64, [PY, "-c", code])
+    assert_through_nat64(n64, res)
+    # getpeername shows the synthesized IPv6 address on an AF_INET6 socket
+    assert f"family AF_INET6 peer {n64.synth(SRV)}" in res.stdout, res
+    assert log_lines(res, "discovered"), res
+
+
+PROGRAMS = {
+    "curl": ["curl", "-sS", f"http://{SRV}:8081/"],
+    "wget": ["wget", "-nv", "-O-", f"http://{SRV}:8081/"],
+    "nc": ["nc", "-v", SRV, "8080"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_program_literal(n64, name):
+    argv = PROGRAMS[name]
+    res = plain(n64, argv)
+    assert res.returncode != 0 and "peer=" not in res.stdout, res
+    if name != "curl":  # curl says "Couldn't connect to server"
+        assert "Network is unreachable" in res.stderr, res
+    assert_through_nat64(n64, scio(n64, argv))
+
+
+@not_under_tsan
+def test_bash_dev_tcp_literal(n64):
+    script = f"exec 3<>/dev/tcp/{SRV}/8080; cat <&3"
+    res = plain(n64, ["bash", "-c", script])
+    assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+    assert_through_nat64(n64, scio(n64, ["bash", "-c", script]))
+
+
+NONBLOCKING = f"""
+import errno, select, socket, os
+s = socket.socket()
+s.setblocking(False)
+rc = s.connect_ex(({SRV!r}, 8080))
+print("connect", errno.errorcode.get(rc, rc), flush=True)
+if rc == errno.EINPROGRESS:
+    select.select([], [s], [], 5)
+    print("so_error", s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+    s.setblocking(True)
+    print(s.recv(100).decode().strip())
+    print("flags", "nonblocking" if os.get_blocking(s.fileno()) else "blocking")
+"""
+
+
+def test_nonblocking_literal(n64):
+    """A non-blocking connect gets EINPROGRESS, as the kernel gives it for
+    a connect that can be made; the program's wait sees it connect."""
+    res = plain(n64, [PY, "-c", NONBLOCKING])
+    assert "connect ENETUNREACH" in res.stdout, res
+    res = scio(n64, [PY, "-c", NONBLOCKING])
+    assert "connect EINPROGRESS" in res.stdout and "so_error 0" in res.stdout, res
+    assert_through_nat64(n64, res)
+
+
+def test_discovered_once_and_in_history(n64):
+    """Discovery runs for the first IPv4 connect that finds no route, once:
+    later connects, in this process and in the next, use the cached
+    prefix; scio-run --history shows it."""
+    code = (f"import socket\nfor i in range(3):\n"
+            f"  print(socket.create_connection(({SRV!r}, 8080)).recv(100).decode().strip())")
+    res = scio(n64, [PY, "-c", code])
+    assert res.returncode == 0 and res.stdout.count("peer=198.51.100.") == 3, res
+    assert len(log_lines(res, "discovered (ipv4only.arpa")) == 1, res
+    assert_through_nat64(n64, scio(n64, ["nc", SRV, "8080"]))
+    assert n64.dns_counts().get("ipv4only.arpa") == {"AAAA": 1}
+    hist = n64.run([SCIO_RUN, "--history"])
+    assert netlab_nat64.PREFIX in hist.stdout and "NAT64" in hist.stdout, hist
+
+
+def test_configured_prefix_needs_no_discovery(n64):
+    res = scio(n64, ["nc", SRV, "8080"], SCIO_NAT64_PREFIX=netlab_nat64.PREFIX)
+    assert_through_nat64(n64, res)
+    assert log_lines(res, "configured"), res
+    assert "ipv4only.arpa" not in n64.dns_counts()
+
+
+def test_off_and_udp_and_bound_untouched(n64):
+    """SCIO_NAT64_PREFIX=off, a UDP socket and a socket bound to an IPv4
+    address get libc's error."""
+    res = scio(n64, ["nc", "-v", SRV, "8080"], SCIO_NAT64_PREFIX="off")
+    assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+    udp = (f"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM);"
+           f"s.connect(({SRV!r}, 8080))")
+    bound = (f"import socket; s=socket.socket(); s.bind(('127.0.0.1', 0));"
+             f"s.connect(({SRV!r}, 8080))")
+    for code in (udp, bound):
+        res = scio(n64, [PY, "-c", code])
+        assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+        assert not log_lines(res, "NAT64"), res
+
+
+def test_wkp_never_for_rfc1918(n64):
+    """With the well-known prefix, a private (and a documentation) IPv4
+    literal is not synthesized (RFC 6052 section 3.1): libc's error."""
+    for addr in ("10.1.2.3", SRV):
+        code = f"import socket; socket.create_connection(({addr!r}, 8080))"
+        want = plain(n64, [PY, "-c", code])
+        res = scio(n64, [PY, "-c", code], SCIO_NAT64_PREFIX="64:ff9b::/96")
+        assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+        assert "Network is unreachable" in want.stderr, want
+        assert log_lines(res, "not a global IPv4 address"), res
+
+
+# ---- IPv4-only names (section 7.2) ----
+
+NAME_GAI = (f"import socket; print(sorted(set(a[4][0] for a in socket.getaddrinfo("
+            f"{V4ONLY_NAME!r}, 8081, type=socket.SOCK_STREAM))))")
+
+
+def test_v4only_name_plain_resolver(n64):
+    url = f"http://{V4ONLY_NAME}:8081/"
+    res = plain(n64, ["curl", "-sS", url])
+    assert res.returncode != 0 and "peer=" not in res.stdout, res
+    res = scio(n64, ["curl", "-sS", url])
+    assert_through_nat64(n64, res)
+    assert log_lines(res, "IPv4 only"), res
+    res = scio(n64, [PY, "-c", NAME_GAI])
+    assert res.stdout.strip() == str(sorted([SRV, n64.synth(SRV)])), res
+
+
+def test_v4only_name_dns64_used_as_is(make_nat64):
+    """A DNS64 resolver's AAAA: nothing to synthesize, the answer is the
+    resolver's, byte for byte."""
+    lab = make_nat64(dns="dns64")
+    url = f"http://{V4ONLY_NAME}:8081/"
+    res = plain(lab, ["curl", "-sS", url])
+    assert res.returncode == 0 and "peer=198.51.100." in res.stdout, res
+    res = scio(lab, ["curl", "-sS", url])
+    assert res.returncode == 0 and "peer=198.51.100." in res.stdout, res
+    assert not log_lines(res, "NAT64"), res
+    assert scio(lab, [PY, "-c", NAME_GAI]).stdout == plain(lab, [PY, "-c", NAME_GAI]).stdout
+    assert "ipv4only.arpa" not in lab.dns_counts()
+
+
+# ---- every prefix length end to end ----
+
+@pytest.mark.parametrize("prefix", ["2001:db8:100::/40", "2001:db8:122:344::/64"])
+def test_short_prefix_end_to_end(make_nat64, prefix):
+    lab = make_nat64(prefix=prefix)
+    res = scio(lab, [PY, "-c", py_connect((SRV, 8080))])
+    assert_through_nat64(lab, res)
+    assert f"prefix {prefix}" in res.stderr, res
+    assert f"peer {lab.synth(SRV)}" in res.stdout, res
+
+
+# ---- dual-stack: untouched ----
+
+DUAL = ("import socket; s=socket.create_connection(('192.0.2.10', 7000));"
+        "print(s.family.name, s.getpeername()[0])")
+
+
+@not_under_tsan
+def test_dual_stack_untouched(lab):
+    """IPv4 works: no discovery, no synthesis, the same system calls."""
+    res = run_scio(lab, ["-v", "strace", "-f", "-qq", "-e", "trace=socket,connect",
+                         PY, "-c", DUAL], SCIO_LOG="debug")
+    assert res.returncode == 0 and "AF_INET 192.0.2.10" in res.stdout, res
+    assert "AF_INET6" not in res.stderr and "SOCK_DGRAM" not in res.stderr, res
+    assert not log_lines(res, "NAT64"), res
+    gai = ("import socket; print(socket.getaddrinfo('v4only.test', 7000))")
+    assert run_scio(lab, [PY, "-c", gai]).stdout == run_scio(lab, [PY, "-c", gai], shim=False).stdout
