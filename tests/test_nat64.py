@@ -262,3 +262,14 @@ def test_dual_stack_untouched(lab):
     assert not log_lines(res, "NAT64"), res
     gai = ("import socket; print(socket.getaddrinfo('v4only.test', 7000))")
     assert run_scio(lab, [PY, "-c", gai]).stdout == run_scio(lab, [PY, "-c", gai], shim=False).stdout
+
+
+def test_dual_stack_icmp_unreachable_is_not_nat64(lab):
+    """A blocking connect also returns what the network said later: an
+    ICMP net unreachable on a dual-stack host is the server's network's
+    problem, not a missing IPv4 route: no discovery, libc's error."""
+    lab.fault("192.0.2.10", "noroute")
+    code = "import socket; socket.create_connection(('192.0.2.10', 7000))"
+    res = run_scio(lab, ["-v", PY, "-c", code], SCIO_LOG="debug")
+    assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+    assert not log_lines(res, "NAT64"), res

@@ -193,6 +193,18 @@ static int start_synthesized(int fd, const struct sockaddr_in6 *six)
 	return s;
 }
 
+/* IPv4 has no route to a (a route lookup; nothing is sent). */
+static int no_ipv4_route(const struct sockaddr *a)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return 0;
+	int rc = scio_sys.connect(s, a, sizeof(struct sockaddr_in));
+	int err = errno;
+	close(s);
+	return rc < 0 && (err == ENETUNREACH || err == EHOSTUNREACH);
+}
+
 int scio_nat64_connect(int fd, const struct sockaddr *addr, socklen_t len, int err)
 {
 	const struct scio_config *cfg = scio_config();
@@ -206,7 +218,11 @@ int scio_nat64_connect(int fd, const struct sockaddr *addr, socklen_t len, int e
 	    len < sizeof(in) || (err != ENETUNREACH && err != EHOSTUNREACH))
 		goto fail;
 	memcpy(&in, addr, sizeof(in));
+	/* a blocking connect also returns what the network answered later
+	 * (an ICMP unreachable on a dual-stack host): only a missing route
+	 * counts; a non-blocking one returns nothing but the route's verdict */
 	if (!tcp_socket(fd, &flags) || !unbound_socket(fd, AF_INET) ||
+	    (!(flags & O_NONBLOCK) && !no_ipv4_route(addr)) ||
 	    synthesize(cfg, &in, &six, &p, &source) < 0)
 		goto fail;
 	int s = start_synthesized(fd, &six);
@@ -234,18 +250,6 @@ int scio_nat64_connect(int fd, const struct sockaddr *addr, socklen_t len, int e
 fail:
 	errno = err;
 	return -1;
-}
-
-/* IPv4 has no route to a (a route lookup; nothing is sent). */
-static int no_ipv4_route(const struct sockaddr *a)
-{
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return 0;
-	int rc = scio_sys.connect(s, a, sizeof(struct sockaddr_in));
-	int err = errno;
-	close(s);
-	return rc < 0 && (err == ENETUNREACH || err == EHOSTUNREACH);
 }
 
 #ifdef __GLIBC__
@@ -297,7 +301,6 @@ static struct addrinfo *synthesized_list(const struct scio_config *cfg,
 	}
 	return head;
 }
-#endif
 
 /* Only A records, TCP among them, the first not routable over IPv4. */
 static int wants_synthesis(const struct addrinfo *res)
@@ -312,6 +315,7 @@ static int wants_synthesis(const struct addrinfo *res)
 	}
 	return first && no_ipv4_route(first->ai_addr);
 }
+#endif
 
 void scio_nat64_complete_answer(const char *node, struct addrinfo **res)
 {
