@@ -7,13 +7,14 @@ only, documentation addresses, a network-specific prefix).
 
 import os
 import re
+import subprocess
 
 import pytest
 
 import netlab
 import netlab_nat64
 from netlab_nat64 import Nat64Lab, SRV4, V4ONLY_NAME
-from scio_testlib import PY, SCIO_RUN, not_under_san, not_under_tsan, run_scio
+from scio_testlib import PY, SCIO_RUN, not_under_san, not_under_tsan, prog, run_scio, san_env
 
 SRV = SRV4[0]
 
@@ -273,3 +274,22 @@ def test_dual_stack_icmp_unreachable_is_not_nat64(lab):
     res = run_scio(lab, ["-v", PY, "-c", code], SCIO_LOG="debug")
     assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
     assert not log_lines(res, "NAT64"), res
+
+
+# ---- the setting, and the unit tests of lib/nat64.c ----
+
+def test_c_unit_nat64():
+    """RFC 6052 bit placement for every prefix length, RFC 7050's parse,
+    the well-known prefix's rule (tests/c/test_nat64.c)."""
+    res = subprocess.run([prog("test_nat64")], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.rstrip().endswith("0 failed"), res
+
+
+@pytest.mark.parametrize("value", ["64:ff9b::/97", "64:ff9b::1/96", "on", "2001:db8::"])
+def test_bad_prefix_warns_once(value):
+    env = {**os.environ, **san_env(), "SCIO_NAT64_PREFIX": value}
+    res = subprocess.run([SCIO_RUN, PY, "-c", "pass"], capture_output=True, text=True,
+                         env=env, timeout=30)
+    assert res.returncode == 0, res
+    warnings = [l for l in res.stderr.splitlines() if "SCIO_NAT64_PREFIX" in l]
+    assert len(warnings) == 1 and "discovering the prefix instead" in warnings[0], res
