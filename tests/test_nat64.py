@@ -285,6 +285,7 @@ def test_c_unit_nat64():
     assert res.returncode == 0 and res.stdout.rstrip().endswith("0 failed"), res
 
 
+@not_under_tsan  # scio-run (sh) cannot start with TSan's runtime preloaded
 @pytest.mark.parametrize("value", ["64:ff9b::/97", "64:ff9b::1/96", "on", "2001:db8::"])
 def test_bad_prefix_warns_once(value):
     env = {**os.environ, **san_env(), "SCIO_NAT64_PREFIX": value}
