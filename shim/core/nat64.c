@@ -35,7 +35,6 @@ static struct {
 	struct scio_nat64_prefix p;  /* len 0: none known */
 	int64_t expires;             /* wall ms */
 	int64_t retry;               /* no discovery before this (wall ms) */
-	uint32_t net;                /* the network p belongs to */
 } N = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static struct scio_fork_lock fork_lock = { .m = &N.lock };
@@ -101,7 +100,6 @@ static int learn_prefix(int64_t now)
 	}
 	N.p = p;
 	N.expires = expires;
-	N.net = net;
 	return 0;
 }
 
@@ -135,11 +133,14 @@ static int current_prefix(const struct scio_config *cfg, struct scio_nat64_prefi
 }
 
 /* The synthesized connect failed at once: the prefix may be another
- * network's; the next IPv4 connect asks again. */
+ * network's (or IPv6 is down too); asked again after RETRY_MS, not at
+ * every connect. */
 static void forget_prefix(void)
 {
+	int64_t now = scio_wall_ms();
 	scio_lock(&N.lock);
 	N.p.len = 0;
+	N.retry = now + RETRY_MS;
 	scio_unlock(&N.lock);
 }
 
@@ -167,6 +168,8 @@ static void log_synthesized(int fd, const struct sockaddr_in *in,
 			    const struct sockaddr_in6 *six,
 			    const struct scio_nat64_prefix *p, const char *source)
 {
+	if (!scio_log_enabled(SCIO_LOG_INFO))
+		return;
 	char a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN], shown[SCIO_NAT64_PREFIX_STRLEN];
 	inet_ntop(AF_INET, &in->sin_addr, a4, sizeof(a4));
 	inet_ntop(AF_INET6, &six->sin6_addr, a6, sizeof(a6));
