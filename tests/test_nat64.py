@@ -148,6 +148,34 @@ def test_nonblocking_literal(n64):
     assert_through_nat64(n64, res)
 
 
+OPTIONS = f"""
+import os, socket
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.set_inheritable(True)
+fd = s.fileno()
+s.connect(({SRV!r}, 8080))
+t = socket.socket(fileno=os.dup(fd))
+print("fd", s.fileno() == fd, t.family.name,
+      "nodelay", t.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+      "keepalive", t.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+      "rcvbuf", t.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 65536,
+      "inheritable", os.get_inheritable(fd))
+print(s.recv(100).decode().strip())
+"""
+
+
+def test_fd_options_and_flags_kept(n64):
+    """The AF_INET6 socket takes the program's fd number with the options
+    it set and without FD_CLOEXEC, as the program's socket had it."""
+    res = scio(n64, [PY, "-c", OPTIONS])
+    assert_through_nat64(n64, res)
+    assert ("fd True AF_INET6 nodelay 1 keepalive 1 rcvbuf True inheritable True"
+            in res.stdout), res
+
+
 def test_discovered_once_and_in_history(n64):
     """Discovery runs for the first IPv4 connect that finds no route, once:
     later connects, in this process and in the next, use the cached
