@@ -250,6 +250,24 @@ def test_v4only_name_plain_resolver(n64, name):
     assert res.stdout.strip() == str(sorted([SRV, n64.synth(SRV)])), res
 
 
+ADDRCONFIG = (f"import socket; a = socket.getaddrinfo({V4ONLY_NAME!r}, 8080, "
+              f"type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG);"
+              f"print([x[4][0] for x in a]);"
+              f"s = socket.socket(a[0][0]); s.connect(a[0][4]);"
+              f"print(s.recv(100).decode().strip())")
+
+
+def test_v4only_name_with_ai_addrconfig(n64):
+    """AI_ADDRCONFIG on a host without IPv4 makes glibc skip the A query:
+    the name has no answer; scio asks for its A records and gives their
+    synthesized AAAA alone."""
+    res = plain(n64, [PY, "-c", ADDRCONFIG])
+    assert res.returncode != 0 and "socket.gaierror" in res.stderr, res
+    res = scio(n64, [PY, "-c", ADDRCONFIG])
+    assert f"[{n64.synth(SRV)!r}]" in res.stdout, res
+    assert_through_nat64(n64, res)
+
+
 def test_v4only_name_dns64_used_as_is(make_nat64):
     """A DNS64 resolver's AAAA: nothing to synthesize, the answer is the
     resolver's, byte for byte."""

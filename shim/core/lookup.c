@@ -75,6 +75,9 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 		errno = saved;
 		rc = scio_sys.getaddrinfo(node, service, hints, res);
 	}
+	if ((rc == EAI_NONAME || rc == EAI_NODATA) && node && res && !cfg->disabled &&
+	    names_a_host(node, hints))
+		rc = scio_nat64_addrconfig_retry(node, service, hints, res, rc);
 	if (rc != 0 || !node || !res || !*res || cfg->disabled)
 		return rc;
 	saved = errno;

@@ -320,6 +320,49 @@ static int wants_synthesis(const struct addrinfo *res)
 }
 #endif
 
+/*
+ * AI_ADDRCONFIG on a host with no IPv4 address but loopback makes glibc
+ * skip the A query: an IPv4-only name then has no answer at all.  When
+ * IPv4 has no route, its A records are asked for once more without the
+ * flag and only their synthesized AAAA records are returned.
+ */
+int scio_nat64_addrconfig_retry(const char *node, const char *service,
+				const struct addrinfo *hints, struct addrinfo **res, int rc)
+{
+#ifdef __GLIBC__
+	const struct scio_config *cfg = scio_config();
+	struct sockaddr_in wka = { .sin_family = AF_INET, .sin_port = htons(9),
+				   .sin_addr.s_addr = htonl(0xc00000aa) };
+	int saved = errno;
+	if (cfg->disabled || cfg->nat64 == SCIO_NAT64_OFF || !hints ||
+	    hints->ai_family != AF_UNSPEC || !(hints->ai_flags & AI_ADDRCONFIG) ||
+	    !no_ipv4_route((const struct sockaddr *)&wka)) {
+		errno = saved;
+		return rc;
+	}
+	struct addrinfo h = *hints, *v4 = NULL;
+	h.ai_family = AF_INET;
+	h.ai_flags &= ~AI_ADDRCONFIG;
+	if (scio_sys.getaddrinfo(node, service, &h, &v4) != 0) {
+		errno = saved;
+		return rc;
+	}
+	struct addrinfo *added = synthesized_list(cfg, v4, node);
+	if (added) {
+		added->ai_canonname = v4->ai_canonname;
+		v4->ai_canonname = NULL;
+		*res = added;
+		rc = 0;
+	}
+	scio_sys.freeaddrinfo(v4);
+	errno = saved;
+	return rc;
+#else
+	(void)node, (void)service, (void)hints, (void)res;
+	return rc;
+#endif
+}
+
 void scio_nat64_complete_answer(const char *node, struct addrinfo **res)
 {
 #ifdef __GLIBC__
