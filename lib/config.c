@@ -102,6 +102,25 @@ static int parse_path(const char *name, const char *v, char *out,
 	return 0;
 }
 
+/* SCIO_NAT64_PREFIX: "off", or a prefix of a length RFC 6052 allows. */
+static int parse_nat64(const char *v, struct scio_config *c, char *warn, size_t size)
+{
+	if (strcmp(v, "off") == 0) {
+		c->nat64 = SCIO_NAT64_OFF;
+		return 0;
+	}
+	if (scio_nat64_parse_prefix(v, &c->nat64_prefix) == 0) {
+		c->nat64 = SCIO_NAT64_CONFIGURED;
+		return 0;
+	}
+	char shown[48];
+	quote_value(v, shown, sizeof(shown));
+	add_warning(warn, size, "SCIO_NAT64_PREFIX=\"%s\" is neither off nor an IPv6 "
+		    "prefix of length 32, 40, 48, 56, 64 or 96 with no bits after it "
+		    "(e.g. 64:ff9b::/96); discovering the prefix instead\n", shown);
+	return 1;
+}
+
 static int parse_choice(const char *name, const char *v,
 			const char *const *words, const int *values, int *out,
 			char *warn, size_t size)
@@ -180,6 +199,8 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 	if ((v = get("SCIO_LOG_FILE")) && *v)
 		bad += parse_path("SCIO_LOG_FILE", v, c->log_file,
 				  "logging to stderr", warn, warn_size);
+	if ((v = get("SCIO_NAT64_PREFIX")) && *v)
+		bad += parse_nat64(v, c, warn, warn_size);
 	return bad;
 }
 
@@ -187,7 +208,7 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 static const char *const setting_names[] = {
 	"SCIO_DISABLE", "SCIO_CONNECT_DELAY_MS", "SCIO_RESOLUTION_DELAY_MS",
 	"SCIO_PREFER", "SCIO_LOG", "SCIO_LOG_FILE", "SCIO_HISTORY",
-	"SCIO_HISTORY_FILE", NULL
+	"SCIO_HISTORY_FILE", "SCIO_NAT64_PREFIX", NULL
 };
 
 static uint64_t fnv1a(uint64_t h, const char *s, size_t len)

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "nat64.h"
 #include "scio.h"
 
 #define SCIO_PATH_MAX 512
@@ -19,7 +20,13 @@ struct scio_config {
 	char history_file[SCIO_PATH_MAX]; /* "": the default place */
 	int connect_delay_explicit;     /* SCIO_CONNECT_DELAY_MS was set: a
 					   fixed delay, not one history learns */
+	int nat64;                      /* enum scio_nat64_mode */
+	struct scio_nat64_prefix nat64_prefix;  /* SCIO_NAT64_CONFIGURED's */
 };
+
+/* SCIO_NAT64_PREFIX: unset, discovered when needed (RFC 7050); off; or
+ * the prefix given. */
+enum scio_nat64_mode { SCIO_NAT64_DISCOVER, SCIO_NAT64_OFF, SCIO_NAT64_CONFIGURED };
 
 /* Looks a name up (secure_getenv in the shim; anything in tests). */
 typedef const char *(*scio_getenv_fn)(const char *name);

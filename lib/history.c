@@ -44,7 +44,8 @@ static void count_failing(int64_t now)
 {
 	int n = 0;
 	for (size_t i = 0; i < SCIO_HISTORY_SLOTS; i++)
-		n += H.mem.e[i].kind && failing(&H.mem.e[i], now);
+		n += (H.mem.e[i].kind == KIND_DEST || H.mem.e[i].kind == KIND_NET) &&
+		     failing(&H.mem.e[i], now);
 	__atomic_store_n(&H.failing, n, __ATOMIC_RELEASE);
 }
 
@@ -270,6 +271,9 @@ static void sanitize(struct scio_hist_file *f)
 			  e->prefix <= (e->family == 4 ? 32 : 128) &&
 			  e->fail_kind <= SCIO_FAIL_REFUSED &&
 			  e->last_success >= 0 && e->last_failure >= 0 && e->used >= 0);
+		if (!ok && e->kind == SCIO_HIST_NAT64)
+			ok = scio_nat64_len_ok(e->prefix) && e->family == 6 &&
+			     e->last_success >= 0 && e->used >= 0;
 		if (!ok)
 			memset(e, 0, sizeof(*e));
 	}
@@ -706,4 +710,91 @@ int scio_history_forget(void)
 	}
 	scio_unlock(&H.lock);
 	return rc;
+}
+
+/* ---- NAT64 prefixes per network (history.h) ---- */
+
+static struct scio_hist_entry *find_nat64(struct scio_hist_file *f, uint32_t net,
+					  int create, int64_t stamp)
+{
+	struct scio_hist_entry *victim = &f->e[0];
+	for (size_t i = 0; i < SCIO_HISTORY_SLOTS; i++) {
+		struct scio_hist_entry *e = &f->e[i];
+		if (e->kind == SCIO_HIST_NAT64 && e->srtt_us == net)
+			return e;
+		if (e->kind == 0 || (victim->kind != 0 && lru_key(e, stamp) < lru_key(victim, stamp)))
+			victim = e;
+	}
+	if (!create)
+		return NULL;
+	memset(victim, 0, sizeof(*victim));
+	victim->kind = SCIO_HIST_NAT64;
+	victim->family = 6;
+	victim->srtt_us = net;
+	return victim;
+}
+
+static void nat64_note(struct scio_hist_file *f, uint32_t net,
+		       const struct scio_nat64_prefix *p, int64_t now, int64_t expires)
+{
+	int64_t stamp = ++H.clock + now;
+	struct scio_hist_entry *e = find_nat64(f, net, 1, stamp);
+	e->prefix = (uint8_t)p->len;
+	memcpy(e->addr, &p->addr, 16);
+	e->last_success = now;
+	e->last_failure = expires;
+	e->used = stamp;
+}
+
+int scio_history_nat64_get(uint32_t net, int64_t now, struct scio_nat64_prefix *p,
+			   int64_t *expires)
+{
+	if (H.mode == SCIO_HISTORY_OFF)
+		return -1;
+	int saved = errno, rc = -1;
+	scio_lock(&H.lock);
+	refresh(now);
+	const struct scio_hist_entry *e = find_nat64(&H.mem, net, 0, 0);
+	/* learnt in the past (not a clock stepped back), not expired */
+	if (e && e->last_success <= now + FUTURE_MS && now < e->last_failure) {
+		memcpy(&p->addr, e->addr, 16);
+		p->len = e->prefix;
+		*expires = e->last_failure;
+		rc = 0;
+	}
+	scio_unlock(&H.lock);
+	errno = saved;
+	return rc;
+}
+
+void scio_history_nat64_put(uint32_t net, const struct scio_nat64_prefix *p,
+			    int64_t now, int64_t expires)
+{
+	if (H.mode == SCIO_HISTORY_OFF)
+		return;
+	int saved = errno;
+	scio_lock(&H.lock);
+	refresh(now);
+	struct stat st;
+	sigset_t old;
+	block_signals(&old);
+	int fd = H.mode == SCIO_HISTORY_SHARED ? open_for_write(1, &st) : -1;
+	if (fd >= 0) {
+		struct scio_hist_file *f = &scratch;
+		if (read_store(fd, f) < 0)
+			empty_store(f);
+		nat64_note(f, net, p, now, expires);
+		if (pwrite(fd, f, sizeof(*f), 0) == (ssize_t)sizeof(*f) &&
+		    ftruncate(fd, sizeof(*f)) == 0)
+			H.mem = *f;
+		if (fstat(fd, &st) == 0)
+			H.seen = st;
+		flock(fd, LOCK_UN);
+		close(fd);
+	} else {
+		nat64_note(&H.mem, net, p, now, expires);
+	}
+	restore_signals(&old);
+	scio_unlock(&H.lock);
+	errno = saved;
 }

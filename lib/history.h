@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "clock.h"
+#include "nat64.h"
 #include "scio.h"
 
 #define SCIO_HISTORY_SLOTS 256
@@ -87,5 +88,21 @@ int scio_history_entry_failing(const struct scio_hist_file *f,
  * written (not a store, not the user's, busy). */
 int scio_history_forget(void);
 
+/*
+ * NAT64 prefixes learnt by RFC 7050 discovery, one per network (net: a
+ * hash of the host's IPv6 /64 on it), until the answer's TTL runs out.
+ * Stored as entries of kind SCIO_HIST_NAT64: addr and prefix hold the
+ * NAT64 prefix, srtt_us the network's hash, last_success when it was
+ * learnt, last_failure when it expires.
+ */
+#define SCIO_HIST_NAT64 3
+
+/* 0 with *p and *expires_ms when network net has an unexpired prefix. */
+int scio_history_nat64_get(uint32_t net, int64_t now_ms,
+			   struct scio_nat64_prefix *p, int64_t *expires_ms);
+
+/* Remembers p for network net until expires_ms. */
+void scio_history_nat64_put(uint32_t net, const struct scio_nat64_prefix *p,
+			    int64_t now_ms, int64_t expires_ms);
 
 #endif

@@ -16,6 +16,8 @@ need_cmd socat socat
 need_cmd nc.openbsd netcat-openbsd
 need_cmd inetutils-telnet inetutils-telnet
 need_cmd curl curl
+need_cmd tayga tayga
+need_cmd wget wget
 need_cmd strace strace
 need_cmd valgrind valgrind
 need_cmd groff groff-base

@@ -4,6 +4,7 @@ dnspython (Debian's python3-dnspython) for the wire format.
 
     dnsserver.py --listen ADDR [--listen ADDR ...] [--port 53] --zone FILE
                  [--stats FILE] [--no-tcp] [--verbose]
+                 [--nat64-prefix PREFIX [--dns64]]
 
 Listens on UDP (and, unless --no-tcp, TCP) port --port of every --listen
 address (IPv6 sockets with IPV6_V6ONLY=1) and prints "READY" on stdout (and
@@ -63,6 +64,12 @@ every query is counted and before it is answered, and on SIGUSR1 (without
                   "action": "drop"}, ...]}
 
 "t" is seconds since the server started; "queries" keeps the last 1000.
+
+NAT64 networks: --nat64-prefix PREFIX answers ipv4only.arpa (A: the
+well-known 192.0.0.170 and .171; AAAA: those inside PREFIX, RFC 7050);
+--dns64 also gives every name with A records and no AAAA the AAAA
+records synthesized from them (RFC 6147).  A plain resolver (no --dns64)
+does not.
 
 Importable: compile_zone() and respond() need no network.
 """
@@ -171,9 +178,43 @@ def _delay(val):
     return val / 1000.0
 
 
+def synthesize6(prefix: str, v4: str) -> str:
+    """RFC 6052: v4 inside an IPv6 prefix of length 32..96 (bits 64..71,
+    the u octet, stay zero)."""
+    import ipaddress
+    net = ipaddress.IPv6Network(prefix)
+    out = bytearray(net.network_address.packed)
+    pos = net.prefixlen // 8
+    for byte in ipaddress.IPv4Address(v4).packed:
+        pos += pos == 8
+        out[pos] = byte
+        pos += 1
+    return str(ipaddress.IPv6Address(bytes(out)))
+
+
+def add_nat64(zone: dict, prefix: str, dns64: bool) -> dict:
+    """A NAT64 network's answers on top of a compiled zone: ipv4only.arpa
+    (RFC 7050) names the prefix; with dns64 every name that has A records
+    and no AAAA gets synthesized AAAA records (RFC 6147)."""
+    wka = ["192.0.0.170", "192.0.0.171"]
+    spec = {"A": wka, "AAAA": [synthesize6(prefix, a) for a in wka]}
+    zone.setdefault("ipv4only.arpa", compile_zone({"x": spec})["x"])
+    if dns64:
+        A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA
+        for entry in zone.values():
+            rd = entry["rdata"]
+            if rd.get(A) and not rd.get(AAAA):
+                rd[AAAA] = [dns.rdata.from_text(IN, AAAA, synthesize6(prefix, r.address))
+                            for r in rd[A]]
+    return zone
+
+
 class ZoneFile:
     """A zone file re-read when its (inode, mtime, size) changes, with a
-    cache of the answers given from it (emptied when it changes)."""
+    cache of the answers given from it (emptied when it changes).
+    nat64: (prefix, dns64) to add_nat64 to every zone read, or None."""
+
+    nat64 = None
 
     def __init__(self, path, log):
         self.path, self.log = path, log
@@ -189,6 +230,8 @@ class ZoneFile:
                 return
             with open(self.path, encoding="utf-8") as f:
                 self.zone, self.key = compile_zone(json.load(f)), key
+            if self.nat64:
+                self.zone = add_nat64(self.zone, *self.nat64)
             self.answers = {}
         except (OSError, ValueError) as e:  # JSONDecodeError, ZoneError
             if initial:
@@ -324,7 +367,8 @@ class Server:
     socket in its own daemon thread."""
 
     def __init__(self, zone_path, listen, port, stats=None, tcp=True,
-                 verbose=False):
+                 verbose=False, nat64=None):
+        ZoneFile.nat64 = nat64
         self.zone = ZoneFile(zone_path, log)
         self.stats = Stats(stats)
         self.verbose = verbose
@@ -466,6 +510,11 @@ def parse_args(argv):
                     help="write query counts (JSON) here after every query "
                     "and on SIGUSR1")
     ap.add_argument("--no-tcp", action="store_true", help="serve UDP only")
+    ap.add_argument("--nat64-prefix", metavar="PREFIX",
+                    help="answer ipv4only.arpa with this NAT64 prefix (RFC 7050)")
+    ap.add_argument("--dns64", action="store_true",
+                    help="with --nat64-prefix: synthesize AAAA records for "
+                    "names that have only A records (RFC 6147)")
     ap.add_argument("--verbose", "-v", action="store_true",
                     help="log every query on stderr")
     return ap.parse_args(argv)
@@ -475,7 +524,8 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         server = Server(args.zone, args.listen, args.port, stats=args.stats,
-                        tcp=not args.no_tcp, verbose=args.verbose)
+                        tcp=not args.no_tcp, verbose=args.verbose,
+                        nat64=(args.nat64_prefix, args.dns64) if args.nat64_prefix else None)
     except (ZoneError, OSError) as e:
         log(e)
         return 1

@@ -35,6 +35,23 @@ static void age(int64_t then, int64_t now, char *buf, size_t size)
 		snprintf(buf, size, "%lldh", (long long)(s / 3600));
 }
 
+/* A network's NAT64 prefix (RFC 7050): when it was learnt, how long it
+ * is still believed. */
+static void print_nat64(const struct scio_hist_entry *e, int64_t now)
+{
+	struct scio_nat64_prefix p = { .len = e->prefix };
+	char shown[SCIO_NAT64_PREFIX_STRLEN], dest[80], learnt[32], left[32];
+	memcpy(&p.addr, e->addr, 16);
+	snprintf(dest, sizeof(dest), "%s (NAT64 prefix)",
+		 scio_nat64_prefix_str(&p, shown, sizeof(shown)));
+	age(e->last_success, now, learnt, sizeof(learnt));
+	if (e->last_failure > now)
+		snprintf(left, sizeof(left), "%llds", (long long)((e->last_failure - now) / 1000));
+	printf("%-44s IPv%-3d %-12s %9s %9s %9s\n", dest, 6,
+	       e->last_failure > now ? "discovered" : "expired", "-",
+	       e->last_failure > now ? left : "-", learnt);
+}
+
 static int print_store(const char *path)
 {
 	struct scio_hist_file *f = malloc(sizeof(*f));
@@ -52,6 +69,10 @@ static int print_store(const char *path)
 		const struct scio_hist_entry *e = &f->e[i];
 		if (!e->kind)
 			continue;
+		if (e->kind == SCIO_HIST_NAT64) {
+			print_nat64(e, now);
+			continue;
+		}
 		char addr[INET6_ADDRSTRLEN], dest[64], rtt[32], failed[32], worked[32];
 		inet_ntop(e->family == 6 ? AF_INET6 : AF_INET, e->addr, addr, sizeof(addr));
 		if (e->kind == 2)

@@ -300,5 +300,11 @@ int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return rc;
 pass:
 	errno = saved;
-	return scio_sys.connect(fd, addr, len);
+	rc = scio_sys.connect(fd, addr, len);
+	if (rc < 0 && (errno == ENETUNREACH || errno == EHOSTUNREACH)) {
+		rc = scio_nat64_connect(fd, addr, len, errno);  /* IPv6-only host? */
+		if (rc == 0)
+			errno = saved;
+	}
+	return rc;
 }

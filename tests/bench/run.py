@@ -396,6 +396,10 @@ def main():
         finally:
             lab.close()
 
+    if (HERE / "nat64_bench.py").exists():
+        import nat64_bench
+        nat64_bench.run(row)
+
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {machine()} "
              f"({time.time() - started:.0f} s).", "",
              "| scenario | what | result | note |", "|---|---|---|---|"]

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""IPv6-only client behind a real NAT64 (tests/netlab_nat64.py, tayga):
+what a connect to an IPv4 literal costs under scio against a connect the
+program makes to the synthesized IPv6 address itself.
+
+Each round is two python3 processes under scio-run with history off:
+one whose first connect goes to 203.0.113.10 and discovers the prefix
+(ipv4only.arpa), one whose first connect goes to the synthesized address
+(the cold baseline: the shim's and libc's first use).  Each process then
+alternates connects to the literal (prefix cached) and to the
+synthesized address (direct), and times a few AAAA lookups of
+ipv4only.arpa (one DNS round trip, for the first connect's target).
+Five rounds; every figure is the median over rounds of each round's
+median.
+
+    run(row)   for tests/bench/run.py: row(scenario, measure, value, note="")
+    python3 tests/bench/nat64_bench.py   standalone: prints the rows
+"""
+
+import statistics
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+
+from netlab_nat64 import Nat64Lab, SRV4  # noqa: E402
+from scio_testlib import PY, SCIO_RUN  # noqa: E402
+
+ROUNDS = 5
+CONNECTS = 30
+
+PROBE = r"""
+import socket, statistics, sys, time
+v4, v6, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def ms(target, family):
+    t = time.perf_counter()
+    s = socket.create_connection((target, 8080))
+    t = time.perf_counter() - t
+    s.close()
+    return t * 1000
+# the process's first connect: to the literal (discovery included), or
+# to the synthesized address (the cold-process baseline)
+first = ms(v4 if sys.argv[4] == "literal" else v6, None)
+def lookup():
+    t = time.perf_counter()
+    socket.getaddrinfo("ipv4only.arpa", None, socket.AF_INET6, socket.SOCK_STREAM)
+    return (time.perf_counter() - t) * 1000
+# the process's first lookup: the resolver's start included
+dns_cold = lookup()
+later, direct, dns = [], [], []
+for i in range(n):
+    later.append(ms(v4, socket.AF_INET))
+    direct.append(ms(v6, socket.AF_INET6))
+for i in range(5):
+    dns.append(lookup())
+m = statistics.median
+print(f"first={first:.3f} later={m(later):.3f} direct={m(direct):.3f} dns={m(dns):.3f} "
+      f"dns_cold={dns_cold:.3f}")
+"""
+
+
+def measure(lab):
+    synth = lab.synth(SRV4[0])
+    per = {"first": [], "first_direct": [], "later": [], "direct": [], "dns": [],
+           "dns_cold": []}
+    # a discarded round: the lab's DNS server (dnspython) caches its
+    # answers, and the round trips measured below are cached ones too
+    lab.run([SCIO_RUN, PY, "-c", PROBE, SRV4[0], synth, "1", "literal"],
+            env={"SCIO_HISTORY": "off"}, timeout=60)
+    for _ in range(ROUNDS):
+        for first in ("literal", "direct"):
+            res = lab.run([SCIO_RUN, PY, "-c", PROBE, SRV4[0], synth, str(CONNECTS), first],
+                          env={"SCIO_HISTORY": "off"}, timeout=60)
+            if res.returncode != 0:
+                raise RuntimeError(str(res))
+            for item in res.stdout.split():
+                k, v = item.split("=")
+                if first == "direct" and k == "first":
+                    k = "first_direct"
+                if first == "literal" and k == "dns_cold":
+                    continue  # its resolver had started for the discovery
+                per[k].append(float(v))
+    return {k: statistics.median(v) for k, v in per.items()}, per
+
+
+def run(row):
+    lab = Nat64Lab()
+    try:
+        lab.start_servers()
+        m, per = measure(lab)
+    finally:
+        lab.close()
+    scen = "IPv6-only client, NAT64 (tayga)"
+    row(scen, "connect to the synthesized address, made directly",
+        f"{m['direct']:.3f} ms", f"median of {ROUNDS} rounds of {CONNECTS}")
+    row(scen, "connect to the IPv4 literal, prefix cached",
+        f"{m['later']:.3f} ms",
+        f"ratio {m['later'] / m['direct']:.3f} to direct (target ≤ 1.05)")
+    row(scen, "a process's first connect, to the synthesized address made directly",
+        f"{m['first_direct']:.3f} ms", "the cold baseline (the shim's and libc's first use)")
+    row(scen, "a process's first connect, to the IPv4 literal (discovery included)",
+        f"{m['first']:.3f} ms",
+        f"+{m['first'] - m['first_direct']:.3f} ms; one DNS lookup {m['dns']:.3f} ms, "
+        f"a process's first {m['dns_cold']:.3f} ms (target: ≤ +1 round trip); "
+        f"rounds: {', '.join(f'{x:.2f}' for x in per['first'])}")
+
+
+def main():
+    def row(scenario, measure_, value, note=""):
+        print(f"| {scenario} | {measure_} | {value} | {note} |")
+    run(row)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,342 @@
+"""IPv6-only hosts behind a real NAT64 (tayga): IPv4 literals and IPv4-only
+names reach the IPv4-only server through scio (RFC 8305 section 7), and
+fail with ENETUNREACH without it, in the same test.  The world is
+tests/netlab_nat64.py: client (IPv6 only) - router (tayga) - server (IPv4
+only, documentation addresses, a network-specific prefix).
+"""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+import netlab
+import netlab_nat64
+from netlab_nat64 import Nat64Lab, SRV4, V4ONLY_NAME
+from scio_testlib import PY, SCIO_RUN, not_under_san, not_under_tsan, prog, run_scio, san_env
+
+SRV = SRV4[0]
+
+
+def _unavailable(reason):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"NAT64 lab unavailable in CI: {reason}", pytrace=False)
+    pytest.skip(f"NAT64 lab unavailable: {reason}")
+
+
+@pytest.fixture
+def make_nat64(_lab_session):
+    labs = []
+
+    def make(**kw):
+        try:
+            lab = Nat64Lab(**kw)
+            labs.append(lab)
+            lab.start_servers()
+        except (netlab.LabError, OSError) as e:
+            _unavailable(str(e))
+        return lab
+
+    yield make
+    for lab in labs:
+        lab.close()
+
+
+@pytest.fixture
+def n64(make_nat64):
+    return make_nat64()
+
+
+def scio(lab, argv, **env):
+    return run_scio(lab, ["-v", *argv], **env)
+
+
+def plain(lab, argv, **env):
+    return run_scio(lab, argv, shim=False, **env)
+
+
+def log_lines(res, word):
+    return [l for l in res.stderr.splitlines() if l.startswith("scio[") and word in l]
+
+
+def assert_through_nat64(lab, res, v4=SRV):
+    """The server saw the translator's pool address; scio said which
+    address it synthesized."""
+    assert res.returncode == 0, res
+    assert re.search(r"peer=198\.51\.100\.\d+", res.stdout), res
+    assert log_lines(res, lab.synth(v4)), res
+
+
+def py_connect(target, timeout=None):
+    """create_connection, then getpeername on the fd as the kernel has it
+    (a socket object made from the fd, which asks the fd its family)."""
+    t = "" if timeout is None else f", timeout={timeout}"
+    return (f"import socket,os; s=socket.create_connection({target!r}{t});"
+            "print(s.recv(100).decode().strip());"
+            "t=socket.socket(fileno=os.dup(s.fileno()));"
+            "print('family', t.family.name, 'peer', t.getpeername()[0])")
+
+
+# ---- IPv4 literals (section 7.1), real programs ----
+
+@pytest.mark.parametrize("timeout", [None, 5])
+def test_python_literal(n64, timeout):
+    code = py_connect((SRV, 8080), timeout)
+    res = plain(n64, [PY, "-c", code])
+    assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+    res = scio(n64, [PY, "-c", code])
+    assert_through_nat64(n64, res)
+    # getpeername shows the synthesized IPv6 address on an AF_INET6 socket
+    assert f"family AF_INET6 peer {n64.synth(SRV)}" in res.stdout, res
+    assert log_lines(res, "discovered"), res
+
+
+PROGRAMS = {
+    "curl": ["curl", "-sS", f"http://{SRV}:8081/"],
+    "wget": ["wget", "-nv", "-O-", f"http://{SRV}:8081/"],
+    "nc": ["nc", "-v", SRV, "8080"],
+}
+
+
+# curl and wget hang at exit with a sanitizer runtime preloaded, scio or not
+@pytest.mark.parametrize("name", [pytest.param("curl", marks=not_under_san), "nc",
+                                  pytest.param("wget", marks=not_under_san)])
+def test_program_literal(n64, name):
+    argv = PROGRAMS[name]
+    res = plain(n64, argv)
+    assert res.returncode != 0 and "peer=" not in res.stdout, res
+    if name != "curl":  # curl says "Couldn't connect to server"
+        assert "Network is unreachable" in res.stderr, res
+    assert_through_nat64(n64, scio(n64, argv))
+
+
+@not_under_tsan
+def test_bash_dev_tcp_literal(n64):
+    script = f"exec 3<>/dev/tcp/{SRV}/8080; cat <&3"
+    res = plain(n64, ["bash", "-c", script])
+    assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+    assert_through_nat64(n64, scio(n64, ["bash", "-c", script]))
+
+
+NONBLOCKING = f"""
+import errno, select, socket, os
+s = socket.socket()
+s.setblocking(False)
+rc = s.connect_ex(({SRV!r}, 8080))
+print("connect", errno.errorcode.get(rc, rc), flush=True)
+if rc == errno.EINPROGRESS:
+    print("flags", "nonblocking" if not os.get_blocking(s.fileno()) else "blocking")
+    select.select([], [s], [], 5)
+    print("so_error", s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+    # asked again, the kernel answers for the connect it made (EISCONN,
+    # which connect_ex gives as 0)
+    print("again", s.connect_ex(({SRV!r}, 8080)))
+    s.setblocking(True)
+    print(s.recv(100).decode().strip())
+"""
+
+
+def test_nonblocking_literal(n64):
+    """A non-blocking connect gets EINPROGRESS, as the kernel gives it for
+    a connect that can be made; the program's wait sees it connect."""
+    res = plain(n64, [PY, "-c", NONBLOCKING])
+    assert "connect ENETUNREACH" in res.stdout, res
+    res = scio(n64, [PY, "-c", NONBLOCKING])
+    assert "connect EINPROGRESS" in res.stdout and "so_error 0" in res.stdout, res
+    assert "flags nonblocking" in res.stdout and "again 0" in res.stdout, res
+    assert_through_nat64(n64, res)
+
+
+OPTIONS = f"""
+import os, socket
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.set_inheritable(True)
+fd = s.fileno()
+s.connect(({SRV!r}, 8080))
+t = socket.socket(fileno=os.dup(fd))
+print("fd", s.fileno() == fd, t.family.name,
+      "nodelay", t.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+      "keepalive", t.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+      "rcvbuf", t.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 65536,
+      "inheritable", os.get_inheritable(fd))
+print(s.recv(100).decode().strip())
+"""
+
+
+def test_fd_options_and_flags_kept(n64):
+    """The AF_INET6 socket takes the program's fd number with the options
+    it set and without FD_CLOEXEC, as the program's socket had it."""
+    res = scio(n64, [PY, "-c", OPTIONS])
+    assert_through_nat64(n64, res)
+    assert ("fd True AF_INET6 nodelay 1 keepalive 1 rcvbuf True inheritable True"
+            in res.stdout), res
+
+
+def test_discovered_once_and_in_history(n64):
+    """Discovery runs for the first IPv4 connect that finds no route, once:
+    later connects, in this process and in the next, use the cached
+    prefix; scio-run --history shows it."""
+    code = (f"import socket\nfor i in range(3):\n"
+            f"  print(socket.create_connection(({SRV!r}, 8080)).recv(100).decode().strip())")
+    res = scio(n64, [PY, "-c", code])
+    assert res.returncode == 0 and res.stdout.count("peer=198.51.100.") == 3, res
+    assert len(log_lines(res, "discovered (ipv4only.arpa")) == 1, res
+    assert_through_nat64(n64, scio(n64, ["nc", SRV, "8080"]))
+    assert n64.dns_counts().get("ipv4only.arpa") == {"AAAA": 1}
+    hist = n64.run([SCIO_RUN, "--history"])
+    assert netlab_nat64.PREFIX in hist.stdout and "NAT64" in hist.stdout, hist
+
+
+def test_configured_prefix_needs_no_discovery(n64):
+    res = scio(n64, ["nc", SRV, "8080"], SCIO_NAT64_PREFIX=netlab_nat64.PREFIX)
+    assert_through_nat64(n64, res)
+    assert log_lines(res, "configured"), res
+    assert "ipv4only.arpa" not in n64.dns_counts()
+
+
+def test_off_and_udp_and_bound_untouched(n64):
+    """SCIO_NAT64_PREFIX=off, a UDP socket and a socket bound to an IPv4
+    address get libc's error."""
+    res = scio(n64, ["nc", "-v", SRV, "8080"], SCIO_NAT64_PREFIX="off")
+    assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+    udp = (f"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM);"
+           f"s.connect(({SRV!r}, 8080))")
+    bound = (f"import socket; s=socket.socket(); s.bind(('127.0.0.1', 0));"
+             f"s.connect(({SRV!r}, 8080))")
+    for code in (udp, bound):
+        res = scio(n64, [PY, "-c", code])
+        assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+        assert not log_lines(res, "NAT64"), res
+
+
+def test_wkp_never_for_rfc1918(n64):
+    """With the well-known prefix, a private (and a documentation) IPv4
+    literal is not synthesized (RFC 6052 section 3.1): libc's error."""
+    for addr in ("10.1.2.3", SRV):
+        code = f"import socket; socket.create_connection(({addr!r}, 8080))"
+        want = plain(n64, [PY, "-c", code])
+        res = scio(n64, [PY, "-c", code], SCIO_NAT64_PREFIX="64:ff9b::/96")
+        assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+        assert "Network is unreachable" in want.stderr, want
+        assert log_lines(res, "not a global IPv4 address"), res
+
+
+# ---- IPv4-only names (section 7.2) ----
+
+NAME_GAI = (f"import socket; print(sorted(set(a[4][0] for a in socket.getaddrinfo("
+            f"{V4ONLY_NAME!r}, 8081, type=socket.SOCK_STREAM))))")
+
+
+NAME_PROGRAMS = {
+    "python3": [PY, "-c", py_connect((V4ONLY_NAME, 8080))],
+    "wget": ["wget", "-nv", "-O-", f"http://{V4ONLY_NAME}:8081/"],
+}
+
+
+@pytest.mark.parametrize("name", ["python3", pytest.param("wget", marks=not_under_san)])
+def test_v4only_name_plain_resolver(n64, name):
+    argv = NAME_PROGRAMS[name]
+    res = plain(n64, argv)
+    assert res.returncode != 0 and "peer=" not in res.stdout, res
+    assert "Network is unreachable" in res.stderr, res
+    res = scio(n64, argv)
+    assert_through_nat64(n64, res)
+    assert log_lines(res, "IPv4 only"), res
+    res = scio(n64, [PY, "-c", NAME_GAI])
+    assert res.stdout.strip() == str(sorted([SRV, n64.synth(SRV)])), res
+
+
+ADDRCONFIG = (f"import socket; a = socket.getaddrinfo({V4ONLY_NAME!r}, 8080, "
+              f"type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG);"
+              f"print([x[4][0] for x in a]);"
+              f"s = socket.socket(a[0][0]); s.connect(a[0][4]);"
+              f"print(s.recv(100).decode().strip())")
+
+
+def test_v4only_name_with_ai_addrconfig(n64):
+    """AI_ADDRCONFIG on a host without IPv4 makes glibc skip the A query:
+    the name has no answer; scio asks for its A records and gives their
+    synthesized AAAA alone."""
+    res = plain(n64, [PY, "-c", ADDRCONFIG])
+    assert res.returncode != 0 and "socket.gaierror" in res.stderr, res
+    res = scio(n64, [PY, "-c", ADDRCONFIG])
+    assert f"[{n64.synth(SRV)!r}]" in res.stdout, res
+    assert_through_nat64(n64, res)
+
+
+def test_v4only_name_dns64_used_as_is(make_nat64):
+    """A DNS64 resolver's AAAA: nothing to synthesize, the answer is the
+    resolver's, byte for byte."""
+    lab = make_nat64(dns="dns64")
+    code = py_connect((V4ONLY_NAME, 8080))
+    res = plain(lab, [PY, "-c", code])
+    assert res.returncode == 0 and "peer=198.51.100." in res.stdout, res
+    res = scio(lab, [PY, "-c", code])
+    assert res.returncode == 0 and "peer=198.51.100." in res.stdout, res
+    assert not log_lines(res, "NAT64"), res
+    assert scio(lab, [PY, "-c", NAME_GAI]).stdout == plain(lab, [PY, "-c", NAME_GAI]).stdout
+    assert "ipv4only.arpa" not in lab.dns_counts()
+
+
+# ---- every prefix length end to end ----
+
+@pytest.mark.parametrize("prefix", ["2001:db8:100::/40", "2001:db8:122:344::/64"])
+def test_short_prefix_end_to_end(make_nat64, prefix):
+    lab = make_nat64(prefix=prefix)
+    res = scio(lab, [PY, "-c", py_connect((SRV, 8080))])
+    assert_through_nat64(lab, res)
+    assert f"prefix {prefix}" in res.stderr, res
+    assert f"peer {lab.synth(SRV)}" in res.stdout, res
+
+
+# ---- dual-stack: untouched ----
+
+DUAL = ("import socket; s=socket.create_connection(('192.0.2.10', 7000));"
+        "print(s.family.name, s.getpeername()[0])")
+
+
+@not_under_tsan
+def test_dual_stack_untouched(lab):
+    """IPv4 works: no discovery, no synthesis, the same system calls."""
+    res = run_scio(lab, ["-v", "strace", "-f", "-qq", "-e", "trace=socket,connect",
+                         PY, "-c", DUAL], SCIO_LOG="debug")
+    assert res.returncode == 0 and "AF_INET 192.0.2.10" in res.stdout, res
+    assert "AF_INET6" not in res.stderr and "SOCK_DGRAM" not in res.stderr, res
+    assert not log_lines(res, "NAT64"), res
+    gai = ("import socket; print(socket.getaddrinfo('v4only.test', 7000))")
+    assert run_scio(lab, [PY, "-c", gai]).stdout == run_scio(lab, [PY, "-c", gai], shim=False).stdout
+
+
+def test_dual_stack_icmp_unreachable_is_not_nat64(lab):
+    """A blocking connect also returns what the network said later: an
+    ICMP net unreachable on a dual-stack host is the server's network's
+    problem, not a missing IPv4 route: no discovery, libc's error."""
+    lab.fault("192.0.2.10", "noroute")
+    code = "import socket; socket.create_connection(('192.0.2.10', 7000))"
+    res = run_scio(lab, ["-v", PY, "-c", code], SCIO_LOG="debug")
+    assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+    assert not log_lines(res, "NAT64"), res
+
+
+# ---- the setting, and the unit tests of lib/nat64.c ----
+
+def test_c_unit_nat64():
+    """RFC 6052 bit placement for every prefix length, RFC 7050's parse,
+    the well-known prefix's rule (tests/c/test_nat64.c)."""
+    res = subprocess.run([prog("test_nat64")], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.rstrip().endswith("0 failed"), res
+
+
+@not_under_tsan  # scio-run (sh) cannot start with TSan's runtime preloaded
+@pytest.mark.parametrize("value", ["64:ff9b::/97", "64:ff9b::1/96", "on", "2001:db8::"])
+def test_bad_prefix_warns_once(value):
+    env = {**os.environ, **san_env(), "SCIO_NAT64_PREFIX": value}
+    res = subprocess.run([SCIO_RUN, PY, "-c", "pass"], capture_output=True, text=True,
+                         env=env, timeout=30)
+    assert res.returncode == 0, res
+    warnings = [l for l in res.stderr.splitlines() if "SCIO_NAT64_PREFIX" in l]
+    assert len(warnings) == 1 and "discovering the prefix instead" in warnings[0], res
