@@ -330,15 +330,24 @@ static void close_listeners(struct telar_listeners *sets, unsigned nsets)
 }
 
 /* The event loop holds one descriptor per client; the first process
- * holds every worker's listeners. */
-static void check_fd_limit(const struct telar_config *cfg)
+ * holds every worker's listeners.  When a limit it cannot raise leaves no
+ * room for a set per worker, the workers share one set rather than telar
+ * not starting. */
+static void check_fd_limit(struct telar_config *cfg)
 {
 	unsigned long per_set = cfg->nbinds ? cfg->nbinds : 2;
-	unsigned long want = (unsigned long)cfg->max_clients + FD_OVERHEAD +
-			     cfg->workers * per_set;
-	unsigned long have = raise_fd_limit(want);
+	unsigned long clients = (unsigned long)cfg->max_clients + FD_OVERHEAD;
+	unsigned long sets = per_cpu_listeners(cfg) ? cfg->workers : 1;
+	unsigned long have = raise_fd_limit(clients + sets * per_set);
 
-	if (have < want)
+	if (sets > 1 && have < clients + sets * per_set) {
+		log_warning("file descriptor limit %lu leaves no room for %lu "
+			    "listeners of each worker's own; the workers share "
+			    "one listener per address", have, per_set);
+		cfg->shared_listeners = 1;
+		sets = 1;
+	}
+	if (have < clients + sets * per_set)
 		log_warning("file descriptor limit %lu is too low for %u clients; "
 			    "connections beyond it are closed at once", have,
 			    cfg->max_clients);

@@ -486,6 +486,17 @@ def test_out_of_descriptors_sheds_without_spinning(lab, tmp_path):
     assert "too low" in t.stderr
 
 
+def test_a_limit_too_low_for_listeners_per_worker_shares_them(lab, tmp_path):
+    # 40 workers with a pair of listeners each need 80 descriptors in the
+    # first process; with 64 telar shares one pair instead of not starting
+    t = Telar(lab, tmp_path, ["prlimit", "--nofile=64:64", TELAR, "-j", "40",
+                              "-c", "8", "-p", str(PORT)])
+    assert_answers(lab)
+    assert t.proc.poll() is None
+    assert "share one listener per address" in t.stderr, t.stderr
+    assert len(listeners(lab, PORT)) == 2
+
+
 def test_fork_leaves_no_zombies(lab, tmp_path):
     t = start(lab, tmp_path, "--fork")
     assert int(py_client(lab, SEQUENTIAL, f"{V6},{V4}", PORT, 150)) == 150
