@@ -163,7 +163,7 @@ int scio_connect(const char *host, const char *service,
 	struct scio_options def;
 	struct sockaddr_storage *addrs;
 	struct scio_match late;
-	struct scio_report own_report;
+	struct scio_report own_report = { .winner = -1 };
 	int family;
 
 	opts_or_defaults(&o, &def);

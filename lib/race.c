@@ -388,5 +388,14 @@ int scio_race_connect(const struct scio_race *r)
 		return -1;
 	}
 	struct scio_race_in in = { .pub = *r, .own_fd = -1 };
+	int ms = in.pub.connect_delay_ms;
+	/* a race has no history to learn from: the fixed default */
+	if (ms == SCIO_CONNECT_DELAY_LEARN)
+		ms = SCIO_CONNECT_DELAY_DEFAULT_MS;
+	else if (ms < SCIO_CONNECT_DELAY_MIN_MS)
+		ms = SCIO_CONNECT_DELAY_MIN_MS;
+	else if (ms > SCIO_CONNECT_DELAY_MAX_MS)
+		ms = SCIO_CONNECT_DELAY_MAX_MS;
+	in.pub.connect_delay_ms = ms;
 	return scio_race_run_alone(&in);
 }

@@ -119,7 +119,7 @@ struct scio_race {
 	const struct sockaddr_storage *addrs; /* candidates, in attempt order */
 	size_t naddrs;
 	size_t primary;       /* its error is the race's error on total failure */
-	int connect_delay_ms; /* clamped to 10..2000 */
+	int connect_delay_ms; /* clamped to 10..2000; SCIO_CONNECT_DELAY_LEARN: 250 (no history here) */
 	int timeout_ms;       /* -1: none; counted from the race's start */
 	/* called on each socket the race creates, before its connect; a
 	 * non-zero return fails that attempt with errno */

@@ -254,3 +254,21 @@ def test_emfile_on_the_second_socket(lab):
     assert not out.ok, out.res
     assert out.result["error"] == "ETIMEDOUT"
     assert out.attempts[1]["error"] == "EMFILE"
+
+
+# ---- the lower-level race (scio_race_connect) over a given answer ----
+
+def test_lower_level_race_takes_the_default_delay_when_asked_to_learn(lab):
+    # scio_options_init's delay is "learn", which a bare race has no
+    # history for: the fixed 250 ms, not an attempt every few microseconds
+    lab.fault("ipv6", "blackhole")
+    out = race(lab, "-r", "dual.test", PORT)
+    assert out.ok and out.family == 4, out.res
+    assert starts(out)[:2] == [0.0, pytest.approx(250, abs=100)], out.res
+
+
+def test_lower_level_race_clamps_its_delay(lab):
+    lab.fault("ipv6", "blackhole")
+    out = race(lab, "-r", "-d", "1", "dual.test", PORT)
+    assert out.ok and out.family == 4, out.res
+    assert 9.0 <= starts(out)[1] < 100, out.res

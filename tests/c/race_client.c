@@ -6,8 +6,10 @@
  *   result ok family=4 peer=192.0.2.10 ms=251.2 blocking=1 cloexec=1 line=hello ...
  *   result fail error=ECONNREFUSED gai=0 ms=1.2
  *
- * Usage: race_client [-s] [-d delay_ms] [-t timeout_ms] [-4|-6] [-n count]
+ * Usage: race_client [-s|-r] [-d delay_ms] [-t timeout_ms] [-4|-6] [-n count]
  *                    [-P ipv4|ipv6] HOST PORT
+ * -r resolves HOST itself and races its addresses, in getaddrinfo's
+ * order, with the lower-level scio_race_connect.
  * -n repeats the connect (and close) count times and then reports the fd
  * count before and after: "fds before=N after=M".
  * -H fills the fd table up to 1100 first, so the race works above
@@ -109,17 +111,45 @@ static int parse_int(const char *s, int *out)
 	return 0;
 }
 
+/* -r: the lower-level race over getaddrinfo's own answer */
+static int race_connect(const char *host, const char *port,
+			const struct scio_options *o, struct scio_report *rep)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res;
+	struct sockaddr_storage addrs[16];
+	size_t n = 0;
+
+	if (getaddrinfo(host, port, &hints, &res) != 0) {
+		errno = EHOSTUNREACH;
+		return -1;
+	}
+	for (struct addrinfo *ai = res; ai && n < 16; ai = ai->ai_next)
+		memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(res);
+	struct scio_race r = { .addrs = addrs, .naddrs = n,
+			       .connect_delay_ms = o->connect_delay_ms,
+			       .timeout_ms = o->timeout_ms, .report = rep };
+	int fd = scio_race_connect(&r);
+	if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	struct scio_options o;
 	struct scio_report rep;
-	int serial = 0, count = 0, opt, extra = -1;
+	int serial = 0, lower = 0, count = 0, opt, extra = -1;
 
 	scio_options_init(&o);
 	o.report = &rep;
-	while ((opt = getopt(argc, argv, "sd:t:46n:P:HL:")) != -1) {
+	while ((opt = getopt(argc, argv, "srd:t:46n:P:HL:")) != -1) {
 		switch (opt) {
 		case 's': serial = 1; break;
+		case 'r': lower = 1; break;
 		case 'd': if (parse_int(optarg, &o.connect_delay_ms)) goto usage; break;
 		case 't': if (parse_int(optarg, &o.timeout_ms)) goto usage; break;
 		case '4': o.family = AF_INET; break;
@@ -154,8 +184,9 @@ int main(int argc, char **argv)
 
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int fd = serial ? scio_connect_serial(host, port, &o)
-			: scio_connect(host, port, &o);
+	int fd = lower ? race_connect(host, port, &o, &rep)
+		: serial ? scio_connect_serial(host, port, &o)
+			 : scio_connect(host, port, &o);
 	int err = errno;
 	double ms = ms_since(&t0);
 	int gai = scio_last_gai_error();
@@ -169,6 +200,6 @@ int main(int argc, char **argv)
 	       gai, gai ? gai_strerror(gai) : "-", ms);
 	return 1;
 usage:
-	fprintf(stderr, "usage: race_client [-s] [-d ms] [-t ms] [-4|-6] [-n count] [-P ipv4|ipv6] [-H] [-L n] HOST PORT\n");
+	fprintf(stderr, "usage: race_client [-s|-r] [-d ms] [-t ms] [-4|-6] [-n count] [-P ipv4|ipv6] [-H] [-L n] HOST PORT\n");
 	return 2;
 }
