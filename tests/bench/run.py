@@ -43,7 +43,7 @@ def us_per_connect(lab, mode, env=None, count=1000):
     return float(res.stdout.split()[0].split("=")[1])
 
 
-def loopback_costs(lab, rounds=21):
+def loopback_costs(lab, rounds=31):
     """Nothing broken: plain loop, scio_connect, plain loop under the shim
     and, when SCIO_BENCH_BEFORE names another build's libscio-preload.so,
     under that one; short rounds, alternated, so machine noise hits all
@@ -207,7 +207,7 @@ def resolution(lab, tmp):
         f"{fmt(with_scio)} / {fmt(without)}", "(target ≤ 0.100 s vs about 15 s)")
 
 
-def gai_connect(lab, env, cpus, count=200):
+def gai_connect(lab, env, cpus, count=500):
     """(wall µs, CPU µs) per getaddrinfo + connect, the threads right after
     the last getaddrinfo returned, resident KiB at the end (all, and the
     private part: RssAnon, without the shared pages of mapped files)."""
@@ -221,7 +221,7 @@ def gai_connect(lab, env, cpus, count=200):
             int(kv["rss_kib"]), int(kv["anon_kib"]))
 
 
-def lookup_connect_costs(lab, rounds=9):
+def lookup_connect_costs(lab, rounds=15):
     """A getaddrinfo + connect loop to a healthy DNS name (the lab's DNS
     server must run): plain glibc, this build's shim and, when
     SCIO_BENCH_BEFORE names another build's libscio-preload.so, that one;
