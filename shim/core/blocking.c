@@ -16,6 +16,13 @@
 #include "sys.h"
 #include "core.h"
 
+/* race(): a non-blocking socket, known only now, whose connect has not
+ * started: connect_later's. */
+#define NONBLOCKING (-3)
+
+static int started_later(int fd, const struct scio_match *m, int64_t t0,
+			 int rc, int err);
+
 /* What race() decided before the race: the candidates, and what the
  * program's own connect has done so far. */
 struct plan {
@@ -148,20 +155,15 @@ static int race_cands(int fd, int flags, const struct scio_match *m,
 	/* The own connect goes first unless history put another address
 	 * before it or the program's own timeout is shorter than the delay. */
 	uint64_t cookie = 0;
+	int signalled = 0;
 	if (p.own == 0 && (p.timeout_ms < 0 || p.timeout_ms > p.delay_ms)) {
 		int64_t t0 = scio_now_us();
 		const struct sockaddr *dst = (const struct sockaddr *)&p.c->a[0];
 		int64_t bound = engine_own_bound(p.delay_ms * 1000LL);
-		int signalled;
 		int err = own_connect_bounded(fd, dst, bound, &mine, &signalled, &cookie);
 		if (err == 0) {
 			own_won(m, &p, t0);
 			return 0;
-		}
-		if (signalled && (err == EINPROGRESS || err == EINTR)) {
-			scio_pending_add(fd, m, t0);  /* a retried connect resumes */
-			errno = EINTR;
-			return -1;
 		}
 		if (err > 0) {
 			p.started = t0;
@@ -177,6 +179,18 @@ static int race_cands(int fd, int flags, const struct scio_match *m,
 		scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during "
 			 "its race; nothing is put in its place", fd);
 		errno = EBADF;
+		rc = -1;
+	} else if (learn_flags(h.sock, &flags) < 0) {
+		errno = EBADF;
+		rc = p.started ? -1 : -2;
+	} else if (known_nonblocking(flags)) {
+		/* learnt from the own connect's EINPROGRESS, or before any */
+		rc = p.started ? started_later(fd, m, p.started, -1,
+					       p.own_err ? p.own_err : EINPROGRESS)
+			       : NONBLOCKING;
+	} else if (signalled && p.started && !p.own_err) {
+		scio_pending_add(fd, m, p.started);  /* a retried connect resumes */
+		errno = EINTR;
 		rc = -1;
 	} else {
 		struct cancel_ctx cc = { .h = &h, .flags = flags, .heap = p.c->heap };
@@ -219,14 +233,19 @@ static int connect_later(int fd, const struct sockaddr *addr, socklen_t len,
 			 const struct scio_match *m)
 {
 	int64_t now = scio_now_us();
-	int own_race = scio_pending_drop_answer(m->id);
 	int rc = scio_sys.connect(fd, addr, len);
-	int err = errno;
-	if (own_race)
+	return started_later(fd, m, now, rc, errno);
+}
+
+/* A non-blocking connect started at t0 with this outcome. */
+static int started_later(int fd, const struct scio_match *m, int64_t t0,
+			 int rc, int err)
+{
+	if (scio_pending_drop_answer(m->id))
 		scio_log(SCIO_LOG_DEBUG, "%s: the program races on its own; left alone",
 			 m->name);
 	else if (rc < 0 && err == EINPROGRESS)
-		scio_pending_add(fd, m, now);
+		scio_pending_add(fd, m, t0);
 	errno = err;
 	return rc;
 }
@@ -277,9 +296,10 @@ int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return rc;
 	/* cheapest first: most connects leave after a table lookup */
 	if (!scio_answers_match(scio_answers_global(), addr, scio_now_us(), &m) ||
-	    !tcp_socket(fd, &flags) || !unbound_socket(fd, addr->sa_family))
+	    !tcp_socket_lazy(fd, &flags) || !unbound_socket(fd, addr->sa_family) ||
+	    (m.asked != 0 && learn_flags(fd, &flags) < 0))
 		goto pass;
-	if (flags & O_NONBLOCK) {
+	if (known_nonblocking(flags)) {
 		if (m.asked != 0)
 			goto pass;
 		errno = saved;
@@ -294,6 +314,10 @@ int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (m.asked != 0 && !fallback)
 		goto pass;
 	rc = race(fd, flags, &m, cfg);
+	if (rc == NONBLOCKING) {
+		errno = saved;
+		return connect_later(fd, addr, len, &m);
+	}
 	if (rc == 0)
 		errno = saved;
 	if (rc != -2)

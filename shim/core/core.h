@@ -6,6 +6,7 @@
 #ifndef SCIO_SHIM_CORE_H
 #define SCIO_SHIM_CORE_H
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -76,6 +77,13 @@ struct cancel_ctx {
 
 /* eligible.c */
 int tcp_socket(int fd, int *flags);
+#define SCIO_FLAGS_LATER (-2)  /* status flags not read yet */
+int tcp_socket_lazy(int fd, int *flags);
+int learn_flags(int fd, int *flags);
+static inline int known_nonblocking(int flags)
+{
+	return flags >= 0 && (flags & O_NONBLOCK);
+}
 int unbound_socket(int fd, int family);
 int usable_destination(const struct sockaddr *addr, socklen_t len);
 

@@ -43,7 +43,7 @@ def us_per_connect(lab, mode, env=None, count=1000):
     return float(res.stdout.split()[0].split("=")[1])
 
 
-def loopback_costs(lab, rounds=21):
+def loopback_costs(lab, rounds=31):
     """Nothing broken: plain loop, scio_connect, plain loop under the shim
     and, when SCIO_BENCH_BEFORE names another build's libscio-preload.so,
     under that one; short rounds, alternated, so machine noise hits all
@@ -207,9 +207,10 @@ def resolution(lab, tmp):
         f"{fmt(with_scio)} / {fmt(without)}", "(target ≤ 0.100 s vs about 15 s)")
 
 
-def gai_connect(lab, env, cpus, count=200):
+def gai_connect(lab, env, cpus, count=500):
     """(wall µs, CPU µs) per getaddrinfo + connect, the threads right after
-    the last getaddrinfo returned, resident KiB at the end."""
+    the last getaddrinfo returned, resident KiB at the end (all, and the
+    private part: RssAnon, without the shared pages of mapped files)."""
     pin = ["taskset", "-c", cpus] if cpus else []
     res = lab.run(pin + [prog("bench_gai_connect"), "dns-dual.test", PORT, str(count)],
                   env=env, timeout=120)
@@ -217,10 +218,10 @@ def gai_connect(lab, env, cpus, count=200):
         raise RuntimeError(str(res))
     kv = dict(x.split("=") for x in res.stdout.split())
     return (float(kv["wall_us"]), float(kv["cpu_us"]), int(kv["threads_after"]),
-            int(kv["rss_kib"]))
+            int(kv["rss_kib"]), int(kv["anon_kib"]))
 
 
-def lookup_connect_costs(lab, rounds=9):
+def lookup_connect_costs(lab, rounds=15):
     """A getaddrinfo + connect loop to a healthy DNS name (the lab's DNS
     server must run): plain glibc, this build's shim and, when
     SCIO_BENCH_BEFORE names another build's libscio-preload.so, that one;
@@ -238,16 +239,18 @@ def lookup_connect_costs(lab, rounds=9):
         base_wall = median(r[0] for r in runs["plain glibc"])
         base_cpu = median(r[1] for r in runs["plain glibc"])
         base_rss = median(r[3] for r in runs["plain glibc"])
+        base_anon = median(r[4] for r in runs["plain glibc"])
         for name, _ in variants:
             wall = median(r[0] for r in runs[name])
             cpu = median(r[1] for r in runs[name])
             threads = max(r[2] for r in runs[name])
             rss = median(r[3] for r in runs[name]) - base_rss
+            anon = median(r[4] for r in runs[name]) - base_anon
             row("resolution", f"healthy DNS name, getaddrinfo + connect loop, {where}: {name}",
                 f"{wall:.1f} µs wall, {cpu:.1f} µs CPU per lookup",
                 f"ratio wall {wall / base_wall:.2f}, CPU {cpu / base_cpu:.2f} "
                 f"(target ≤ 1.05); threads after a lookup: {threads}; "
-                f"resident {rss:+.0f} KiB")
+                f"resident {rss:+.0f} KiB, of which private {anon:+.0f} KiB")
 
 
 PY_TIMEOUT = ("import socket; s=socket.create_connection(('dual.test',7000),timeout=5);"
@@ -357,6 +360,15 @@ def machine():
     return f"{platform.node()}, {os.cpu_count()} cores, {cpu}, Linux {platform.release()}"
 
 
+def wanted(group):
+    """SCIO_BENCH_ONLY=loopback,resolution,... runs only those groups
+    (start, loopback, poll, resolution, blackhole, history, large, delay,
+    telar, nat64);
+    unset: all."""
+    only = os.environ.get("SCIO_BENCH_ONLY")
+    return not only or group in only.split(",")
+
+
 def main():
     started = time.time()
     print("scio benchmarks (each figure is a median; comparisons run side by side)",
@@ -365,30 +377,38 @@ def main():
     # a store of its own: what other runs taught scio must not skew these
     hist_dir = tempfile.mkdtemp(prefix="scio-bench-")
     os.environ["SCIO_HISTORY_FILE"] = str(Path(hist_dir) / "history")
-    scio_run_start()
+    if wanted("start"):
+        scio_run_start()
     lab = netlab.Lab()
     try:
         lab.start_servers(port=7000)
-        loopback_costs(lab)
-        poll_cost(lab)
-        with tempfile.TemporaryDirectory() as tmp:
-            resolution(lab, tmp)
+        if wanted("loopback"):
+            loopback_costs(lab)
+        if wanted("poll"):
+            poll_cost(lab)
+        if wanted("resolution"):
+            with tempfile.TemporaryDirectory() as tmp:
+                resolution(lab, tmp)
         lab.fault("ipv6", "blackhole")
-        blackhole_library(lab)
-        blackhole_programs(lab)
-        nonblocking_programs(lab)
-        with tempfile.TemporaryDirectory() as tmp:
-            history_loop(lab, tmp)
+        if wanted("blackhole"):
+            blackhole_library(lab)
+            blackhole_programs(lab)
+            nonblocking_programs(lab)
+        if wanted("history"):
+            with tempfile.TemporaryDirectory() as tmp:
+                history_loop(lab, tmp)
     finally:
         lab.close()
-    lab = netlab.Lab()
-    try:
-        large_answers(lab)
-    finally:
-        lab.close()
-    import delay_bench
-    delay_bench.run(row)
-    if (HERE / "telar_bench.py").exists():
+    if wanted("large"):
+        lab = netlab.Lab()
+        try:
+            large_answers(lab)
+        finally:
+            lab.close()
+    if wanted("delay"):
+        import delay_bench
+        delay_bench.run(row)
+    if wanted("telar") and (HERE / "telar_bench.py").exists():
         import telar_bench
         lab = netlab.Lab()
         try:
@@ -396,7 +416,7 @@ def main():
         finally:
             lab.close()
 
-    if (HERE / "nat64_bench.py").exists():
+    if wanted("nat64") and (HERE / "nat64_bench.py").exists():
         import nat64_bench
         nat64_bench.run(row)
 
