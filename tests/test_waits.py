@@ -196,6 +196,23 @@ def test_epoll_client_both_families_fine(world, mode, wait, slice_ms):
     assert len(a["event"]) == len(b["event"]), (ra, rb)
 
 
+@pytest.mark.parametrize("how", [["-2"], ["-T"]], ids=["two-sets", "other-thread"])
+def test_epoll_set_shared_keeps_working(world, how):
+    """The socket in a second epoll set too, or waited for from another
+    thread than the one that connected: raced with every registration
+    right, or left alone as without scio; never broken."""
+    world.fault("ipv6", "blackhole")
+    recs, res = epoll_client(world, "level", bind=how, SCIO_LOG="info")
+    assert recs["end"][0]["fds_left"] == "0", res
+    if "timeout" in recs:  # left alone
+        assert "second" not in recs or recs["second"][0]["mod"] == "0", res
+        return
+    fast(res)
+    check_epoll_win(recs, res, "level", "::ffff:192.0.2.10")
+    if how == ["-2"]:
+        assert recs["second"][0] == {"n": "1", "data_ok": "1", "mod": "0"}, res
+
+
 def test_wildcard_bound_socket_is_raced(world):
     world.fault("ipv6", "blackhole")
     recs, res = epoll_client(world, "level", bind=["-b", "::"], SCIO_LOG="info")

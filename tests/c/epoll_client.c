@@ -11,6 +11,8 @@
  *   -w WAIT   epoll_wait (default), epoll_pwait or epoll_pwait2
  *   -s MS     each wait's timeout, the program's slice (default 5000)
  *   -t MS     give up connecting after MS in all (default 5000)
+ *   -2        register the socket in a second epoll set as well
+ *   -T        wait from another thread than the one that connected
  *
  * Resolves HOST (AF_UNSPEC), connects to the first address only, registers
  * the socket for EPOLLOUT (with EPOLLET or EPOLLONESHOT per mode) with a
@@ -26,6 +28,7 @@
  *   after n=0 events=0x0 data_ok=1
  *   mod rc=0 errno=0
  *   greeting line=hello from 192.0.2.10 port 7000 via ipv4
+ *   second n=1 data_ok=1 mod=0                        (with -2)
  *   end waits=3 writable=1 fds_left=0
  *
  * writable counts the EPOLLOUT events reported for the socket before the
@@ -36,6 +39,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +58,7 @@ struct opts {
 	const char *wait_fn;
 	int slice_ms, total_ms;
 	uint32_t flags;
+	int second_set, other_thread;
 };
 
 static int parse_ms(const char *s)
@@ -144,59 +149,104 @@ static int greeting(const struct opts *o, int ep, int fd, int *waits)
 	return 0;
 }
 
-static int run(const struct opts *o, const struct addrinfo *ai)
+/* The socket in a second epoll set of the program's (-2), never waited
+ * on until the connect is over: it must then report the socket, with its
+ * own data, and take an EPOLL_CTL_MOD. */
+static void second_set(int ep2, int fd)
 {
-	int before = count_fds();
-	double t0 = now_ms();
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (o->bind_addr)
-		bind_wildcard(fd, ai->ai_family, o);
-	int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-	printf("connect rc=%d errno=%s family=%d\n", rc, rc ? errname(errno) : "0", ai->ai_family);
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	uint64_t data = MAGIC | (uint64_t)fd;
-	struct epoll_event reg = { .events = EPOLLOUT | o->flags, .data.u64 = data };
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &reg) < 0) {
-		printf("add errno=%s\n", errname(errno));
-		return 1;
-	}
+	if (ep2 < 0)
+		return;
+	struct epoll_event ev[4];
+	int n = epoll_wait(ep2, ev, 4, 0);
+	struct epoll_event mod = { .events = EPOLLIN, .data.u64 = ~MAGIC };
+	int rc = epoll_ctl(ep2, EPOLL_CTL_MOD, fd, &mod);
+	printf("second n=%d data_ok=%d mod=%d\n", n, n == 1 && ev[0].data.u64 == ~MAGIC, rc);
+	close(ep2);
+}
+
+struct run_state {
+	const struct opts *o;
+	int fd, ep, before;
+	double t0;
+	int bad, waits, writable;
+};
+
+/* Waits for the connect in slices, then checks what epoll reports. */
+static void *wait_and_check(void *arg)
+{
+	struct run_state *st = arg;
+	const struct opts *o = st->o;
+	uint64_t data = MAGIC | (uint64_t)st->fd;
 	int waits = 0, writable = 0, done = 0;
 	struct epoll_event ev[4];
-	while (!done && now_ms() - t0 < o->total_ms) {
-		int n = wait_once(o, ep, ev, 4, o->slice_ms);
+	while (!done && now_ms() - st->t0 < o->total_ms) {
+		int n = wait_once(o, st->ep, ev, 4, o->slice_ms);
 		waits++;
 		for (int i = 0; i < n; i++) {
 			printf("event n=%d events=0x%x data=0x%llx ms=%.0f\n", n, ev[i].events,
-			       (unsigned long long)ev[i].data.u64, now_ms() - t0);
+			       (unsigned long long)ev[i].data.u64, now_ms() - st->t0);
 			writable += !!(ev[i].events & EPOLLOUT);
 			done = 1;
 		}
 		if (n < 0) {
 			printf("wait errno=%s\n", errname(errno));
-			return 1;
+			st->bad = 1;
+			return NULL;
 		}
 	}
 	if (!done) {
-		printf("timeout ms=%.0f waits=%d\n", now_ms() - t0, waits);
-		return 0;
+		printf("timeout ms=%.0f waits=%d\n", now_ms() - st->t0, waits);
+		return NULL;
 	}
 	int err = -1;
 	socklen_t len = sizeof(err);
-	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 	char peer[64];
 	printf("connected so_error=%s peer=%s data_ok=%d ms=%.0f\n", errname(err),
-	       peer_of(fd, peer, sizeof(peer)), ev[0].data.u64 == data, now_ms() - t0);
-	int n = wait_once(o, ep, ev, 4, 200);
+	       peer_of(st->fd, peer, sizeof(peer)), ev[0].data.u64 == data, now_ms() - st->t0);
+	int n = wait_once(o, st->ep, ev, 4, 200);
 	waits++;
 	for (int i = 0; i < n; i++)
 		writable += !!(ev[i].events & EPOLLOUT);
 	printf("after n=%d events=0x%x data_ok=%d\n", n, n > 0 ? ev[0].events : 0,
 	       n > 0 ? ev[0].data.u64 == data : 1);
-	int bad = err ? 0 : greeting(o, ep, fd, &waits);
-	close(fd);
-	close(ep);
-	printf("end waits=%d writable=%d fds_left=%d\n", waits, writable, count_fds() - before);
-	return bad;
+	st->bad = err ? 0 : greeting(o, st->ep, st->fd, &waits);
+	st->waits = waits;
+	st->writable = writable;
+	return NULL;
+}
+
+static int run(const struct opts *o, const struct addrinfo *ai)
+{
+	struct run_state st = { .o = o, .before = count_fds(), .t0 = now_ms() };
+	st.fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (o->bind_addr)
+		bind_wildcard(st.fd, ai->ai_family, o);
+	int rc = connect(st.fd, ai->ai_addr, ai->ai_addrlen);
+	printf("connect rc=%d errno=%s family=%d\n", rc, rc ? errname(errno) : "0", ai->ai_family);
+	st.ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event reg = { .events = EPOLLOUT | o->flags, .data.u64 = MAGIC | (uint64_t)st.fd };
+	if (epoll_ctl(st.ep, EPOLL_CTL_ADD, st.fd, &reg) < 0) {
+		printf("add errno=%s\n", errname(errno));
+		return 1;
+	}
+	int ep2 = -1;
+	if (o->second_set) {
+		ep2 = epoll_create1(EPOLL_CLOEXEC);
+		struct epoll_event reg2 = { .events = EPOLLOUT, .data.u64 = ~MAGIC };
+		epoll_ctl(ep2, EPOLL_CTL_ADD, st.fd, &reg2);
+	}
+	pthread_t waiter;
+	if (o->other_thread && pthread_create(&waiter, NULL, wait_and_check, &st) == 0)
+		pthread_join(waiter, NULL);
+	else
+		wait_and_check(&st);
+	second_set(ep2, st.fd);
+	close(st.fd);
+	close(st.ep);
+	printf("end waits=%d writable=%d fds_left=%d\n", st.waits, st.writable,
+	       count_fds() - st.before);
+	return st.bad;
 }
 
 int main(int argc, char **argv)
@@ -204,8 +254,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	struct opts o = { .wait_fn = "epoll_wait", .slice_ms = 5000, .total_ms = 5000 };
 	int c;
-	while ((c = getopt(argc, argv, "b:p:w:s:t:")) != -1) {
+	while ((c = getopt(argc, argv, "b:p:w:s:t:2T")) != -1) {
 		switch (c) {
+		case '2': o.second_set = 1; break;
+		case 'T': o.other_thread = 1; break;
 		case 'b': o.bind_addr = optarg; break;
 		case 'p': o.bind_port = parse_ms(optarg); break;
 		case 'w': o.wait_fn = optarg; break;
