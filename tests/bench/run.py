@@ -386,6 +386,13 @@ def main():
         large_answers(lab)
     finally:
         lab.close()
+    if (HERE / "waits_bench.py").exists():
+        import waits_bench
+        lab = netlab.Lab()
+        try:
+            waits_bench.run(lab, row)
+        finally:
+            lab.close()
     if (HERE / "telar_bench.py").exists():
         import telar_bench
         lab = netlab.Lab()
