@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "live.h"
 #include "pending.h"
 
 __thread int scio_pending_here __attribute__((tls_model("initial-exec")));
@@ -24,10 +25,14 @@ static struct scio_fork_lock fork_lock = { .m = &table.lock };
 
 static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
 static void fork_parent(void) { scio_fork_parent(&fork_lock); }
-/* The child's connects were the parent's: it has no pending race. */
+/* The child's connects were the parent's: it has no pending race (its
+ * copies of the attempt sockets are closed; the parent's stay). */
 static void fork_child(void)
 {
 	if (scio_fork_child(&fork_lock)) {
+		for (int i = 0; i < SCIO_PENDING_MAX; i++)
+			if (table.used[i] && table.e[i].live)
+				scio_live_free(table.e[i].live, SCIO_LIVE_FORKED);
 		memset(table.used, 0, sizeof(table.used));
 		scio_pending_here = 0;
 		seen_releases = table.others_released;
@@ -39,11 +44,21 @@ static void register_atfork(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-static void release(int i, pid_t me)
+/* how: what became of the program's socket (live.h) */
+static void release_as(int i, pid_t me, enum scio_live_end how)
 {
+	if (table.e[i].live)
+		scio_live_free(table.e[i].live, how);
+	table.e[i].live = NULL;
 	table.used[i] = 0;
 	if (table.e[i].tid != me)
 		__atomic_add_fetch(&table.others_released, 1, __ATOMIC_RELEASE);
+}
+
+/* The program is done with the race: its socket stays as it is. */
+static void release(int i, pid_t me)
+{
+	release_as(i, me, SCIO_LIVE_GIVEN_BACK);
 }
 
 /* Sets this thread's count from the table (lock held). */
@@ -73,7 +88,8 @@ static int insert(const struct scio_pending *p)
 	int free_slot = -1;
 	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
 		if (table.used[i] && table.e[i].fd == p->fd)
-			release(i, p->tid);  /* the fd was closed and reused */
+			/* the fd was closed and reused */
+			release_as(i, p->tid, SCIO_LIVE_CLOSED);
 		if (table.used[i] &&
 		    p->started - table.e[i].started > SCIO_PENDING_TTL_US)
 			release(i, p->tid);
@@ -110,15 +126,42 @@ int scio_pending_take(int fd, struct scio_pending *out)
 		if (!table.used[i] || table.e[i].fd != fd || table.e[i].tid != me)
 			continue;
 		struct scio_pending p = table.e[i];
-		release(i, me);
 		if (p.cookie == scio_socket_cookie(fd)) {
+			table.used[i] = 0;
 			*out = p;
 			found = 1;
+		} else {
+			release_as(i, me, SCIO_LIVE_CLOSED);
 		}
 	}
 	count_mine(me);
 	scio_unlock(&table.lock);
 	return found;
+}
+
+int scio_pending_take_fds(int (*wanted)(void *arg, int fd), void *arg,
+			  struct scio_pending *out, int cap)
+{
+	int n = 0;
+	pid_t me = gettid();
+	scio_lock(&table.lock);
+	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
+		struct scio_pending *e = &table.e[i];
+		if (!table.used[i] || e->tid != me)
+			continue;
+		int want = n < cap && wanted(arg, e->fd);
+		if (!want && !e->live)
+			continue;
+		if (e->cookie != scio_socket_cookie(e->fd)) {
+			release_as(i, me, SCIO_LIVE_CLOSED);
+		} else if (want) {
+			out[n++] = *e;
+			table.used[i] = 0;
+		}
+	}
+	count_mine(me);
+	scio_unlock(&table.lock);
+	return n;
 }
 
 void scio_pending_put_back(const struct scio_pending *p)
@@ -146,4 +189,15 @@ int scio_pending_drop_answer(uint64_t answer_id)
 		count_mine(me);
 	scio_unlock(&table.lock);
 	return dropped;
+}
+
+void scio_pending_drop_fd(int fd)
+{
+	pid_t me = gettid();
+	scio_lock(&table.lock);
+	for (int i = 0; i < SCIO_PENDING_MAX; i++)
+		if (table.used[i] && table.e[i].fd == fd)
+			release(i, me);
+	count_mine(me);
+	scio_unlock(&table.lock);
 }
