@@ -191,3 +191,12 @@ void scio_epoll_unhide(int epfd, int fd)
 		STORE(s->epfd, 0);
 	errno = saved;
 }
+
+void scio_epoll_forget(int epfd, int fd)
+{
+	struct slot *s = slot_of(fd, 0);
+	if (!s || LOAD(s->epfd) - 1 != epfd || !(LOAD(s->flags) & HIDDEN))
+		return;
+	STORE(s->epfd, 0);
+	STORE(s->flags, 0);
+}

@@ -12,6 +12,10 @@
 /* connect(): race when docs/DESIGN.md's conditions hold, else libc's connect. */
 int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
+/* bind(): libc's; a bind to the wildcard with port 0 is remembered (such
+ * a socket is raced as an unbound one). */
+int scio_intercept_bind(int fd, const struct sockaddr *addr, socklen_t len);
+
 /* getaddrinfo(): libc's answer, recorded when it can be raced later. */
 int scio_intercept_getaddrinfo(const char *node, const char *service,
 			       const struct addrinfo *hints,

@@ -59,9 +59,12 @@ void scio_live_free(struct scio_live *l, enum scio_live_end how)
 	int rc = scio_race_end(&l->io, l->done ? 0 : ECANCELED);
 	if (rc >= 0 && rc != l->fd)
 		close(rc);
-	/* a child's epoll sets are its parent's too: left as they are */
+	/* a child's epoll sets are its parent's too: left as they are; a
+	 * closed fd left its sets with its file */
 	if (how == SCIO_LIVE_GIVEN_BACK && l->hidden_epfd >= 0)
 		scio_epoll_unhide(l->hidden_epfd, l->fd);
+	else if (l->hidden_epfd >= 0)
+		scio_epoll_forget(l->hidden_epfd, l->fd);
 	live_release(l);
 	errno = saved;
 }

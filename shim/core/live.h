@@ -74,5 +74,7 @@ int scio_live_drive(struct pollfd *fds, nfds_t nfds, struct scio_races *rs,
 /* epolltab.c's table: fd goes back into the program's epoll set with the
  * program's events and data (the race that kept it out is over). */
 void scio_epoll_unhide(int epfd, int fd);
+/* The same without the system call: fd is gone from epfd for good. */
+void scio_epoll_forget(int epfd, int fd);
 
 #endif

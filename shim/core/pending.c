@@ -1,4 +1,5 @@
 /* pending.c - the table of non-blocking connects waiting to be raced. */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include "pending.h"
 
 __thread int scio_pending_here __attribute__((tls_model("initial-exec")));
+int scio_pending_races;
 /* table.others_released when this thread last counted its entries */
 static __thread unsigned seen_releases __attribute__((tls_model("initial-exec")));
 
@@ -34,6 +36,7 @@ static void fork_child(void)
 			if (table.used[i] && table.e[i].live)
 				scio_live_free(table.e[i].live, SCIO_LIVE_FORKED);
 		memset(table.used, 0, sizeof(table.used));
+		scio_pending_races = 0;
 		scio_pending_here = 0;
 		seen_releases = table.others_released;
 	}
@@ -47,8 +50,10 @@ static void register_atfork(void)
 /* how: what became of the program's socket (live.h) */
 static void release_as(int i, pid_t me, enum scio_live_end how)
 {
-	if (table.e[i].live)
+	if (table.e[i].live) {
 		scio_live_free(table.e[i].live, how);
+		__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
+	}
 	table.e[i].live = NULL;
 	table.used[i] = 0;
 	if (table.e[i].tid != me)
@@ -100,6 +105,8 @@ static int insert(const struct scio_pending *p)
 		return -1;
 	table.e[free_slot] = *p;
 	table.used[free_slot] = 1;
+	if (p->live)
+		__atomic_add_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -127,6 +134,8 @@ int scio_pending_take(int fd, struct scio_pending *out)
 			continue;
 		struct scio_pending p = table.e[i];
 		if (p.cookie == scio_socket_cookie(fd)) {
+			if (p.live)
+				__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
 			table.used[i] = 0;
 			*out = p;
 			found = 1;
@@ -156,6 +165,8 @@ int scio_pending_take_fds(int (*wanted)(void *arg, int fd), void *arg,
 			release_as(i, me, SCIO_LIVE_CLOSED);
 		} else if (want) {
 			out[n++] = *e;
+			if (e->live)
+				__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
 			table.used[i] = 0;
 		}
 	}
@@ -167,7 +178,8 @@ int scio_pending_take_fds(int (*wanted)(void *arg, int fd), void *arg,
 void scio_pending_put_back(const struct scio_pending *p)
 {
 	scio_lock(&table.lock);
-	insert(p);
+	if (insert(p) < 0 && p->live)
+		scio_live_free(p->live, SCIO_LIVE_GIVEN_BACK);  /* no room: given up */
 	count_mine(p->tid);
 	scio_unlock(&table.lock);
 }
@@ -200,4 +212,19 @@ void scio_pending_drop_fd(int fd)
 			release(i, me);
 	count_mine(me);
 	scio_unlock(&table.lock);
+}
+
+void scio_pending_closing(int fd)
+{
+	if (scio_locks_held)
+		return;  /* a handler's close inside the library: the next wait sees it */
+	int saved = errno;
+	pid_t me = gettid();
+	scio_lock(&table.lock);
+	for (int i = 0; i < SCIO_PENDING_MAX; i++)
+		if (table.used[i] && table.e[i].fd == fd && table.e[i].live)
+			release_as(i, me, SCIO_LIVE_CLOSED);
+	count_mine(me);
+	scio_unlock(&table.lock);
+	errno = saved;
 }

@@ -64,6 +64,20 @@ void scio_pending_put_back(const struct scio_pending *p);
 int scio_pending_take_fds(int (*wanted)(void *arg, int fd), void *arg,
 			  struct scio_pending *out, int cap);
 
+/* Entries with a live race (attempt sockets open), in every thread: the
+ * interposed close()'s only cost when there are none. */
+extern int scio_pending_races;
+
+/* The program closes fd: a live race on it is dropped first (its attempt
+ * sockets closed; fd itself is the program's to close). */
+void scio_pending_closing(int fd);
+
+static inline void scio_pending_close_hook(int fd)
+{
+	if (__builtin_expect(__atomic_load_n(&scio_pending_races, __ATOMIC_RELAXED) != 0, 0))
+		scio_pending_closing(fd);
+}
+
 /* The program took fd out of the epoll set its race kept it out of:
  * the race is dropped. */
 void scio_pending_drop_fd(int fd);
