@@ -19,29 +19,12 @@
 #include "engine.h"
 #include "sys.h"
 
-/* the shim's largest race (an answer plus late addresses) fits: no
- * malloc on its connect path, which a signal handler may take */
-#define STACK_CANDIDATES 32
 #define LATE_MAX 16            /* room for addresses learnt mid-race */
 
-struct race_io {
-	const struct scio_race_in *r;
-	struct sockaddr_storage *addr;  /* candidates: given, then late ones */
-	size_t cap;
-	int more;                /* late addresses may still come */
-	struct engine eng;
-	struct engine_slot *slot;
-	int *fd;                 /* per candidate, -1 when none */
-	struct pollfd *pfd;
-	size_t *pfd_owner;       /* candidate index of each pollfd */
-	int64_t t0;
-	void *heap;              /* the arrays, when they outgrew the stack */
-	int level;               /* of this race's sockets (orphans.h) */
-	const sigset_t *sigmask; /* the program's ppoll/pselect mask, or NULL */
-};
+static void take_late(struct scio_race_io *io);
 
 /* Returns 0 when the connect completed at once, EINPROGRESS, or an error. */
-static int start_attempt(struct race_io *io, size_t i)
+static int start_attempt(struct scio_race_io *io, size_t i)
 {
 	const struct scio_race_in *r = io->r;
 	const struct sockaddr *dst = (const struct sockaddr *)&io->addr[i];
@@ -72,7 +55,7 @@ static int start_attempt(struct race_io *io, size_t i)
 	return errno == EAGAIN ? EINPROGRESS : errno;
 }
 
-static void close_attempt(struct race_io *io, size_t i)
+static void close_attempt(struct scio_race_io *io, size_t i)
 {
 	int fd = io->fd[i];
 	if (fd < 0)
@@ -86,7 +69,7 @@ static void close_attempt(struct race_io *io, size_t i)
 	}
 }
 
-static void do_start(struct race_io *io, size_t i)
+static void do_start(struct scio_race_io *io, size_t i)
 {
 	int err = start_attempt(io, i);
 	int64_t now = scio_now_us();
@@ -99,7 +82,7 @@ static void do_start(struct race_io *io, size_t i)
 	/* EINTR: the connect goes on in the background, like EINPROGRESS */
 }
 
-static size_t collect_running(struct race_io *io)
+static void collect_running(struct scio_race_io *io)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < io->eng.n; i++) {
@@ -108,12 +91,12 @@ static size_t collect_running(struct race_io *io)
 		io->pfd[n] = (struct pollfd){ .fd = io->fd[i], .events = POLLOUT };
 		io->pfd_owner[n++] = i;
 	}
-	return n;
+	io->npfd = n;
 }
 
 /* The program's own connect, started before the race: leave its error
  * and state for the program to read. */
-static int own_untouched(const struct race_io *io, size_t i)
+static int own_untouched(const struct scio_race_io *io, size_t i)
 {
 	return io->r->own_started && io->r->own_fd >= 0 && i == io->r->own_index;
 }
@@ -124,34 +107,11 @@ static int outcome_from_poll(short revents)
 	return (revents & (POLLERR | POLLHUP)) ? EIO : 0;
 }
 
-/* Inside the program's ppoll or pselect, every wait is one with the
- * program's signal mask, set and restored by the kernel atomically: a
- * signal the mask lets through interrupts the wait as it would interrupt
- * the program's own call. */
-static int race_poll(struct race_io *io, size_t n, int timeout_ms)
+void scio_race_feed(struct scio_race_io *io, int64_t now)
 {
-	if (!io->sigmask)
-		return scio_sys.poll(io->pfd, n, timeout_ms);
-	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
-	return scio_sys.ppoll(io->pfd, n, timeout_ms < 0 ? NULL : &ts, io->sigmask);
-}
-
-/* Waits for events until `until`; 0, or -1 with errno EINTR to stop. */
-static int wait_events(struct race_io *io, int64_t until)
-{
-	size_t n = collect_running(io);
-	int rc = race_poll(io, n, scio_poll_timeout(until, scio_now_us()));
-	if (rc < 0) {
-		if (errno == EINTR && io->r->interrupted &&
-		    io->r->interrupted(io->r->pub.prepare_arg))
-			return -1;
-		return 0;
-	}
-	int64_t now = scio_now_us();
-	for (size_t k = 0; k < n && rc > 0; k++) {
+	for (size_t k = 0; k < io->npfd; k++) {
 		if (!io->pfd[k].revents)
 			continue;
-		rc--;
 		size_t i = io->pfd_owner[k];
 		int err = own_untouched(io, i) ? outcome_from_poll(io->pfd[k].revents)
 			: scio_connect_finish(io->pfd[k].fd,
@@ -165,10 +125,41 @@ static int wait_events(struct race_io *io, int64_t until)
 			close_attempt(io, i);
 		}
 	}
+	io->npfd = 0;
+	if (io->ask_late)
+		take_late(io);
+	io->ask_late = 0;
+}
+
+/* Inside the program's ppoll or pselect, every wait is one with the
+ * program's signal mask, set and restored by the kernel atomically: a
+ * signal the mask lets through interrupts the wait as it would interrupt
+ * the program's own call. */
+static int race_poll(struct scio_race_io *io, int timeout_ms)
+{
+	const sigset_t *mask = io->r->sigmask;
+	if (!mask)
+		return scio_sys.poll(io->pfd, io->npfd, timeout_ms);
+	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+	return scio_sys.ppoll(io->pfd, io->npfd, timeout_ms < 0 ? NULL : &ts, mask);
+}
+
+/* Waits for events until `until`; 0, or -1 with errno EINTR to stop. */
+static int wait_events(struct scio_race_io *io, int64_t until)
+{
+	int rc = race_poll(io, scio_poll_timeout(until, scio_now_us()));
+	if (rc < 0) {
+		io->npfd = 0;
+		if (errno == EINTR && io->r->interrupted &&
+		    io->r->interrupted(io->r->pub.prepare_arg))
+			return -1;
+		return 0;
+	}
+	scio_race_feed(io, scio_now_us());
 	return 0;
 }
 
-static void fill_report(const struct race_io *io, int64_t end)
+static void fill_report(const struct scio_race_io *io, int64_t end)
 {
 	struct scio_report *rep = io->r->pub.report;
 	if (!rep)
@@ -205,7 +196,7 @@ static void fill_report(const struct race_io *io, int64_t end)
 
 /* Room for cap candidates: the arrays move to the heap (io->heap), the
  * first eng.n entries with them.  0, or -1 without memory. */
-static int make_room(struct race_io *io, size_t cap)
+static int make_room(struct scio_race_io *io, size_t cap)
 {
 	size_t each = sizeof(struct sockaddr_storage) + sizeof(struct engine_slot) +
 		      sizeof(struct pollfd) + sizeof(size_t) + sizeof(int);
@@ -218,9 +209,11 @@ static int make_room(struct race_io *io, size_t cap)
 	size_t *owner = (void *)(pfd + cap);
 	int *fd = (void *)(owner + cap);
 	size_t n = io->eng.n;
-	memcpy(addr, io->addr, n * sizeof(*addr));
-	memcpy(slot, io->slot, n * sizeof(*slot));
-	memcpy(fd, io->fd, n * sizeof(*fd));
+	if (n) {
+		memcpy(addr, io->addr, n * sizeof(*addr));
+		memcpy(slot, io->slot, n * sizeof(*slot));
+		memcpy(fd, io->fd, n * sizeof(*fd));
+	}
 	free(io->heap);
 	io->heap = block;
 	io->addr = addr;
@@ -234,7 +227,7 @@ static int make_room(struct race_io *io, size_t cap)
 
 /* Adds the addresses a late answer brought, if any: as many as come
  * (the arrays grow). */
-static void take_late(struct race_io *io)
+static void take_late(struct scio_race_io *io)
 {
 	const struct scio_race_in *r = io->r;
 	if (!io->more || io->eng.done)
@@ -260,11 +253,11 @@ static void take_late(struct race_io *io)
 
 static void free_heap(void *arg)
 {
-	free(((struct race_io *)arg)->heap);
+	free(((struct scio_race_io *)arg)->heap);
 }
 
 /* Each given candidate's outcome, for the caller's fallback loop. */
-static void fill_outcomes(const struct race_io *io)
+static void fill_outcomes(const struct scio_race_io *io)
 {
 	int *out = io->r->outcome;
 	for (size_t i = 0; out && i < io->r->pub.naddrs; i++) {
@@ -274,7 +267,7 @@ static void fill_outcomes(const struct race_io *io)
 	}
 }
 
-static int run(struct race_io *io)
+int scio_race_step(struct scio_race_io *io, int64_t *until)
 {
 	for (;;) {
 		struct engine_order act = engine_next(&io->eng, scio_now_us());
@@ -283,20 +276,28 @@ static int run(struct race_io *io)
 			do_start(io, act.index);
 			break;
 		case ENGINE_WAIT:
-			if (wait_events(io, act.until) < 0)
-				return -EINTR;
-			if (act.ask_late)
-				take_late(io);
-			break;
+			collect_running(io);
+			io->ask_late = act.ask_late;
+			*until = act.until;
+			return 0;
 		case ENGINE_DONE:
-			if (io->eng.winner >= 0)
-				return io->fd[act.index];
-			return -act.error;
+			io->npfd = 0;
+			return 1;
 		}
 	}
 }
 
-int scio_race_run(const struct scio_race_in *r, int level)
+static int run(struct scio_race_io *io)
+{
+	int64_t until;
+	while (!scio_race_step(io, &until))
+		if (wait_events(io, until) < 0)
+			return EINTR;
+	return 0;
+}
+
+int scio_race_begin(struct scio_race_io *io, const struct scio_race_in *r, int level,
+		    struct scio_race_bufs *bufs)
 {
 	if (!r || !r->pub.addrs || r->pub.naddrs == 0) {
 		errno = EINVAL;
@@ -304,65 +305,79 @@ int scio_race_run(const struct scio_race_in *r, int level)
 	}
 	size_t n = r->pub.naddrs;
 	size_t cap = n + (r->late ? LATE_MAX : 0);
-	struct engine_slot slot_buf[STACK_CANDIDATES];
-	int fd_buf[STACK_CANDIDATES];
-	struct pollfd pfd_buf[STACK_CANDIDATES];
-	size_t owner_buf[STACK_CANDIDATES];
-	struct sockaddr_storage addr_buf[STACK_CANDIDATES];
-	struct race_io io = { .r = r, .slot = slot_buf, .fd = fd_buf,
-			      .pfd = pfd_buf, .pfd_owner = owner_buf,
-			      .addr = addr_buf, .cap = STACK_CANDIDATES,
-			      .more = r->late != NULL };
-
-	/* the shim's usual race fits the stack: no malloc on its connect
-	 * path, which a signal handler may take */
-	if (cap > STACK_CANDIDATES && make_room(&io, cap) < 0)
+	*io = (struct scio_race_io){ .r = r, .more = r->late != NULL, .level = level };
+	if (bufs) {
+		io->slot = bufs->slot;
+		io->fd = bufs->fd;
+		io->pfd = bufs->pfd;
+		io->pfd_owner = bufs->owner;
+		io->addr = bufs->addr;
+		io->cap = SCIO_RACE_STACK;
+	}
+	if ((!bufs || cap > SCIO_RACE_STACK) && make_room(io, cap) < 0)
 		return -1;
-	memcpy(io.addr, r->pub.addrs, n * sizeof(*io.addr));
+	memcpy(io->addr, r->pub.addrs, n * sizeof(*io->addr));
 	for (size_t i = 0; i < n; i++)
-		io.fd[i] = -1;
-	io.level = level;
-	io.sigmask = r->sigmask;
+		io->fd[i] = -1;
 
-	io.t0 = r->own_started ? r->started_us : scio_now_us();
+	io->t0 = r->own_started ? r->started_us : scio_now_us();
 	int64_t deadline = r->pub.timeout_ms < 0
-		? ENGINE_NEVER : io.t0 + (int64_t)r->pub.timeout_ms * 1000;
-	engine_init(&io.eng, io.slot, n, r->pub.primary,
+		? ENGINE_NEVER : io->t0 + (int64_t)r->pub.timeout_ms * 1000;
+	engine_init(&io->eng, io->slot, n, r->pub.primary,
 		(int64_t)r->pub.connect_delay_ms * 1000, deadline);
-	engine_more_coming(&io.eng, io.more ? ENGINE_NEVER : 0);
+	engine_more_coming(&io->eng, io->more ? ENGINE_NEVER : 0);
 	if (r->own_started && r->own_fd >= 0 && r->own_index == 0) {
 		/* the program's connect was the race's first start */
-		struct engine_order act = engine_next(&io.eng, io.t0);
+		struct engine_order act = engine_next(&io->eng, io->t0);
 		if (act.kind == ENGINE_START)
-			do_start(&io, act.index);
+			do_start(io, act.index);
 	}
+	return 0;
+}
 
-	int rc;
-	pthread_cleanup_push(free_heap, &io);  /* a cancelled race frees it too */
-	rc = run(&io);
-	pthread_cleanup_pop(0);
+int scio_race_end(struct scio_race_io *io, int stopped)
+{
+	const struct scio_race_in *r = io->r;
+	int rc = stopped ? -stopped
+	       : io->eng.winner >= 0 ? io->fd[io->eng.winner] : -io->eng.error;
 	int64_t end = scio_now_us();
-	for (size_t i = 0; i < io.eng.n && rc < 0; i++) {
-		if (io.slot[i].state == ENGINE_RUNNING) {
-			io.slot[i].state = ENGINE_ABANDONED;
-			io.slot[i].error = -rc;
+	for (size_t i = 0; i < io->eng.n && rc < 0; i++) {
+		if (io->slot[i].state == ENGINE_RUNNING) {
+			io->slot[i].state = ENGINE_ABANDONED;
+			io->slot[i].error = -rc;
 		}
 	}
-	for (size_t i = 0; i < io.eng.n; i++)
-		if (io.fd[i] != rc)
-			close_attempt(&io, i);
-	fill_report(&io, end);
-	fill_outcomes(&io);
+	for (size_t i = 0; i < io->eng.n; i++)
+		if (io->fd[i] != rc)
+			close_attempt(io, i);
+	fill_report(io, end);
+	fill_outcomes(io);
 	if (r->pub.report)
 		r->pub.report->error = rc < 0 ? -rc : 0;
-	free(io.heap);
+	free(io->heap);
+	io->heap = NULL;
 	if (rc >= 0 && rc != r->own_fd)
-		scio_orphans_forget(level, rc);  /* the caller's now */
+		scio_orphans_forget(io->level, rc);  /* the caller's now */
 	if (rc < 0) {
 		errno = -rc;
 		return -1;
 	}
 	return rc;
+}
+
+int scio_race_run(const struct scio_race_in *r, int level)
+{
+	struct scio_race_bufs bufs;
+	struct scio_race_io io;
+	/* the shim's usual race fits the stack: no malloc on its connect
+	 * path, which a signal handler may take */
+	if (scio_race_begin(&io, r, level, &bufs) < 0)
+		return -1;
+	int stopped;
+	pthread_cleanup_push(free_heap, &io);  /* a cancelled race frees it too */
+	stopped = run(&io);
+	pthread_cleanup_pop(0);
+	return scio_race_end(&io, stopped);
 }
 
 static void race_cancelled(void *arg)

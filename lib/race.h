@@ -7,9 +7,11 @@
 #ifndef SCIO_RACE_H
 #define SCIO_RACE_H
 
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 
+#include "engine.h"
 #include "scio.h"
 
 struct scio_race_in {
@@ -37,6 +39,57 @@ struct scio_race_in {
 	 * inside: the race waits with ppoll and it; NULL: plain poll */
 	const sigset_t *sigmask;
 };
+
+/*
+ * The race as steps, for drivers that wait in their own way (the shim's
+ * waits inside the program's poll, select and epoll, between which the
+ * race lives on); scio_race_run is a loop over the same steps.
+ *   scio_race_begin   copies the candidates, starts the clock;
+ *   scio_race_step    carries out the engine's orders until it says wait
+ *                     (0: poll io->pfd[0..io->npfd) for POLLOUT until
+ *                     *until, ENGINE_NEVER: no timer) or done (1);
+ *   scio_race_feed    hands the revents the driver got for io->pfd to the
+ *                     engine (call scio_race_step again next);
+ *   scio_race_end     closes every attempt but the winner, fills the
+ *                     report and outcomes: the winner's fd, or -1 with
+ *                     errno (stopped: the driver gave up undecided, with
+ *                     that errno, e.g. EINTR; 0 when the race is done).
+ * The io keeps a pointer to r, which must outlive it.
+ */
+struct scio_race_io {
+	const struct scio_race_in *r;
+	struct sockaddr_storage *addr;  /* candidates: given, then late ones */
+	size_t cap;
+	int more;                /* late addresses may still come */
+	int ask_late;            /* the engine asked for them after this wait */
+	struct engine eng;
+	struct engine_slot *slot;
+	int *fd;                 /* per candidate, -1 when none */
+	struct pollfd *pfd;      /* what to wait for, npfd of them */
+	size_t *pfd_owner;       /* candidate index of each pollfd */
+	size_t npfd;
+	int64_t t0;
+	void *heap;              /* the arrays, when not the caller's */
+	int level;               /* of this race's sockets (orphans.h) */
+};
+
+/* Room the caller may lend for a race's arrays (the stack: no malloc on
+ * a connect path a signal handler may take). */
+#define SCIO_RACE_STACK 32
+struct scio_race_bufs {
+	struct engine_slot slot[SCIO_RACE_STACK];
+	int fd[SCIO_RACE_STACK];
+	struct pollfd pfd[SCIO_RACE_STACK];
+	size_t owner[SCIO_RACE_STACK];
+	struct sockaddr_storage addr[SCIO_RACE_STACK];
+};
+
+/* bufs NULL: the arrays go to the heap.  0, or -1 with errno. */
+int scio_race_begin(struct scio_race_io *io, const struct scio_race_in *r,
+		    int level, struct scio_race_bufs *bufs);
+int scio_race_step(struct scio_race_io *io, int64_t *until);
+void scio_race_feed(struct scio_race_io *io, int64_t now);
+int scio_race_end(struct scio_race_io *io, int stopped);
 
 /* The race, its sockets in the caller's level (orphans.h); the winner is
  * no longer in it on return.  Else as scio_race_connect. */

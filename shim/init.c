@@ -9,6 +9,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core.h"
+#include "epolltab.h"
 #include "shim.h"
 #include "sys.h"
 
@@ -90,6 +92,11 @@ static void resolve(void)
 	scio_sys.pselect = next("pselect", (void *)raw_pselect);
 	scio_sys.poll_chk = next("__poll_chk", (void *)raw_poll_chk);
 	scio_sys.ppoll_chk = next("__ppoll_chk", (void *)raw_ppoll_chk);
+	scio_bind_sys = next("bind", (void *)scio_bind_sys);
+	scio_epoll_sys.ctl = next("epoll_ctl", (void *)scio_epoll_sys.ctl);
+	scio_epoll_sys.wait = next("epoll_wait", (void *)scio_epoll_sys.wait);
+	scio_epoll_sys.pwait = next("epoll_pwait", (void *)scio_epoll_sys.pwait);
+	scio_epoll_sys.pwait2 = next("epoll_pwait2", (void *)scio_epoll_sys.pwait2);
 	errno = saved;
 }
 

@@ -1,6 +1,10 @@
-/* select.c - the interposed select()/pselect(): like poll.c, for the
- * programs that wait for a connecting socket with select. */
+/* select.c - the interposed select()/pselect(): a wait whose write set
+ * holds a socket with a pending race runs as a poll of the same fds
+ * (shim/core/livepoll.c), its result turned back into the sets as the
+ * kernel's select would fill them.  Only sets within FD_SETSIZE are read;
+ * none is ever built beyond it. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/select.h>
@@ -12,57 +16,70 @@
 #include "shim.h"
 #include "sys.h"
 
-/* The one fd the program waits for, when it waits for one fd to become
- * writable (and maybe readable or in error); else -1. */
-static int single_write_fd(int nfds, fd_set *r, fd_set *w, fd_set *e)
+/* The kernel's select: readable on POLLIN, POLLHUP or POLLERR, writable
+ * on POLLOUT or POLLERR, exceptional on POLLPRI. */
+#define READ_SET (POLLIN | POLLHUP | POLLERR)
+#define WRITE_SET (POLLOUT | POLLERR)
+
+static nfds_t to_poll(int nfds, fd_set *r, fd_set *w, fd_set *e, struct pollfd *p)
 {
-	int fd = -1;
-	if (!w || nfds <= 0 || nfds > FD_SETSIZE)
-		return -1;
-	for (int i = 0; i < nfds; i++) {
-		if (!FD_ISSET(i, w))
-			continue;
-		if (fd >= 0)
-			return -1;
-		fd = i;
+	nfds_t n = 0;
+	for (int fd = 0; fd < nfds; fd++) {
+		short ev = (short)((r && FD_ISSET(fd, r) ? POLLIN : 0) |
+				   (FD_ISSET(fd, w) ? POLLOUT : 0) |
+				   (e && FD_ISSET(fd, e) ? POLLPRI : 0));
+		if (ev)
+			p[n++] = (struct pollfd){ .fd = fd, .events = ev };
 	}
-	for (int i = 0; i < nfds && fd >= 0; i++) {
-		if (i != fd && ((r && FD_ISSET(i, r)) || (e && FD_ISSET(i, e))))
-			return -1;
-	}
-	return fd;
+	return n;
 }
 
-/* Like race_in_poll: a pselect's mask goes to each wait of the race. */
-static int race_in_select(int fd, fd_set *r, fd_set *w, fd_set *e,
-			  int timeout, const sigset_t *mask, int nfds)
+static void mark(fd_set *set, int fd, int on, int *count)
 {
-	switch (scio_wait_race(fd, timeout, mask)) {
-	case SCIO_WAIT_WON:
+	if (set && on) {
+		FD_SET(fd, set);
+		(*count)++;
+	}
+}
+
+static int from_poll(const struct pollfd *p, nfds_t n, int nfds,
+		     fd_set *r, fd_set *w, fd_set *e)
+{
+	for (nfds_t k = 0; k < n; k++) {
+		if (p[k].revents & POLLNVAL) {
+			errno = EBADF;
+			return -1;
+		}
+	}
+	for (int fd = 0; fd < nfds; fd++) {
 		if (r)
 			FD_CLR(fd, r);
-		if (e)
-			FD_CLR(fd, e);
-		return 1;
-	case SCIO_WAIT_TIMEOUT:
-		if (r)
-			FD_CLR(fd, r);
-		if (e)
-			FD_CLR(fd, e);
 		FD_CLR(fd, w);
-		return 0;
-	case SCIO_WAIT_INTERRUPTED:
-		errno = EINTR;
-		return -1;
-	case SCIO_WAIT_FAILED: {
-		struct timeval zero = { 0, 0 };
-		static const struct timespec zero_ts = { 0, 0 };
-		return mask ? scio_sys.pselect(nfds, r, w, e, &zero_ts, mask)
-			    : scio_sys.select(nfds, r, w, e, &zero);
+		if (e)
+			FD_CLR(fd, e);
 	}
-	default:
+	int count = 0;
+	for (nfds_t k = 0; k < n; k++) {
+		short ev = p[k].events, re = p[k].revents;
+		mark(r, p[k].fd, (ev & POLLIN) && (re & READ_SET), &count);
+		mark(w, p[k].fd, (ev & POLLOUT) && (re & WRITE_SET), &count);
+		mark(e, p[k].fd, (ev & POLLPRI) && (re & POLLPRI), &count);
+	}
+	return count;
+}
+
+/* What select returns, or -2: no race in this wait. */
+static int race_in_select(int nfds, fd_set *r, fd_set *w, fd_set *e,
+			  int timeout, const sigset_t *mask)
+{
+	if (!w || nfds <= 0 || nfds > FD_SETSIZE)
 		return -2;
-	}
+	struct pollfd p[FD_SETSIZE];
+	nfds_t n = to_poll(nfds, r, w, e, p);
+	int rc = scio_live_poll(p, n, timeout, mask);
+	if (rc < 0)
+		return rc;
+	return from_poll(p, n, nfds, r, w, e);
 }
 
 /* Linux's select writes back the time left. */
@@ -82,10 +99,9 @@ SHIM_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e,
 		       struct timeval *tv)
 {
 	shim_ready();
-	int fd;
-	if (scio_pending_in_this_thread() && (fd = single_write_fd(nfds, r, w, e)) >= 0) {
+	if (scio_pending_in_this_thread()) {
 		int64_t start = scio_now_us();
-		int rc = race_in_select(fd, r, w, e, scio_timeval_ms(tv), NULL, nfds);
+		int rc = race_in_select(nfds, r, w, e, scio_timeval_ms(tv), NULL);
 		if (rc != -2) {
 			int saved = errno;
 			time_left(tv, start);
@@ -100,9 +116,8 @@ SHIM_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e,
 			const struct timespec *t, const sigset_t *mask)
 {
 	shim_ready();
-	int fd;
-	if (scio_pending_in_this_thread() && (fd = single_write_fd(nfds, r, w, e)) >= 0) {
-		int rc = race_in_select(fd, r, w, e, scio_timespec_ms(t), mask, nfds);
+	if (scio_pending_in_this_thread()) {
+		int rc = race_in_select(nfds, r, w, e, scio_timespec_ms(t), mask);
 		if (rc != -2)
 			return rc;
 	}

@@ -25,6 +25,9 @@ need_cmd gcc gcc
 need_cmd pkg-config pkg-config
 need_cmd readelf binutils
 need_cmd musl-gcc musl-tools
+need_cmd rsync rsync
+need_cmd ruby ruby
+need_cmd node nodejs
 need_py pytest python3-pytest
 need_py aiosmtpd python3-aiosmtpd
 need_py pyftpdlib python3-pyftpdlib

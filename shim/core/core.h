@@ -26,6 +26,7 @@ struct attempt_ctx {
 	int captured;       /* opts holds the program's options */
 	size_t late_seen;   /* late addresses already handed to the race */
 	int sndtimeo;       /* the program's socket has SO_SNDTIMEO */
+	int wildcard;       /* it was bound to the wildcard, port 0 */
 	struct scio_sockopts opts;
 };
 
@@ -86,6 +87,9 @@ static inline int known_nonblocking(int flags)
 }
 int unbound_socket(int fd, int family);
 int usable_destination(const struct sockaddr *addr, socklen_t len);
+int wildcard_bound(int fd);
+int bind_wildcard(int fd, int family);
+extern int (*scio_bind_sys)(int, const struct sockaddr *, socklen_t);
 
 /* fdsafe.c */
 int prepare_attempt(int fd, const struct sockaddr *dst, void *arg);

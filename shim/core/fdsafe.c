@@ -23,11 +23,14 @@ int prepare_attempt(int fd, const struct sockaddr *dst, void *arg)
 	if (!c->captured) {
 		if (scio_sockopts_capture(c->own_fd, c->family, &c->opts) < 0)
 			c->opts.n = 0;
+		c->wildcard = wildcard_bound(c->own_fd);
 		c->captured = 1;
 	}
 	int failed = scio_sockopts_apply(fd, dst->sa_family, &c->opts);
 	if (failed)
 		scio_log(SCIO_LOG_DEBUG, "%d socket option(s) could not be copied", failed);
+	if (c->wildcard && bind_wildcard(fd, dst->sa_family) < 0)
+		return -1;  /* the attempt is not made */
 	return 0;
 }
 

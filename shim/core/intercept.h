@@ -12,18 +12,18 @@
 /* connect(): race when docs/DESIGN.md's conditions hold, else libc's connect. */
 int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
+/* bind(): libc's; a bind to the wildcard with port 0 is remembered (such
+ * a socket is raced as an unbound one). */
+int scio_intercept_bind(int fd, const struct sockaddr *addr, socklen_t len);
+
 /* getaddrinfo(): libc's answer, recorded when it can be raced later. */
 int scio_intercept_getaddrinfo(const char *node, const char *service,
 			       const struct addrinfo *hints,
 			       struct addrinfo **res);
 
 /*
- * The program waits for fd alone to become writable, for timeout_ms (-1:
- * forever).  When fd has a pending non-blocking connect of this thread,
- * runs its race within that time.  sigmask: the mask of the program's
- * ppoll or pselect, which every wait of the race then waits with (the
- * kernel sets it for the wait alone, as for the program's call); NULL for
- * poll and select.
+ * A blocking connect() again on a socket whose race a signal interrupted
+ * (shim/core/wait.c): what became of it.
  */
 enum scio_wait_outcome {
 	SCIO_WAIT_NOT_OURS,    /* no pending race: do the program's wait */
@@ -35,6 +35,22 @@ enum scio_wait_outcome {
 				  the program's wait goes on with whatever
 				  the number names now */
 };
-enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms, const sigset_t *sigmask);
+
+/*
+ * The program's poll/ppoll (select and pselect turned into poll): when
+ * its set holds a socket of this thread with a pending race, asking for
+ * writability, the race advances inside the wait (shim/core/livepoll.c).
+ * Returns what the program's call returns, or -2: no race here, the
+ * program's own call runs.  mask: the ppoll/pselect mask, or NULL.
+ */
+#include <poll.h>
+int scio_live_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms,
+		   const sigset_t *mask);
+
+/* The same for the program's epoll_wait/epoll_pwait(2) on epfd
+ * (shim/core/liveepoll.c). */
+struct epoll_event;
+int scio_live_epoll(int epfd, struct epoll_event *events, int maxevents,
+		    int timeout_ms, const sigset_t *mask);
 
 #endif

@@ -1,15 +1,30 @@
 /* pending.c - the table of non-blocking connects waiting to be raced. */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "live.h"
 #include "pending.h"
 
 __thread int scio_pending_here __attribute__((tls_model("initial-exec")));
+int scio_pending_races;
 /* table.others_released when this thread last counted its entries */
 static __thread unsigned seen_releases __attribute__((tls_model("initial-exec")));
+
+/* gettid() is a system call each time: every wait of a thread with a race
+ * pending asks.  A forked child's thread keeps its parent's number, which
+ * no thread of the child can have. */
+static __thread pid_t tid_cache __attribute__((tls_model("initial-exec")));
+
+static pid_t this_tid(void)
+{
+	if (__builtin_expect(tid_cache == 0, 0))
+		tid_cache = gettid();
+	return tid_cache;
+}
 
 static struct {
 	pthread_mutex_t lock;
@@ -24,11 +39,16 @@ static struct scio_fork_lock fork_lock = { .m = &table.lock };
 
 static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
 static void fork_parent(void) { scio_fork_parent(&fork_lock); }
-/* The child's connects were the parent's: it has no pending race. */
+/* The child's connects were the parent's: it has no pending race (its
+ * copies of the attempt sockets are closed; the parent's stay). */
 static void fork_child(void)
 {
 	if (scio_fork_child(&fork_lock)) {
+		for (int i = 0; i < SCIO_PENDING_MAX; i++)
+			if (table.used[i] && table.e[i].live)
+				scio_live_free(table.e[i].live, SCIO_LIVE_FORKED);
 		memset(table.used, 0, sizeof(table.used));
+		scio_pending_races = 0;
 		scio_pending_here = 0;
 		seen_releases = table.others_released;
 	}
@@ -39,11 +59,23 @@ static void register_atfork(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-static void release(int i, pid_t me)
+/* how: what became of the program's socket (live.h) */
+static void release_as(int i, pid_t me, enum scio_live_end how)
 {
+	if (table.e[i].live) {
+		scio_live_free(table.e[i].live, how);
+		__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
+	}
+	table.e[i].live = NULL;
 	table.used[i] = 0;
 	if (table.e[i].tid != me)
 		__atomic_add_fetch(&table.others_released, 1, __ATOMIC_RELEASE);
+}
+
+/* The program is done with the race: its socket stays as it is. */
+static void release(int i, pid_t me)
+{
+	release_as(i, me, SCIO_LIVE_GIVEN_BACK);
 }
 
 /* Sets this thread's count from the table (lock held). */
@@ -62,7 +94,7 @@ int scio_pending_recount(void)
 	/* a handler inside the library keeps the count it finds */
 	if (now != seen_releases && !scio_locks_held) {
 		scio_lock(&table.lock);
-		count_mine(gettid());
+		count_mine(this_tid());
 		scio_unlock(&table.lock);
 	}
 	return scio_pending_here > 0;
@@ -73,7 +105,8 @@ static int insert(const struct scio_pending *p)
 	int free_slot = -1;
 	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
 		if (table.used[i] && table.e[i].fd == p->fd)
-			release(i, p->tid);  /* the fd was closed and reused */
+			/* the fd was closed and reused */
+			release_as(i, p->tid, SCIO_LIVE_CLOSED);
 		if (table.used[i] &&
 		    p->started - table.e[i].started > SCIO_PENDING_TTL_US)
 			release(i, p->tid);
@@ -84,13 +117,15 @@ static int insert(const struct scio_pending *p)
 		return -1;
 	table.e[free_slot] = *p;
 	table.used[free_slot] = 1;
+	if (p->live)
+		__atomic_add_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
 int scio_pending_add(int fd, const struct scio_match *m, int64_t now)
 {
 	struct scio_pending p = { .fd = fd, .cookie = scio_socket_cookie(fd),
-				  .tid = gettid(), .started = now, .m = *m };
+				  .tid = this_tid(), .started = now, .m = *m };
 	if (!p.cookie)
 		return -1;
 	scio_once(&atfork_once, register_atfork);
@@ -104,16 +139,20 @@ int scio_pending_add(int fd, const struct scio_match *m, int64_t now)
 int scio_pending_take(int fd, struct scio_pending *out)
 {
 	int found = 0;
-	pid_t me = gettid();
+	pid_t me = this_tid();
 	scio_lock(&table.lock);
 	for (int i = 0; i < SCIO_PENDING_MAX && !found; i++) {
 		if (!table.used[i] || table.e[i].fd != fd || table.e[i].tid != me)
 			continue;
 		struct scio_pending p = table.e[i];
-		release(i, me);
 		if (p.cookie == scio_socket_cookie(fd)) {
+			if (p.live)
+				__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
+			table.used[i] = 0;
 			*out = p;
 			found = 1;
+		} else {
+			release_as(i, me, SCIO_LIVE_CLOSED);
 		}
 	}
 	count_mine(me);
@@ -121,10 +160,38 @@ int scio_pending_take(int fd, struct scio_pending *out)
 	return found;
 }
 
+int scio_pending_take_fds(int (*wanted)(void *arg, int fd), void *arg,
+			  struct scio_pending *out, int cap)
+{
+	int n = 0;
+	pid_t me = this_tid();
+	scio_lock(&table.lock);
+	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
+		struct scio_pending *e = &table.e[i];
+		if (!table.used[i] || e->tid != me)
+			continue;
+		int want = n < cap && wanted(arg, e->fd);
+		if (!want && !e->live)
+			continue;
+		if (e->cookie != scio_socket_cookie(e->fd)) {
+			release_as(i, me, SCIO_LIVE_CLOSED);
+		} else if (want) {
+			out[n++] = *e;
+			if (e->live)
+				__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
+			table.used[i] = 0;
+		}
+	}
+	count_mine(me);
+	scio_unlock(&table.lock);
+	return n;
+}
+
 void scio_pending_put_back(const struct scio_pending *p)
 {
 	scio_lock(&table.lock);
-	insert(p);
+	if (insert(p) < 0 && p->live)
+		scio_live_free(p->live, SCIO_LIVE_GIVEN_BACK);  /* no room: given up */
 	count_mine(p->tid);
 	scio_unlock(&table.lock);
 }
@@ -137,7 +204,7 @@ int scio_pending_drop_answer(uint64_t answer_id)
 	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
 		if (table.used[i] && table.e[i].m.id == answer_id) {
 			if (!dropped)
-				me = gettid();
+				me = this_tid();
 			release(i, me);
 			dropped = 1;
 		}
@@ -146,4 +213,30 @@ int scio_pending_drop_answer(uint64_t answer_id)
 		count_mine(me);
 	scio_unlock(&table.lock);
 	return dropped;
+}
+
+void scio_pending_drop_fd(int fd)
+{
+	pid_t me = this_tid();
+	scio_lock(&table.lock);
+	for (int i = 0; i < SCIO_PENDING_MAX; i++)
+		if (table.used[i] && table.e[i].fd == fd)
+			release(i, me);
+	count_mine(me);
+	scio_unlock(&table.lock);
+}
+
+void scio_pending_closing(int fd)
+{
+	if (scio_locks_held)
+		return;  /* a handler's close inside the library: the next wait sees it */
+	int saved = errno;
+	pid_t me = this_tid();
+	scio_lock(&table.lock);
+	for (int i = 0; i < SCIO_PENDING_MAX; i++)
+		if (table.used[i] && table.e[i].fd == fd && table.e[i].live)
+			release_as(i, me, SCIO_LIVE_CLOSED);
+	count_mine(me);
+	scio_unlock(&table.lock);
+	errno = saved;
 }

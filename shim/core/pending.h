@@ -18,12 +18,15 @@
 #define SCIO_PENDING_MAX 8
 #define SCIO_PENDING_TTL_US (120 * 1000000LL)
 
+struct scio_live;  /* live.h: a race under way between the program's waits */
+
 struct scio_pending {
 	int fd;
 	uint64_t cookie;
 	pid_t tid;
 	int64_t started;           /* the program's connect, µs */
 	struct scio_match m;
+	struct scio_live *live;    /* NULL until a wait starts its race */
 };
 
 /* This thread's entries, as this thread last counted them: the wait
@@ -53,6 +56,31 @@ int scio_pending_take(int fd, struct scio_pending *out);
 
 /* Puts an entry back (after EINTR: the next wait resumes the race). */
 void scio_pending_put_back(const struct scio_pending *p);
+
+/* Takes this thread's entries whose fd wanted(arg, fd) picks, each
+ * checked against its cookie, out of the table (up to cap, into out);
+ * on the way, drops this thread's races whose fd the program closed.
+ * Returns how many. */
+int scio_pending_take_fds(int (*wanted)(void *arg, int fd), void *arg,
+			  struct scio_pending *out, int cap);
+
+/* Entries with a live race (attempt sockets open), in every thread: the
+ * interposed close()'s only cost when there are none. */
+extern int scio_pending_races;
+
+/* The program closes fd: a live race on it is dropped first (its attempt
+ * sockets closed; fd itself is the program's to close). */
+void scio_pending_closing(int fd);
+
+static inline void scio_pending_close_hook(int fd)
+{
+	if (__builtin_expect(__atomic_load_n(&scio_pending_races, __ATOMIC_RELAXED) != 0, 0))
+		scio_pending_closing(fd);
+}
+
+/* The program took fd out of the epoll set its race kept it out of:
+ * the race is dropped. */
+void scio_pending_drop_fd(int fd);
 
 /* The program connected another socket to the same answer: it races on
  * its own, so no race of ours for that answer. Returns 1 if one was

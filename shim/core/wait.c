@@ -1,6 +1,7 @@
 /*
- * wait.c - a pending non-blocking connect raced inside the program's
- * single-fd poll/ppoll/select/pselect (with the program's signal mask).
+ * wait.c - a blocking connect() retried after a signal interrupted its
+ * race: the race resumes, bound by the socket's SO_SNDTIMEO.  (A
+ * non-blocking connect's race lives in the program's waits: live.c.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,17 +11,17 @@
 #include "internal.h"
 #include "race.h"
 #include "core.h"
+#include "live.h"
 
 static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pending *p,
-				       struct cands *c, int timeout_ms, int blocking,
-				       const sigset_t *sigmask)
+				       struct cands *c, int timeout_ms)
 {
 	const struct scio_config *cfg = scio_config();
 	int fd = h->fd, sock = h->sock;
 	struct sockaddr_storage *cand = c->a;
 	size_t n = c->n;
 	struct attempt_ctx ctx = { .m = &p->m, .own_fd = sock, .family = cand[0].ss_family,
-				   .sndtimeo = blocking && timeout_ms >= 0 };
+				   .sndtimeo = timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
 	int64_t waited = (scio_now_us() - p->started) / 1000;
 	struct scio_race_in r = {
@@ -30,9 +31,8 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 			 .prepare = prepare_attempt, .prepare_arg = &ctx,
 			 .report = &rep },
 		.own_fd = sock, .own_index = 0, .own_started = 1, .started_us = p->started,
-		.interrupted = blocking ? interrupted : always_interrupted,
+		.interrupted = interrupted,
 		.late = p->m.pending ? late_addresses : NULL, .late_arg = &ctx,
-		.sigmask = sigmask,
 	};
 	int flags = fcntl(sock, F_GETFL);
 	map_for_socket(sock, ctx.family, cand, n);
@@ -69,19 +69,19 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 }
 
 static __attribute__((noinline)) enum scio_wait_outcome
-wait_race_masked(int fd, int timeout_ms, int blocking, const sigset_t *sigmask)
+wait_race_held(int fd, int timeout_ms)
 {
 	if (scio_locks_held)
-		return SCIO_WAIT_NOT_OURS;  /* a handler's wait, inside the library */
-	const struct scio_config *cfg = scio_config();
+		return SCIO_WAIT_NOT_OURS;  /* a handler's connect, inside the library */
 	struct scio_pending p;
-	/* A wait shorter than the delay is a program with its own schedule
-	 * (curl waits 200 ms before its own second attempt): not ours.  The
-	 * entry stays; the program's second connect to the answer drops it. */
-	if (!blocking && timeout_ms >= 0 && timeout_ms < cfg->connect_delay_ms)
-		return SCIO_WAIT_NOT_OURS;
 	if (!scio_pending_take(fd, &p))
 		return SCIO_WAIT_NOT_OURS;
+	if (p.live) {
+		/* a non-blocking connect's race, made blocking since: its own
+		 * socket goes on alone */
+		scio_live_free(p.live, SCIO_LIVE_GIVEN_BACK);
+		return SCIO_WAIT_NOT_OURS;
+	}
 	int saved = errno;
 	struct cands c;
 	if (cands_fetch(&c, &p.m) < 0)
@@ -90,7 +90,7 @@ wait_race_masked(int fd, int timeout_ms, int blocking, const sigset_t *sigmask)
 	struct cancel_ctx cc = { .h = &h, .flags = -1, .heap = c.heap };
 	enum scio_wait_outcome o;
 	pthread_cleanup_push(race_cancelled, &cc);
-	o = wait_held(&h, &p, &c, timeout_ms, blocking, sigmask);
+	o = wait_held(&h, &p, &c, timeout_ms);
 	pthread_cleanup_pop(0);
 	release_socket(&h);
 	cands_free(&c);
@@ -100,10 +100,6 @@ wait_race_masked(int fd, int timeout_ms, int blocking, const sigset_t *sigmask)
 
 enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
 {
-	return wait_race_masked(fd, timeout_ms, blocking, NULL);
-}
-
-enum scio_wait_outcome scio_wait_race(int fd, int timeout_ms, const sigset_t *sigmask)
-{
-	return wait_race_masked(fd, timeout_ms, 0, sigmask);
+	(void)blocking;
+	return wait_race_held(fd, timeout_ms);
 }

@@ -363,7 +363,7 @@ def machine():
 def wanted(group):
     """SCIO_BENCH_ONLY=loopback,resolution,... runs only those groups
     (start, loopback, poll, resolution, blackhole, history, large, delay,
-    telar, nat64);
+    waits, telar, nat64);
     unset: all."""
     only = os.environ.get("SCIO_BENCH_ONLY")
     return not only or group in only.split(",")
@@ -408,6 +408,13 @@ def main():
     if wanted("delay"):
         import delay_bench
         delay_bench.run(row)
+    if wanted("waits") and (HERE / "waits_bench.py").exists():
+        import waits_bench
+        lab = netlab.Lab()
+        try:
+            waits_bench.run(lab, row)
+        finally:
+            lab.close()
     if wanted("telar") and (HERE / "telar_bench.py").exists():
         import telar_bench
         lab = netlab.Lab()
