@@ -358,3 +358,21 @@ def test_c_clients_under_valgrind(world):
     res = memcheck(world, [prog("drop_client"), "-w", "epoll", "close", "dual.test", PORT],
                    {**env, "SCIO_CONNECT_DELAY_MS": "20"})
     assert "wait rc=0" in res.stdout and "end fds_left=1 expect=1" in res.stdout, res
+
+
+# ---- history ----
+
+GAI_ORDER = ("import socket; print([a[4][0] for a in "
+             "socket.getaddrinfo('dual.test', 7000, type=socket.SOCK_STREAM)])")
+
+
+@pytest.mark.parametrize("client", [["epoll_client", "-s", "100", "edge"], ["multi_wait", "ppoll"]],
+                         ids=["epoll", "ppoll"])
+def test_history_hears_of_races_won_in_the_programs_wait(world, client):
+    """A race decided inside the program's own wait teaches history that
+    IPv6 failed: the next lookup under scio puts IPv4 first."""
+    world.fault("ipv6", "blackhole")
+    res = run(world, [prog(client[0]), *client[1:], "dual.test", PORT])
+    assert "peer=::ffff:192.0.2.10" in res.stdout, res
+    res = run(world, [PY, "-c", GAI_ORDER])
+    assert res.stdout.strip() == "['192.0.2.10', '2001:db8::10']", res
