@@ -281,6 +281,18 @@ def test_other_fd_on_time_while_race_pending(world, wait):
                                "fds_left": "0"}, res
 
 
+@pytest.mark.parametrize("wait", ["poll", "ppoll", "epoll"])
+def test_fds_above_fd_setsize(world, wait):
+    """The socket and the pipe numbered above FD_SETSIZE: the same."""
+    world.fault("ipv6", "blackhole")
+    res = run(world, [prog("multi_wait"), "-H", wait, "dual.test", PORT])
+    assert res.returncode == 0, res
+    recs = records(res)
+    assert [(w["sock"], w["pipe"]) for w in recs["wait"]] == [("0x0", "0x1"), ("0x4", "0x0")], res
+    assert recs["done"][0] == {"so_error": "0", "peer": "::ffff:192.0.2.10",
+                               "fds_left": "0"}, res
+
+
 # ---- fidelity: a race dropped ----
 
 def popen_scio(lab, argv, **env):
