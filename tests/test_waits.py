@@ -112,11 +112,25 @@ NODE = ("const t=process.hrtime.bigint();let d;"
         "process.exit(0)});"
         "s.on('error',e=>{console.log('error',e.code);process.exit(1)})")
 
+
+
+def node_no_autoselection():
+    """Node 20's flag; Debian 12's nodejs (18) knows it by its older name,
+    which node 20 still takes."""
+    try:
+        out = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
+        major = int(out.strip().lstrip("v").split(".")[0])
+    except (OSError, ValueError):
+        major = 20
+    return ("--no-network-family-autoselection" if major >= 20
+            else "--no-enable-network-family-autoselection")
+
+
 PROGRAMS = {
     "rsync": ["rsync", f"rsync://dual.test:{RSYNC_PORT}/module/"],
     "ruby": ["ruby", "-rsocket", "-e", RUBY],
     "asyncio": [PY, "-c", ASYNCIO],
-    "node": ["node", "--no-network-family-autoselection", "-e", NODE],
+    "node": ["node", node_no_autoselection(), "-e", NODE],
 }
 
 
