@@ -83,14 +83,19 @@ static int move_winner(struct scio_live *l, int winner)
 	int fd = l->fd;
 	int flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || scio_socket_cookie(fd) != l->cookie) {
+		scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during its "
+			 "race; nothing is put in its place", fd);
 		close(winner);
+		errno = EBADF;
 		return 0;
 	}
 	log_family_change(fd, l->ctx.family, winner);
 	if (adopt_winner(fd, winner, flags) < 0) {
+		int err = errno;
 		scio_log(SCIO_LOG_WARN, "could not move the winning socket onto fd %d: %s",
-			 fd, errdesc(errno));
+			 fd, errdesc(err));
 		close(winner);
+		errno = err;
 		return 0;
 	}
 	return 1;
@@ -105,7 +110,9 @@ int scio_live_finish(struct scio_live *l)
 	scio_history_record(&l->rep, scio_wall_ms());
 	int connected = winner >= 0 &&
 			(winner == l->fd || move_winner(l, winner));
-	log_race(&l->m, &l->rep, connected ? 0 : winner >= 0 ? EIO : err);
+	if (winner >= 0 && !connected)
+		err = errno;
+	log_race(&l->m, &l->rep, connected ? 0 : err);
 	if (l->hidden_epfd >= 0)
 		scio_epoll_unhide(l->hidden_epfd, l->fd);
 	live_release(l);

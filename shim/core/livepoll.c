@@ -8,6 +8,7 @@
  * kernel gives it then (a poll with no timeout).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "engine.h"
@@ -175,29 +176,39 @@ static int wait_once(struct set *s, struct races *rs, int64_t until,
 	return rc;
 }
 
+/* A decided race's fd shows what the kernel gives it at once (a wait with
+ * no timeout); the program's wait goes on to its own timeout when nothing
+ * of its set shows (a race whose fd the program closed meanwhile). */
 static int drive(struct set *s, struct races *rs, int64_t deadline, const sigset_t *mask)
 {
-	int64_t until = deadline;
-	if (step_all(rs, &until))
-		return wait_once(s, rs, 0, mask);
 	for (;;) {
-		int rc = wait_once(s, rs, until < deadline ? until : deadline, mask);
-		if (rc < 0)
-			return rc;
-		until = deadline;
-		/* a decided race shows its fd as the kernel gives it now */
-		if (step_all(rs, &until))
-			return wait_once(s, rs, 0, mask);
-		if (rc > 0 || scio_now_us() >= deadline)
+		int64_t until = deadline;
+		int decided = step_all(rs, &until);
+		int rc = wait_once(s, rs, decided ? 0 : until, mask);
+		if (rc != 0 || scio_now_us() >= deadline)
 			return rc;
 	}
+}
+
+/* pthread_cancel acted in one of the waits: the thread is going, and so
+ * are its races (the program's sockets given back as they are). */
+static void drive_cancelled(void *arg)
+{
+	struct races *rs = arg;
+	for (int k = 0; k < rs->n; k++)
+		scio_live_free(rs->p[k].live, SCIO_LIVE_GIVEN_BACK);
+	rs->n = 0;
 }
 
 int scio_live_drive(struct pollfd *fds, nfds_t nfds, struct races *rs,
 		    int64_t deadline, const sigset_t *mask)
 {
 	struct set s = { fds, nfds };
-	return drive(&s, rs, deadline, mask);
+	int rc;
+	pthread_cleanup_push(drive_cancelled, rs);
+	rc = drive(&s, rs, deadline, mask);
+	pthread_cleanup_pop(0);
+	return rc;
 }
 
 int64_t scio_live_deadline(int timeout_ms)
@@ -216,7 +227,7 @@ int scio_live_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms,
 	int saved = errno;
 	if (scio_live_take(&rs, asks_pollout, &s) == 0)
 		return -2;
-	int rc = drive(&s, &rs, scio_live_deadline(timeout_ms), mask);
+	int rc = scio_live_drive(fds, nfds, &rs, scio_live_deadline(timeout_ms), mask);
 	int err = errno;
 	scio_live_put_back(&rs);
 	errno = rc < 0 ? err : saved;
