@@ -21,12 +21,10 @@
 
 #define LATE_MAX 16            /* room for addresses learnt mid-race */
 
-#define race_io scio_race_io
-
-static void take_late(struct race_io *io);
+static void take_late(struct scio_race_io *io);
 
 /* Returns 0 when the connect completed at once, EINPROGRESS, or an error. */
-static int start_attempt(struct race_io *io, size_t i)
+static int start_attempt(struct scio_race_io *io, size_t i)
 {
 	const struct scio_race_in *r = io->r;
 	const struct sockaddr *dst = (const struct sockaddr *)&io->addr[i];
@@ -57,7 +55,7 @@ static int start_attempt(struct race_io *io, size_t i)
 	return errno == EAGAIN ? EINPROGRESS : errno;
 }
 
-static void close_attempt(struct race_io *io, size_t i)
+static void close_attempt(struct scio_race_io *io, size_t i)
 {
 	int fd = io->fd[i];
 	if (fd < 0)
@@ -71,7 +69,7 @@ static void close_attempt(struct race_io *io, size_t i)
 	}
 }
 
-static void do_start(struct race_io *io, size_t i)
+static void do_start(struct scio_race_io *io, size_t i)
 {
 	int err = start_attempt(io, i);
 	int64_t now = scio_now_us();
@@ -84,7 +82,7 @@ static void do_start(struct race_io *io, size_t i)
 	/* EINTR: the connect goes on in the background, like EINPROGRESS */
 }
 
-static void collect_running(struct race_io *io)
+static void collect_running(struct scio_race_io *io)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < io->eng.n; i++) {
@@ -98,7 +96,7 @@ static void collect_running(struct race_io *io)
 
 /* The program's own connect, started before the race: leave its error
  * and state for the program to read. */
-static int own_untouched(const struct race_io *io, size_t i)
+static int own_untouched(const struct scio_race_io *io, size_t i)
 {
 	return io->r->own_started && io->r->own_fd >= 0 && i == io->r->own_index;
 }
@@ -109,7 +107,7 @@ static int outcome_from_poll(short revents)
 	return (revents & (POLLERR | POLLHUP)) ? EIO : 0;
 }
 
-void scio_race_feed(struct race_io *io, int64_t now)
+void scio_race_feed(struct scio_race_io *io, int64_t now)
 {
 	for (size_t k = 0; k < io->npfd; k++) {
 		if (!io->pfd[k].revents)
@@ -137,7 +135,7 @@ void scio_race_feed(struct race_io *io, int64_t now)
  * program's signal mask, set and restored by the kernel atomically: a
  * signal the mask lets through interrupts the wait as it would interrupt
  * the program's own call. */
-static int race_poll(struct race_io *io, int timeout_ms)
+static int race_poll(struct scio_race_io *io, int timeout_ms)
 {
 	const sigset_t *mask = io->r->sigmask;
 	if (!mask)
@@ -147,7 +145,7 @@ static int race_poll(struct race_io *io, int timeout_ms)
 }
 
 /* Waits for events until `until`; 0, or -1 with errno EINTR to stop. */
-static int wait_events(struct race_io *io, int64_t until)
+static int wait_events(struct scio_race_io *io, int64_t until)
 {
 	int rc = race_poll(io, scio_poll_timeout(until, scio_now_us()));
 	if (rc < 0) {
@@ -161,7 +159,7 @@ static int wait_events(struct race_io *io, int64_t until)
 	return 0;
 }
 
-static void fill_report(const struct race_io *io, int64_t end)
+static void fill_report(const struct scio_race_io *io, int64_t end)
 {
 	struct scio_report *rep = io->r->pub.report;
 	if (!rep)
@@ -198,7 +196,7 @@ static void fill_report(const struct race_io *io, int64_t end)
 
 /* Room for cap candidates: the arrays move to the heap (io->heap), the
  * first eng.n entries with them.  0, or -1 without memory. */
-static int make_room(struct race_io *io, size_t cap)
+static int make_room(struct scio_race_io *io, size_t cap)
 {
 	size_t each = sizeof(struct sockaddr_storage) + sizeof(struct engine_slot) +
 		      sizeof(struct pollfd) + sizeof(size_t) + sizeof(int);
@@ -229,7 +227,7 @@ static int make_room(struct race_io *io, size_t cap)
 
 /* Adds the addresses a late answer brought, if any: as many as come
  * (the arrays grow). */
-static void take_late(struct race_io *io)
+static void take_late(struct scio_race_io *io)
 {
 	const struct scio_race_in *r = io->r;
 	if (!io->more || io->eng.done)
@@ -255,11 +253,11 @@ static void take_late(struct race_io *io)
 
 static void free_heap(void *arg)
 {
-	free(((struct race_io *)arg)->heap);
+	free(((struct scio_race_io *)arg)->heap);
 }
 
 /* Each given candidate's outcome, for the caller's fallback loop. */
-static void fill_outcomes(const struct race_io *io)
+static void fill_outcomes(const struct scio_race_io *io)
 {
 	int *out = io->r->outcome;
 	for (size_t i = 0; out && i < io->r->pub.naddrs; i++) {
@@ -269,7 +267,7 @@ static void fill_outcomes(const struct race_io *io)
 	}
 }
 
-int scio_race_step(struct race_io *io, int64_t *until)
+int scio_race_step(struct scio_race_io *io, int64_t *until)
 {
 	for (;;) {
 		struct engine_order act = engine_next(&io->eng, scio_now_us());
@@ -289,7 +287,7 @@ int scio_race_step(struct race_io *io, int64_t *until)
 	}
 }
 
-static int run(struct race_io *io)
+static int run(struct scio_race_io *io)
 {
 	int64_t until;
 	while (!scio_race_step(io, &until))
@@ -298,7 +296,7 @@ static int run(struct race_io *io)
 	return 0;
 }
 
-int scio_race_begin(struct race_io *io, const struct scio_race_in *r, int level,
+int scio_race_begin(struct scio_race_io *io, const struct scio_race_in *r, int level,
 		    struct scio_race_bufs *bufs)
 {
 	if (!r || !r->pub.addrs || r->pub.naddrs == 0) {
@@ -307,7 +305,7 @@ int scio_race_begin(struct race_io *io, const struct scio_race_in *r, int level,
 	}
 	size_t n = r->pub.naddrs;
 	size_t cap = n + (r->late ? LATE_MAX : 0);
-	*io = (struct race_io){ .r = r, .more = r->late != NULL, .level = level };
+	*io = (struct scio_race_io){ .r = r, .more = r->late != NULL, .level = level };
 	if (bufs) {
 		io->slot = bufs->slot;
 		io->fd = bufs->fd;
@@ -337,7 +335,7 @@ int scio_race_begin(struct race_io *io, const struct scio_race_in *r, int level,
 	return 0;
 }
 
-int scio_race_end(struct race_io *io, int stopped)
+int scio_race_end(struct scio_race_io *io, int stopped)
 {
 	const struct scio_race_in *r = io->r;
 	int rc = stopped ? -stopped
@@ -370,7 +368,7 @@ int scio_race_end(struct race_io *io, int stopped)
 int scio_race_run(const struct scio_race_in *r, int level)
 {
 	struct scio_race_bufs bufs;
-	struct race_io io;
+	struct scio_race_io io;
 	/* the shim's usual race fits the stack: no malloc on its connect
 	 * path, which a signal handler may take */
 	if (scio_race_begin(&io, r, level, &bufs) < 0)

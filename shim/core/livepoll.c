@@ -18,8 +18,6 @@
 
 #define ON_STACK 64
 
-#define races scio_races
-
 struct set {
 	struct pollfd *fds;
 	nfds_t n;
@@ -34,7 +32,7 @@ static int asks_pollout(void *arg, int fd)
 	return 0;
 }
 
-static int racing(const struct races *rs, int fd)
+static int racing(const struct scio_races *rs, int fd)
 {
 	for (int k = 0; k < rs->n; k++)
 		if (rs->p[k].fd == fd)
@@ -42,13 +40,13 @@ static int racing(const struct races *rs, int fd)
 	return 0;
 }
 
-static void forget(struct races *rs, int k)
+static void forget(struct scio_races *rs, int k)
 {
 	rs->p[k] = rs->p[--rs->n];
 }
 
 /* Each entry's race, started at its first wait. */
-static void start_races(struct races *rs)
+static void start_races(struct scio_races *rs)
 {
 	int saved = errno;
 	for (int k = 0; k < rs->n;) {
@@ -62,7 +60,7 @@ static void start_races(struct races *rs)
 	errno = saved;
 }
 
-int scio_live_take(struct races *rs, int (*wanted)(void *arg, int fd), void *arg)
+int scio_live_take(struct scio_races *rs, int (*wanted)(void *arg, int fd), void *arg)
 {
 	rs->n = scio_pending_take_fds(wanted, arg, rs->p, SCIO_PENDING_MAX);
 	if (rs->n)
@@ -70,7 +68,7 @@ int scio_live_take(struct races *rs, int (*wanted)(void *arg, int fd), void *arg
 	return rs->n;
 }
 
-void scio_live_put_back(struct races *rs)
+void scio_live_put_back(struct scio_races *rs)
 {
 	for (int k = 0; k < rs->n; k++)
 		scio_pending_put_back(&rs->p[k]);
@@ -79,7 +77,7 @@ void scio_live_put_back(struct races *rs)
 
 /* Steps every race; the decided ones end.  Lowers *until to the earliest
  * timer of the others; returns how many were decided. */
-static int step_all(struct races *rs, int64_t *until)
+static int step_all(struct scio_races *rs, int64_t *until)
 {
 	int decided = 0;
 	for (int k = 0; k < rs->n;) {
@@ -97,7 +95,7 @@ static int step_all(struct races *rs, int64_t *until)
 	return decided;
 }
 
-static size_t race_fds(const struct races *rs)
+static size_t race_fds(const struct scio_races *rs)
 {
 	size_t n = 0;
 	for (int k = 0; k < rs->n; k++)
@@ -106,7 +104,7 @@ static size_t race_fds(const struct races *rs)
 }
 
 /* The program's set with the racing fds hidden, then the races' sockets. */
-static void build(struct pollfd *all, const struct set *s, const struct races *rs)
+static void build(struct pollfd *all, const struct set *s, const struct scio_races *rs)
 {
 	size_t off = s->n;
 	for (nfds_t i = 0; i < s->n; i++) {
@@ -122,7 +120,7 @@ static void build(struct pollfd *all, const struct set *s, const struct races *r
 	}
 }
 
-static void feed_all(struct races *rs, const struct pollfd *theirs, int64_t now)
+static void feed_all(struct scio_races *rs, const struct pollfd *theirs, int64_t now)
 {
 	for (int k = 0; k < rs->n; k++) {
 		struct scio_race_io *io = &rs->p[k].live->io;
@@ -153,7 +151,7 @@ static int sys_wait(struct pollfd *all, size_t n, int timeout_ms, const sigset_t
 
 /* One wait of the program's set and the races' sockets until `until`:
  * the program's events, 0, or -1 with errno. */
-static int wait_once(struct set *s, struct races *rs, int64_t until,
+static int wait_once(struct set *s, struct scio_races *rs, int64_t until,
 		     const sigset_t *mask)
 {
 	size_t total = s->n + race_fds(rs);
@@ -179,7 +177,7 @@ static int wait_once(struct set *s, struct races *rs, int64_t until,
 /* A decided race's fd shows what the kernel gives it at once (a wait with
  * no timeout); the program's wait goes on to its own timeout when nothing
  * of its set shows (a race whose fd the program closed meanwhile). */
-static int drive(struct set *s, struct races *rs, int64_t deadline, const sigset_t *mask)
+static int drive(struct set *s, struct scio_races *rs, int64_t deadline, const sigset_t *mask)
 {
 	for (;;) {
 		int64_t until = deadline;
@@ -194,13 +192,13 @@ static int drive(struct set *s, struct races *rs, int64_t deadline, const sigset
  * are its races (the program's sockets given back as they are). */
 static void drive_cancelled(void *arg)
 {
-	struct races *rs = arg;
+	struct scio_races *rs = arg;
 	for (int k = 0; k < rs->n; k++)
 		scio_live_free(rs->p[k].live, SCIO_LIVE_GIVEN_BACK);
 	rs->n = 0;
 }
 
-int scio_live_drive(struct pollfd *fds, nfds_t nfds, struct races *rs,
+int scio_live_drive(struct pollfd *fds, nfds_t nfds, struct scio_races *rs,
 		    int64_t deadline, const sigset_t *mask)
 {
 	struct set s = { fds, nfds };
@@ -223,7 +221,7 @@ int scio_live_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms,
 	if (scio_locks_held)
 		return -2;  /* a handler's wait, inside the library */
 	struct set s = { fds, nfds };
-	struct races rs;
+	struct scio_races rs;
 	int saved = errno;
 	if (scio_live_take(&rs, asks_pollout, &s) == 0)
 		return -2;

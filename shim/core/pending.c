@@ -14,6 +14,18 @@ int scio_pending_races;
 /* table.others_released when this thread last counted its entries */
 static __thread unsigned seen_releases __attribute__((tls_model("initial-exec")));
 
+/* gettid() is a system call each time: every wait of a thread with a race
+ * pending asks.  A forked child's thread keeps its parent's number, which
+ * no thread of the child can have. */
+static __thread pid_t tid_cache __attribute__((tls_model("initial-exec")));
+
+static pid_t this_tid(void)
+{
+	if (__builtin_expect(tid_cache == 0, 0))
+		tid_cache = gettid();
+	return tid_cache;
+}
+
 static struct {
 	pthread_mutex_t lock;
 	struct scio_pending e[SCIO_PENDING_MAX];
@@ -82,7 +94,7 @@ int scio_pending_recount(void)
 	/* a handler inside the library keeps the count it finds */
 	if (now != seen_releases && !scio_locks_held) {
 		scio_lock(&table.lock);
-		count_mine(gettid());
+		count_mine(this_tid());
 		scio_unlock(&table.lock);
 	}
 	return scio_pending_here > 0;
@@ -113,7 +125,7 @@ static int insert(const struct scio_pending *p)
 int scio_pending_add(int fd, const struct scio_match *m, int64_t now)
 {
 	struct scio_pending p = { .fd = fd, .cookie = scio_socket_cookie(fd),
-				  .tid = gettid(), .started = now, .m = *m };
+				  .tid = this_tid(), .started = now, .m = *m };
 	if (!p.cookie)
 		return -1;
 	scio_once(&atfork_once, register_atfork);
@@ -127,7 +139,7 @@ int scio_pending_add(int fd, const struct scio_match *m, int64_t now)
 int scio_pending_take(int fd, struct scio_pending *out)
 {
 	int found = 0;
-	pid_t me = gettid();
+	pid_t me = this_tid();
 	scio_lock(&table.lock);
 	for (int i = 0; i < SCIO_PENDING_MAX && !found; i++) {
 		if (!table.used[i] || table.e[i].fd != fd || table.e[i].tid != me)
@@ -152,7 +164,7 @@ int scio_pending_take_fds(int (*wanted)(void *arg, int fd), void *arg,
 			  struct scio_pending *out, int cap)
 {
 	int n = 0;
-	pid_t me = gettid();
+	pid_t me = this_tid();
 	scio_lock(&table.lock);
 	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
 		struct scio_pending *e = &table.e[i];
@@ -192,7 +204,7 @@ int scio_pending_drop_answer(uint64_t answer_id)
 	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
 		if (table.used[i] && table.e[i].m.id == answer_id) {
 			if (!dropped)
-				me = gettid();
+				me = this_tid();
 			release(i, me);
 			dropped = 1;
 		}
@@ -205,7 +217,7 @@ int scio_pending_drop_answer(uint64_t answer_id)
 
 void scio_pending_drop_fd(int fd)
 {
-	pid_t me = gettid();
+	pid_t me = this_tid();
 	scio_lock(&table.lock);
 	for (int i = 0; i < SCIO_PENDING_MAX; i++)
 		if (table.used[i] && table.e[i].fd == fd)
@@ -219,7 +231,7 @@ void scio_pending_closing(int fd)
 	if (scio_locks_held)
 		return;  /* a handler's close inside the library: the next wait sees it */
 	int saved = errno;
-	pid_t me = gettid();
+	pid_t me = this_tid();
 	scio_lock(&table.lock);
 	for (int i = 0; i < SCIO_PENDING_MAX; i++)
 		if (table.used[i] && table.e[i].fd == fd && table.e[i].live)
