@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from scio_testlib import (BUILD, PORT, PY, SAN, SCIO_RUN, SLACK, TSAN,
+from scio_testlib import (BUILD, PORT, PY, SAN, SCIO_RUN, SLACK, TSAN, not_under_tsan,
                           parse_records, prog, run_scio, san_env)
 
 WITHOUT_S = 2.0  # the lab stops a run without scio after this long
@@ -112,11 +112,25 @@ NODE = ("const t=process.hrtime.bigint();let d;"
         "process.exit(0)});"
         "s.on('error',e=>{console.log('error',e.code);process.exit(1)})")
 
+
+
+def node_no_autoselection():
+    """Node 20's flag; Debian 12's nodejs (18) knows it by its older name,
+    which node 20 still takes."""
+    try:
+        out = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
+        major = int(out.strip().lstrip("v").split(".")[0])
+    except (OSError, ValueError):
+        major = 20
+    return ("--no-network-family-autoselection" if major >= 20
+            else "--no-enable-network-family-autoselection")
+
+
 PROGRAMS = {
     "rsync": ["rsync", f"rsync://dual.test:{RSYNC_PORT}/module/"],
     "ruby": ["ruby", "-rsocket", "-e", RUBY],
     "asyncio": [PY, "-c", ASYNCIO],
-    "node": ["node", "--no-network-family-autoselection", "-e", NODE],
+    "node": ["node", node_no_autoselection(), "-e", NODE],
 }
 
 
@@ -128,6 +142,11 @@ def fast_connect(name, res):
         return
     m = re.search(r"^connect_s=([0-9.]+)$", res.stdout, re.M)
     assert m and float(m.group(1)) < 1.0 * SLACK, res
+
+
+# rsync's own signal handler spoils errno, which TSan reports, scio or not
+PROGRAM_PARAMS = [pytest.param(n, marks=not_under_tsan) if n == "rsync" else n
+                  for n in sorted(PROGRAMS)]
 
 
 def family_reached(name, res, rsync_log):
@@ -144,7 +163,7 @@ def family_reached(name, res, rsync_log):
     return m.group(1)
 
 
-@pytest.mark.parametrize("name", sorted(PROGRAMS))
+@pytest.mark.parametrize("name", PROGRAM_PARAMS)
 def test_program_ipv6_blackholed(world, tmp_path, name):
     log = start_rsyncd(world, tmp_path) if name == "rsync" else None
     world.fault("ipv6", "blackhole")
@@ -155,7 +174,7 @@ def test_program_ipv6_blackholed(world, tmp_path, name):
     without(world, PROGRAMS[name])
 
 
-@pytest.mark.parametrize("name", sorted(PROGRAMS))
+@pytest.mark.parametrize("name", PROGRAM_PARAMS)
 def test_program_both_families_fine(world, tmp_path, name):
     log = start_rsyncd(world, tmp_path) if name == "rsync" else None
     res = run(world, PROGRAMS[name])
@@ -263,14 +282,27 @@ def test_other_fd_on_time_while_race_pending(world, wait):
     its own event, not after the race; the race goes on in the next wait
     and wins there."""
     world.fault("ipv6", "blackhole")
-    res = run(world, [prog("multi_wait"), wait, "dual.test", PORT])
+    # a 500 ms delay: room for a loaded machine between the pipe and the win
+    res = run(world, [prog("multi_wait"), wait, "dual.test", PORT], SCIO_CONNECT_DELAY_MS=500)
     assert res.returncode == 0, res
     recs = records(res)
     first, second = recs["wait"][0], recs["wait"][1]
     assert (first["rc"], first["sock"], first["pipe"]) == ("1", "0x0", "0x1"), res
-    assert 90 <= int(first["ms"]) <= 200 * SLACK, res
+    assert 90 <= int(first["ms"]) <= 350, res
     assert (second["rc"], second["sock"], second["pipe"]) == ("1", "0x4", "0x0"), res
-    assert int(second["ms"]) < 700 * SLACK, res
+    assert 480 <= int(second["ms"]) < 1000 * SLACK, res
+    assert recs["done"][0] == {"so_error": "0", "peer": "::ffff:192.0.2.10",
+                               "fds_left": "0"}, res
+
+
+@pytest.mark.parametrize("wait", ["poll", "ppoll", "epoll"])
+def test_fds_above_fd_setsize(world, wait):
+    """The socket and the pipe numbered above FD_SETSIZE: the same."""
+    world.fault("ipv6", "blackhole")
+    res = run(world, [prog("multi_wait"), "-H", wait, "dual.test", PORT])
+    assert res.returncode == 0, res
+    recs = records(res)
+    assert [(w["sock"], w["pipe"]) for w in recs["wait"]] == [("0x0", "0x1"), ("0x4", "0x0")], res
     assert recs["done"][0] == {"so_error": "0", "peer": "::ffff:192.0.2.10",
                                "fds_left": "0"}, res
 
@@ -352,3 +384,21 @@ def test_c_clients_under_valgrind(world):
     res = memcheck(world, [prog("drop_client"), "-w", "epoll", "close", "dual.test", PORT],
                    {**env, "SCIO_CONNECT_DELAY_MS": "20"})
     assert "wait rc=0" in res.stdout and "end fds_left=1 expect=1" in res.stdout, res
+
+
+# ---- history ----
+
+GAI_ORDER = ("import socket; print([a[4][0] for a in "
+             "socket.getaddrinfo('dual.test', 7000, type=socket.SOCK_STREAM)])")
+
+
+@pytest.mark.parametrize("client", [["epoll_client", "-s", "100", "edge"], ["multi_wait", "ppoll"]],
+                         ids=["epoll", "ppoll"])
+def test_history_hears_of_races_won_in_the_programs_wait(world, client):
+    """A race decided inside the program's own wait teaches history that
+    IPv6 failed: the next lookup under scio puts IPv4 first."""
+    world.fault("ipv6", "blackhole")
+    res = run(world, [prog(client[0]), *client[1:], "dual.test", PORT])
+    assert "peer=::ffff:192.0.2.10" in res.stdout, res
+    res = run(world, [PY, "-c", GAI_ORDER])
+    assert res.stdout.strip() == "['192.0.2.10', '2001:db8::10']", res

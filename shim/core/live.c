@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include "delay.h"
 #include "history.h"
 #include "internal.h"
 #include "log.h"
@@ -28,10 +29,11 @@ struct scio_live *scio_live_start(const struct scio_pending *p)
 	}
 	l->ctx = (struct attempt_ctx){ .m = &l->m, .own_fd = p->fd,
 				       .family = l->c.a[0].ss_family };
+	int delay_ms = scio_delay_for((const struct sockaddr *)&l->c.a[0], cfg);
 	map_for_socket(p->fd, l->ctx.family, l->c.a, l->c.n);
 	l->in = (struct scio_race_in){
 		.pub = { .addrs = l->c.a, .naddrs = l->c.n, .primary = 0,
-			 .connect_delay_ms = cfg->connect_delay_ms, .timeout_ms = -1,
+			 .connect_delay_ms = delay_ms, .timeout_ms = -1,
 			 .prepare = prepare_attempt, .prepare_arg = &l->ctx,
 			 .report = &l->rep },
 		.own_fd = p->fd, .own_index = 0, .own_started = 1,

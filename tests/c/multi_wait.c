@@ -2,7 +2,10 @@
  * multi_wait.c - a non-blocking connect waited for together with another
  * fd, the way programs with a wake-up pipe (ruby, event loops) wait:
  *
- *   multi_wait poll|ppoll|select|pselect|epoll HOST PORT
+ *   multi_wait [-H] poll|ppoll|select|pselect|epoll HOST PORT
+ *
+ * -H: the socket and the pipe get fd numbers above FD_SETSIZE (1500 and
+ * up; not for select and pselect, which cannot take them).
  *
  * A child process forked first writes one byte into a pipe at +100 ms.
  * The program connects (non-blocking) to HOST's first address and waits,
@@ -77,6 +80,18 @@ static int wait_both(const char *how, int sock, int rd, int ep, short *rs, short
 	return rc;
 }
 
+/* fd moved to the lowest free number from at up. */
+static int move_high(int fd, int at)
+{
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, at);
+	if (high < 0) {
+		printf("dupfd errno=%s\n", errname(errno));
+		exit(1);
+	}
+	close(fd);
+	return high;
+}
+
 /* The writer: forked before anything else, writes at t0 + 100 ms. */
 static pid_t start_writer(int wr, const struct timespec *t0)
 {
@@ -99,8 +114,11 @@ static pid_t start_writer(int wr, const struct timespec *t0)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	int high = argc > 1 && !strcmp(argv[1], "-H");
+	argv += high;
+	argc -= high;
 	if (argc != 4) {
-		fprintf(stderr, "usage: multi_wait poll|ppoll|select|pselect|epoll HOST PORT\n");
+		fprintf(stderr, "usage: multi_wait [-H] poll|ppoll|select|pselect|epoll HOST PORT\n");
 		return 2;
 	}
 	const char *how = argv[1];
@@ -113,6 +131,8 @@ int main(int argc, char **argv)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return 1;
+	if (high)
+		p[0] = move_high(p[0], 1500);
 	int before = count_fds();
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -120,6 +140,8 @@ int main(int argc, char **argv)
 	pid_t writer = start_writer(p[1], &t0);
 
 	int sock = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (high)
+		sock = move_high(sock, 1600);
 	int rc = connect(sock, ai->ai_addr, ai->ai_addrlen);
 	printf("connect rc=%d errno=%s\n", rc, rc ? errname(errno) : "0");
 	int ep = -1;
