@@ -5,6 +5,7 @@
 #include "internal.h"
 
 __thread int scio_locks_held __attribute__((tls_model("initial-exec")));
+__thread int scio_cancel_saved __attribute__((tls_model("initial-exec")));
 
 /* How long a lock may stay held with no owner recorded before it is taken
  * to be this thread's (see take_unless_mine). */

@@ -33,9 +33,23 @@ extern __thread int scio_locks_held __attribute__((tls_model("initial-exec")));
 /* The socket's SO_COOKIE, or 0 when the kernel has none. */
 uint64_t scio_socket_cookie(int fd);
 
+/*
+ * No cancellation while a library lock is held: code under a lock closes
+ * sockets (a race dropped), and close(), poll() or connect() are
+ * cancellation points; a thread cancelled there would leave the lock held
+ * and every other thread waiting for it for ever.  A cancel that comes
+ * meanwhile acts at the program's next cancellation point.  The state is
+ * saved by the outermost lock only; a signal handler's lock nested inside
+ * finds the count above 0 and leaves it alone.
+ */
+extern __thread int scio_cancel_saved __attribute__((tls_model("initial-exec")));
+
 static inline void scio_lock(pthread_mutex_t *m)
 {
-	scio_locks_held++;
+	if (scio_locks_held++ == 0) {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &scio_cancel_saved);
+	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	pthread_mutex_lock(m);
 }
@@ -43,8 +57,13 @@ static inline void scio_lock(pthread_mutex_t *m)
 static inline void scio_unlock(pthread_mutex_t *m)
 {
 	pthread_mutex_unlock(m);
+	/* read before the count drops: a handler's lock may then save anew */
+	int saved = scio_cancel_saved;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	scio_locks_held--;
+	if (--scio_locks_held == 0) {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		pthread_setcancelstate(saved, NULL);
+	}
 }
 
 /*

@@ -402,3 +402,22 @@ def test_history_hears_of_races_won_in_the_programs_wait(world, client):
     assert "peer=::ffff:192.0.2.10" in res.stdout, res
     res = run(world, [PY, "-c", GAI_ORDER])
     assert res.stdout.strip() == "['192.0.2.10', '2001:db8::10']", res
+
+
+# ---- fidelity: odd things done to a socket while its race lives ----
+
+def live_edge(lab, mode, timeout=10, **env):
+    lab.fault("ipv6", "blackhole")
+    lab.fault("ipv4", "lossy")  # an IPv4 attempt still in flight after 100 ms
+    return run(lab, [prog("live_edge"), mode, "dual.test", PORT], timeout=timeout,
+               SCIO_CONNECT_DELAY_MS=20, SCIO_LOG="info", **env)
+
+
+def test_cancel_in_close_leaves_no_lock_held(world):
+    """pthread_cancel acting in close() while the race on that socket is
+    dropped (its attempt sockets closed, a cancellation point each): the
+    thread ends, and the process's next connect and close do not hang on
+    a lock the cancelled thread took with it."""
+    res = live_edge(world, "cancel")
+    assert not res.timed_out and res.returncode == 0, res
+    assert "joined cancelled=1" in res.stdout and "second close done" in res.stdout, res
