@@ -421,3 +421,16 @@ def test_cancel_in_close_leaves_no_lock_held(world):
     res = live_edge(world, "cancel")
     assert not res.timed_out and res.returncode == 0, res
     assert "joined cancelled=1" in res.stdout and "second close done" in res.stdout, res
+
+
+def test_fd_reused_during_the_wait_is_no_win(world):
+    """Another thread closes the socket while this thread's poll holds its
+    race, and opens a UDP socket that gets the same number (writable at
+    once): that is not the program's IPv6 connect winning.  Neither the
+    log nor history hears of a win, and nothing is put in the fd's place."""
+    res = live_edge(world, "reuse")
+    assert not res.timed_out and res.returncode == 0, res
+    assert "reuse rc=1 same_number=1" in res.stdout, res
+    assert "after type=dgram" in res.stdout, res
+    assert "connected to" not in res.stderr, res
+    assert "closed by another thread" in res.stderr, res

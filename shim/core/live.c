@@ -55,6 +55,14 @@ static void live_release(struct scio_live *l)
 	free(l);
 }
 
+/* Whether l->fd still names the program's socket: a number closed and
+ * reused meanwhile (by another thread, while this race was out of the
+ * table in a wait) names another file, which no race may touch. */
+static int own_fd_is_ours(const struct scio_live *l)
+{
+	return scio_socket_cookie(l->fd) == l->cookie;
+}
+
 void scio_live_free(struct scio_live *l, enum scio_live_end how)
 {
 	int saved = errno;
@@ -63,7 +71,7 @@ void scio_live_free(struct scio_live *l, enum scio_live_end how)
 		close(rc);
 	/* a child's epoll sets are its parent's too: left as they are; a
 	 * closed fd left its sets with its file */
-	if (how == SCIO_LIVE_GIVEN_BACK && l->hidden_epfd >= 0)
+	if (how == SCIO_LIVE_GIVEN_BACK && l->hidden_epfd >= 0 && own_fd_is_ours(l))
 		scio_epoll_unhide(l->hidden_epfd, l->fd);
 	else if (l->hidden_epfd >= 0)
 		scio_epoll_forget(l->hidden_epfd, l->fd);
@@ -103,11 +111,31 @@ static int move_winner(struct scio_live *l, int winner)
 	return 1;
 }
 
+/* The program's fd was closed during the race, its number maybe reused:
+ * what the race saw of it was another file's, so neither history nor the
+ * log hears of it, and nothing is put in its place. */
+static int finish_closed(struct scio_live *l, int winner)
+{
+	scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during its "
+		 "race; the race is dropped", l->fd);
+	if (winner >= 0 && winner != l->fd)
+		close(winner);
+	if (l->hidden_epfd >= 0)
+		scio_epoll_forget(l->hidden_epfd, l->fd);
+	live_release(l);
+	return 0;
+}
+
 int scio_live_finish(struct scio_live *l)
 {
 	int saved = errno;
 	int winner = scio_race_end(&l->io, 0);
 	int err = errno;
+	if (!own_fd_is_ours(l)) {
+		finish_closed(l, winner);
+		errno = saved;
+		return 0;
+	}
 	unmap_report(&l->rep);
 	scio_history_record(&l->rep, scio_wall_ms());
 	int connected = winner >= 0 &&
