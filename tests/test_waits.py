@@ -410,7 +410,7 @@ def live_edge(lab, mode, timeout=10, **env):
     lab.fault("ipv6", "blackhole")
     lab.fault("ipv4", "lossy")  # an IPv4 attempt still in flight after 100 ms
     return run(lab, [prog("live_edge"), mode, "dual.test", PORT], timeout=timeout,
-               SCIO_CONNECT_DELAY_MS=20, SCIO_LOG="info", **env)
+               SCIO_CONNECT_DELAY_MS=20, SCIO_LOG="info", **{"SCIO_HISTORY": "off", **env})
 
 
 def test_cancel_in_close_leaves_no_lock_held(world):
@@ -433,4 +433,27 @@ def test_fd_reused_during_the_wait_is_no_win(world):
     assert "reuse rc=1 same_number=1" in res.stdout, res
     assert "after type=dgram" in res.stdout, res
     assert "connected to" not in res.stderr, res
-    assert "closed by another thread" in res.stderr, res
+
+
+
+def test_vfork_childs_close_leaves_the_parents_race(world):
+    """A vfork child (sharing the parent's memory) closes its copy of the
+    socket: the parent's race goes on and wins at IPv4's retransmission."""
+    res = live_edge(world, "vfork")
+    assert not res.timed_out and res.returncode == 0, res
+    parent = records(res)["parent"][0]
+    assert (parent["rc"], parent["so_error"]) == ("1", "0"), res
+    assert int(parent["ms"]) < 1900, res
+
+
+def test_epoll_set_closed_while_socket_kept_out(world):
+    """The program closes the epoll set while the socket is out of it for
+    its race, makes a new set (same number) and adds the socket: the add
+    succeeds, and the win shows with the new set's data."""
+    res = live_edge(world, "epclose")
+    assert not res.timed_out and res.returncode == 0, res
+    assert "same_number=1" in res.stdout, res
+    assert "add rc=0" in res.stdout, res
+    second = records(res)["second"][0]
+    assert (second["rc"], second["data"]) == ("1", "2"), res
+

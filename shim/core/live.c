@@ -63,6 +63,16 @@ static int own_fd_is_ours(const struct scio_live *l)
 	return scio_socket_cookie(l->fd) == l->cookie;
 }
 
+static int epfd_gone(const struct scio_live *l)
+{
+	return __atomic_load_n(&l->gone, __ATOMIC_ACQUIRE) & SCIO_LIVE_EPFD_GONE;
+}
+
+int scio_live_fd_gone(const struct scio_live *l)
+{
+	return __atomic_load_n(&l->gone, __ATOMIC_ACQUIRE) & SCIO_LIVE_FD_GONE;
+}
+
 void scio_live_free(struct scio_live *l, enum scio_live_end how)
 {
 	int saved = errno;
@@ -71,7 +81,9 @@ void scio_live_free(struct scio_live *l, enum scio_live_end how)
 		close(rc);
 	/* a child's epoll sets are its parent's too: left as they are; a
 	 * closed fd left its sets with its file */
-	if (how == SCIO_LIVE_GIVEN_BACK && l->hidden_epfd >= 0 && own_fd_is_ours(l))
+	if (epfd_gone(l))
+		;  /* the close hook forgot the slot: the set is not ours */
+	else if (how == SCIO_LIVE_GIVEN_BACK && l->hidden_epfd >= 0 && own_fd_is_ours(l))
 		scio_epoll_unhide(l->hidden_epfd, l->fd);
 	else if (l->hidden_epfd >= 0)
 		scio_epoll_forget(l->hidden_epfd, l->fd);
@@ -120,7 +132,7 @@ static int finish_closed(struct scio_live *l, int winner)
 		 "race; the race is dropped", l->fd);
 	if (winner >= 0 && winner != l->fd)
 		close(winner);
-	if (l->hidden_epfd >= 0)
+	if (l->hidden_epfd >= 0 && !epfd_gone(l))
 		scio_epoll_forget(l->hidden_epfd, l->fd);
 	live_release(l);
 	return 0;
@@ -129,9 +141,10 @@ static int finish_closed(struct scio_live *l, int winner)
 int scio_live_finish(struct scio_live *l)
 {
 	int saved = errno;
+	scio_pending_unhold(l);
 	int winner = scio_race_end(&l->io, 0);
 	int err = errno;
-	if (!own_fd_is_ours(l)) {
+	if (scio_live_fd_gone(l) || !own_fd_is_ours(l)) {
 		finish_closed(l, winner);
 		errno = saved;
 		return 0;
@@ -143,7 +156,7 @@ int scio_live_finish(struct scio_live *l)
 	if (winner >= 0 && !connected)
 		err = errno;
 	log_race(&l->m, &l->rep, connected ? 0 : err);
-	if (l->hidden_epfd >= 0)
+	if (l->hidden_epfd >= 0 && !epfd_gone(l))
 		scio_epoll_unhide(l->hidden_epfd, l->fd);
 	live_release(l);
 	errno = saved;

@@ -19,7 +19,9 @@
 struct scio_live {
 	int fd;                  /* the program's */
 	uint64_t cookie;         /* its socket's: fd still names it? */
-	int hidden_epfd;         /* the epoll set fd is kept out of, or -1 */
+	int hidden_epfd;         /* the epoll set fd is kept out of, or -1
+				  * (written by the holder atomically: the
+				  * close hook reads it) */
 	struct scio_match m;
 	struct cands c;
 	struct attempt_ctx ctx;
@@ -27,6 +29,13 @@ struct scio_live {
 	struct scio_race_in in;
 	struct scio_race_io io;
 	int done;                /* scio_race_step said so */
+	int gone;                /* SCIO_LIVE_*_GONE: the close hook saw it (atomic) */
+};
+
+/* What the close hook saw closed while a wait held the race. */
+enum {
+	SCIO_LIVE_FD_GONE = 1,    /* the program's fd */
+	SCIO_LIVE_EPFD_GONE = 2,  /* hidden_epfd: its slot is forgotten */
 };
 
 /* What became of the program's socket when a race is dropped. */
@@ -42,6 +51,9 @@ struct scio_live *scio_live_start(const struct scio_pending *p);
 
 /* Drops an undecided race: every attempt socket is closed. */
 void scio_live_free(struct scio_live *l, enum scio_live_end how);
+
+/* Whether the close hook saw the program close fd while a wait held l. */
+int scio_live_fd_gone(const struct scio_live *l);
 
 /* Carries out the engine's orders; 1 when the race is decided. */
 int scio_live_step(struct scio_live *l, int64_t *until);

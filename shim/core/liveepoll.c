@@ -30,7 +30,7 @@ static void hide_all(struct scio_races *rs, int epfd)
 		if (l->hidden_epfd == epfd && scio_epoll_hidden(epfd, l->fd)) {
 			k++;
 		} else if (scio_epoll_hide(epfd, l->fd) == 0) {
-			l->hidden_epfd = epfd;
+			__atomic_store_n(&l->hidden_epfd, epfd, __ATOMIC_RELEASE);
 			k++;
 		} else {
 			scio_pending_put_back(&rs->p[k]);

@@ -65,6 +65,8 @@ int scio_live_take(struct scio_races *rs, int (*wanted)(void *arg, int fd), void
 	rs->n = scio_pending_take_fds(wanted, arg, rs->p, SCIO_PENDING_MAX);
 	if (rs->n)
 		start_races(rs);
+	for (int k = 0; k < rs->n; k++)
+		scio_pending_hold(rs->p[k].live);
 	return rs->n;
 }
 
@@ -75,6 +77,12 @@ void scio_live_put_back(struct scio_races *rs)
 	rs->n = 0;
 }
 
+static void drop_held(struct scio_live *l, enum scio_live_end how)
+{
+	scio_pending_unhold(l);
+	scio_live_free(l, how);
+}
+
 /* Steps every race; the decided ones end.  Lowers *until to the earliest
  * timer of the others; returns how many were decided. */
 static int step_all(struct scio_races *rs, int64_t *until)
@@ -82,6 +90,12 @@ static int step_all(struct scio_races *rs, int64_t *until)
 	int decided = 0;
 	for (int k = 0; k < rs->n;) {
 		int64_t u = ENGINE_NEVER;
+		if (scio_live_fd_gone(rs->p[k].live)) {
+			/* closed by another thread: the fd is not ours to show */
+			drop_held(rs->p[k].live, SCIO_LIVE_CLOSED);
+			forget(rs, k);
+			continue;
+		}
 		if (scio_live_step(rs->p[k].live, &u)) {
 			scio_live_finish(rs->p[k].live);
 			forget(rs, k);
@@ -194,7 +208,7 @@ static void drive_cancelled(void *arg)
 {
 	struct scio_races *rs = arg;
 	for (int k = 0; k < rs->n; k++)
-		scio_live_free(rs->p[k].live, SCIO_LIVE_GIVEN_BACK);
+		drop_held(rs->p[k].live, SCIO_LIVE_GIVEN_BACK);
 	rs->n = 0;
 }
 

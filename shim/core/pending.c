@@ -33,6 +33,12 @@ static struct {
 	/* entries released by a thread that did not make them: their owners'
 	 * counts are stale */
 	unsigned others_released;
+	/* races out of the table in a wait of their thread: the close hook
+	 * tells their holder when their fd or epoll set goes */
+	struct scio_live *held[SCIO_HELD_MAX];
+	/* the process whose connects these are: a vfork child shares the
+	 * table, and its close() closes only its own copy of the fd */
+	pid_t pid;
 } table = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static struct scio_fork_lock fork_lock = { .m = &table.lock };
@@ -48,6 +54,7 @@ static void fork_child(void)
 			if (table.used[i] && table.e[i].live)
 				scio_live_free(table.e[i].live, SCIO_LIVE_FORKED);
 		memset(table.used, 0, sizeof(table.used));
+		memset(table.held, 0, sizeof(table.held));
 		scio_pending_races = 0;
 		scio_pending_here = 0;
 		seen_releases = table.others_released;
@@ -62,10 +69,9 @@ static void register_atfork(void)
 /* how: what became of the program's socket (live.h) */
 static void release_as(int i, pid_t me, enum scio_live_end how)
 {
-	if (table.e[i].live) {
+	if (table.e[i].live)
 		scio_live_free(table.e[i].live, how);
-		__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
-	}
+	__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
 	table.e[i].live = NULL;
 	table.used[i] = 0;
 	if (table.e[i].tid != me)
@@ -117,8 +123,7 @@ static int insert(const struct scio_pending *p)
 		return -1;
 	table.e[free_slot] = *p;
 	table.used[free_slot] = 1;
-	if (p->live)
-		__atomic_add_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -130,6 +135,7 @@ int scio_pending_add(int fd, const struct scio_match *m, int64_t now)
 		return -1;
 	scio_once(&atfork_once, register_atfork);
 	scio_lock(&table.lock);
+	table.pid = getpid();
 	int rc = insert(&p);
 	count_mine(p.tid);
 	scio_unlock(&table.lock);
@@ -146,8 +152,7 @@ int scio_pending_take(int fd, struct scio_pending *out)
 			continue;
 		struct scio_pending p = table.e[i];
 		if (p.cookie == scio_socket_cookie(fd)) {
-			if (p.live)
-				__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
+			__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
 			table.used[i] = 0;
 			*out = p;
 			found = 1;
@@ -177,8 +182,7 @@ int scio_pending_take_fds(int (*wanted)(void *arg, int fd), void *arg,
 			release_as(i, me, SCIO_LIVE_CLOSED);
 		} else if (want) {
 			out[n++] = *e;
-			if (e->live)
-				__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
+			__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
 			table.used[i] = 0;
 		}
 	}
@@ -187,9 +191,39 @@ int scio_pending_take_fds(int (*wanted)(void *arg, int fd), void *arg,
 	return n;
 }
 
+static void unhold(struct scio_live *l)
+{
+	for (int i = 0; i < SCIO_HELD_MAX; i++)
+		if (table.held[i] == l) {
+			table.held[i] = NULL;
+			__atomic_sub_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
+		}
+}
+
+void scio_pending_hold(struct scio_live *l)
+{
+	scio_lock(&table.lock);
+	for (int i = 0; i < SCIO_HELD_MAX; i++)
+		if (!table.held[i]) {
+			table.held[i] = l;
+			__atomic_add_fetch(&scio_pending_races, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	scio_unlock(&table.lock);
+}
+
+void scio_pending_unhold(struct scio_live *l)
+{
+	scio_lock(&table.lock);
+	unhold(l);
+	scio_unlock(&table.lock);
+}
+
 void scio_pending_put_back(const struct scio_pending *p)
 {
 	scio_lock(&table.lock);
+	if (p->live)
+		unhold(p->live);
 	if (insert(p) < 0 && p->live)
 		scio_live_free(p->live, SCIO_LIVE_GIVEN_BACK);  /* no room: given up */
 	count_mine(p->tid);
@@ -226,16 +260,45 @@ void scio_pending_drop_fd(int fd)
 	scio_unlock(&table.lock);
 }
 
+/* fd was the epoll set a race keeps its socket out of: the set is gone,
+ * and a new one may get its number; nothing goes back into it. */
+static void epfd_closing(struct scio_live *l, int fd, int in_table)
+{
+	if (__atomic_load_n(&l->hidden_epfd, __ATOMIC_ACQUIRE) != fd)
+		return;
+	scio_epoll_forget(fd, l->fd);
+	if (in_table)
+		l->hidden_epfd = -1;
+	else
+		__atomic_or_fetch(&l->gone, SCIO_LIVE_EPFD_GONE, __ATOMIC_RELEASE);
+}
+
 void scio_pending_closing(int fd)
 {
 	if (scio_locks_held)
 		return;  /* a handler's close inside the library: the next wait sees it */
 	int saved = errno;
+	if (getpid() != __atomic_load_n(&table.pid, __ATOMIC_RELAXED)) {
+		errno = saved;
+		return;  /* a vfork child's close: the parent's fd stays open */
+	}
 	pid_t me = this_tid();
 	scio_lock(&table.lock);
-	for (int i = 0; i < SCIO_PENDING_MAX; i++)
-		if (table.used[i] && table.e[i].fd == fd && table.e[i].live)
-			release_as(i, me, SCIO_LIVE_CLOSED);
+	for (int i = 0; i < SCIO_PENDING_MAX; i++) {
+		if (!table.used[i] || table.e[i].fd != fd) {
+			if (table.used[i] && table.e[i].live)
+				epfd_closing(table.e[i].live, fd, 1);
+			continue;
+		}
+		release_as(i, me, SCIO_LIVE_CLOSED);
+	}
+	for (int i = 0; i < SCIO_HELD_MAX; i++) {
+		struct scio_live *l = table.held[i];
+		if (l && l->fd == fd)
+			__atomic_or_fetch(&l->gone, SCIO_LIVE_FD_GONE, __ATOMIC_RELEASE);
+		else if (l)
+			epfd_closing(l, fd, 0);
+	}
 	count_mine(me);
 	scio_unlock(&table.lock);
 	errno = saved;

@@ -17,6 +17,7 @@
 
 #define SCIO_PENDING_MAX 8
 #define SCIO_PENDING_TTL_US (120 * 1000000LL)
+#define SCIO_HELD_MAX 32
 
 struct scio_live;  /* live.h: a race under way between the program's waits */
 
@@ -64,12 +65,13 @@ void scio_pending_put_back(const struct scio_pending *p);
 int scio_pending_take_fds(int (*wanted)(void *arg, int fd), void *arg,
 			  struct scio_pending *out, int cap);
 
-/* Entries with a live race (attempt sockets open), in every thread: the
+/* Entries of the table and races held by a wait, in every thread: the
  * interposed close()'s only cost when there are none. */
 extern int scio_pending_races;
 
-/* The program closes fd: a live race on it is dropped first (its attempt
- * sockets closed; fd itself is the program's to close). */
+/* The program closes fd: a race on it is dropped first (its attempt
+ * sockets closed; fd itself is the program's to close); a race a wait
+ * holds is told so; a race kept out of fd as an epoll set forgets it. */
 void scio_pending_closing(int fd);
 
 static inline void scio_pending_close_hook(int fd)
@@ -77,6 +79,13 @@ static inline void scio_pending_close_hook(int fd)
 	if (__builtin_expect(__atomic_load_n(&scio_pending_races, __ATOMIC_RELAXED) != 0, 0))
 		scio_pending_closing(fd);
 }
+
+/* A wait takes a started race out of the table (scio_pending_take_fds)
+ * and holds it: hold registers it, so that the close hook can tell it
+ * (live.h's gone) and counts it in scio_pending_races; unhold (and
+ * put_back) unregister it. */
+void scio_pending_hold(struct scio_live *l);
+void scio_pending_unhold(struct scio_live *l);
 
 /* The program took fd out of the epoll set its race kept it out of:
  * the race is dropped. */

@@ -4,15 +4,22 @@
  *
  *   live_edge cancel|reuse|vfork|efault HOST PORT
  *
- * Connects (non-blocking) to HOST's first address and polls it once for
- * 100 ms (the race is then under way, an attempt in flight), then
+ * Connects (non-blocking) to HOST's first address and polls it (epoll:
+ * epoll_wait on a set holding it) once for 100 ms (the race is then under way, an attempt in flight), then
  *   cancel  does that in a thread, which is cancelled as it closes the
  *           socket; the main thread then connects and closes again;
  *   reuse   polls again for 1 s while another thread closes the socket
  *           and opens a UDP socket with the same number (writable at once);
  *   vfork   a vfork child closes the socket and exits; the parent waits
  *           for its socket up to 2 s more;
- *   efault  polls a bad address, then a negative ppoll timeout.
+ *   efault  polls a bad address, then a negative ppoll timeout;
+ *   epclose (epoll) closes the epoll set while the socket is out of it
+ *           for its race, makes a new set (the same number) and adds the
+ *           socket to it, then waits on it up to 2 s;
+ *   dup2    (epoll) dup2s a UDP socket over the socket while it is out of
+ *           the set for its race, then adds the fd to the set;
+ *   pollep  registers the socket in an epoll set, polls it for 1.5 s,
+ *           then changes its registration (MOD) and waits on the set.
  * Prints key=value lines, "end" last.
  */
 #include <errno.h>
@@ -20,8 +27,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -164,6 +173,74 @@ static int do_efault(void)
 	return 0;
 }
 
+/* ---- epoll ---- */
+
+static int epoll_with(int sock, uint64_t data)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event reg = { .events = EPOLLOUT, .data.u64 = data };
+	epoll_ctl(ep, EPOLL_CTL_ADD, sock, &reg);
+	return ep;
+}
+
+static void epoll_report(const char *what, int ep, int ms)
+{
+	struct epoll_event ev[4];
+	double t0 = now_ms();
+	int rc = epoll_wait(ep, ev, 4, ms);
+	printf("%s rc=%d data=%llu ms=%.0f\n", what, rc,
+	       rc > 0 ? (unsigned long long)ev[0].data.u64 : 0ULL, now_ms() - t0);
+}
+
+static void ctl_report(const char *what, int ep, int op, int fd, uint64_t data)
+{
+	struct epoll_event reg = { .events = EPOLLOUT, .data.u64 = data };
+	int rc = epoll_ctl(ep, op, fd, &reg);
+	printf("%s rc=%d errno=%s\n", what, rc, rc ? errname(errno) : "0");
+}
+
+static int do_epclose(void)
+{
+	int sock = connect_one();
+	int ep = epoll_with(sock, 1);
+	epoll_report("first", ep, 100);
+	close(ep);
+	int ep2 = epoll_create1(EPOLL_CLOEXEC);
+	printf("same_number=%d\n", ep2 == ep);
+	ctl_report("add", ep2, EPOLL_CTL_ADD, sock, 2);
+	epoll_report("second", ep2, 2000);
+	close(sock);
+	close(ep2);
+	return 0;
+}
+
+static int do_dup2(void)
+{
+	int sock = connect_one();
+	int ep = epoll_with(sock, 1);
+	epoll_report("first", ep, 100);
+	int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	dup2(u, sock);
+	close(u);
+	ctl_report("add", ep, EPOLL_CTL_ADD, sock, 3);
+	epoll_report("second", ep, 100);
+	close(sock);
+	close(ep);
+	return 0;
+}
+
+static int do_pollep(void)
+{
+	int sock = connect_one();
+	int ep = epoll_with(sock, 5);
+	poll_one(sock, 1500);
+	ctl_report("mod", ep, EPOLL_CTL_MOD, sock, 5);
+	epoll_report("second", ep, 2000);
+	close(sock);
+	close(ep);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -180,7 +257,10 @@ int main(int argc, char **argv)
 	int rc = !strcmp(mode, "cancel") ? do_cancel()
 		 : !strcmp(mode, "reuse") ? do_reuse()
 		 : !strcmp(mode, "vfork") ? do_vfork()
-		 : !strcmp(mode, "efault") ? do_efault() : 2;
+		 : !strcmp(mode, "efault") ? do_efault()
+		 : !strcmp(mode, "epclose") ? do_epclose()
+		 : !strcmp(mode, "dup2") ? do_dup2()
+		 : !strcmp(mode, "pollep") ? do_pollep() : 2;
 	printf("end\n");
 	return rc;
 }
