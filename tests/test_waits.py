@@ -457,3 +457,13 @@ def test_epoll_set_closed_while_socket_kept_out(world):
     second = records(res)["second"][0]
     assert (second["rc"], second["data"]) == ("1", "2"), res
 
+
+def test_dup2_over_a_socket_kept_out_of_its_set(world):
+    """dup2 of a UDP socket over the socket while it is out of its epoll
+    set (a close the shim does not see): the program's ADD of the new file
+    goes to the kernel and succeeds, and its event shows."""
+    res = live_edge(world, "dup2")
+    assert not res.timed_out and res.returncode == 0, res
+    assert "add rc=0" in res.stdout, res
+    second = records(res)["second"][0]
+    assert (second["rc"], second["data"]) == ("1", "3"), res

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "epolltab.h"
+#include "internal.h"
 #include "live.h"
 #include "pending.h"
 
@@ -24,6 +25,7 @@ struct slot {
 	unsigned flags;   /* HIDDEN, SEVERAL */
 	uint32_t events;
 	uint64_t data;
+	uint64_t cookie;  /* the socket's SO_COOKIE while HIDDEN */
 };
 
 static struct slot *chunks[MAX_FDS / CHUNK];
@@ -135,10 +137,34 @@ static int ctl_hidden(struct slot *s, int epfd, int op, int fd,
 	}
 }
 
+/* Whether the table answers for the kernel: the fd still names the hidden
+ * socket (a close the shim did not see, dup2 over it say, left the slot
+ * stale: forgotten, the call goes to the kernel), and the call is one the
+ * kernel would take (others go to it for its error). */
+static int answered_here(struct slot *s, int epfd, int op, int fd,
+			 const struct epoll_event *ev)
+{
+	if (!(LOAD(s->flags) & HIDDEN) || LOAD(s->epfd) - 1 != epfd)
+		return 0;
+	if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL)
+		return 0;
+	if (op == EPOLL_CTL_MOD && ev && (ev->events & EPOLLEXCLUSIVE))
+		return 0;
+	int saved = errno;
+	uint64_t cookie = scio_socket_cookie(fd);
+	errno = saved;
+	if (cookie != LOAD(s->cookie)) {
+		STORE(s->epfd, 0);
+		STORE(s->flags, 0);
+		return 0;
+	}
+	return 1;
+}
+
 int scio_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct slot *s = slot_of(fd, op == EPOLL_CTL_ADD);
-	if (s && (LOAD(s->flags) & HIDDEN) && LOAD(s->epfd) - 1 == epfd)
+	if (s && answered_here(s, epfd, op, fd, ev))
 		return ctl_hidden(s, epfd, op, fd, ev);
 	int rc = scio_epoll_sys.ctl(epfd, op, fd, ev);
 	if (rc == 0 && s && (ev || op == EPOLL_CTL_DEL))
@@ -170,8 +196,10 @@ int scio_epoll_hide(int epfd, int fd)
 		return 0;
 	int saved = errno;
 	int rc = scio_epoll_sys.ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-	if (rc == 0)
+	if (rc == 0) {
+		STORE(s->cookie, scio_socket_cookie(fd));
 		STORE(s->flags, LOAD(s->flags) | HIDDEN);
+	}
 	else
 		STORE(s->epfd, 0);  /* not there: closed and reused, say */
 	errno = saved;
