@@ -467,3 +467,14 @@ def test_dup2_over_a_socket_kept_out_of_its_set(world):
     assert "add rc=0" in res.stdout, res
     second = records(res)["second"][0]
     assert (second["rc"], second["data"]) == ("1", "3"), res
+
+
+def test_poll_does_not_race_a_socket_in_an_epoll_set(world):
+    """A socket registered in an epoll set and polled: no race in the poll
+    (the winner's dup3 would take it out of the set without a word); the
+    registration stays (MOD succeeds) and the set's wait races and wins."""
+    res = live_edge(world, "pollep")
+    assert not res.timed_out and res.returncode == 0, res
+    assert "mod rc=0" in res.stdout, res
+    second = records(res)["second"][0]
+    assert (second["rc"], second["data"]) == ("1", "5"), res

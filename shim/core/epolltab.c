@@ -172,6 +172,12 @@ int scio_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return rc;
 }
 
+int scio_epoll_registered(int fd)
+{
+	struct slot *s = slot_of(fd, 0);
+	return s && LOAD(s->epfd) != 0 && !(LOAD(s->flags) & HIDDEN);
+}
+
 int scio_epoll_watches(int epfd, int fd)
 {
 	struct slot *s = slot_of(fd, 0);

@@ -29,6 +29,10 @@ extern struct scio_epoll_sys scio_epoll_sys;
  * by a race, answered from the record as the kernel would. */
 int scio_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 
+/* fd is in an epoll set (not kept out of it by a race): a winner moved
+ * onto fd with dup3 would leave that set without a word. */
+int scio_epoll_registered(int fd);
+
 /* fd is registered in epfd alone, for writability, or kept out of it. */
 int scio_epoll_watches(int epfd, int fd);
 
