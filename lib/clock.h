@@ -29,4 +29,16 @@ int scio_poll_timeout(int64_t until, int64_t now);
 int scio_timeval_ms(const struct timeval *tv);
 int scio_timespec_ms(const struct timespec *t);
 
+/* A timeout the kernel refuses (EINVAL: negative, or nanoseconds or
+ * microseconds out of range): such a call goes to libc untouched. */
+static inline int scio_timespec_bad(const struct timespec *t)
+{
+	return t && (t->tv_sec < 0 || t->tv_nsec < 0 || t->tv_nsec >= 1000000000L);
+}
+
+static inline int scio_timeval_bad(const struct timeval *tv)
+{
+	return tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000L);
+}
+
 #endif

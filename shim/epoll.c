@@ -43,7 +43,7 @@ SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
 			     const struct timespec *t, const sigset_t *mask)
 {
 	shim_ready();
-	if (scio_pending_in_this_thread()) {
+	if (scio_pending_in_this_thread() && !scio_timespec_bad(t)) {
 		int rc = scio_live_epoll(epfd, ev, max, scio_timespec_ms(t), mask);
 		if (rc != -2)
 			return rc;

@@ -29,7 +29,7 @@ SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t,
 		      const sigset_t *mask)
 {
 	shim_ready();
-	if (scio_pending_in_this_thread()) {
+	if (scio_pending_in_this_thread() && !scio_timespec_bad(t)) {
 		int rc = scio_live_poll(fds, nfds, scio_timespec_ms(t), mask);
 		if (rc != -2)
 			return rc;
@@ -54,7 +54,8 @@ SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds,
 			    size_t fdslen)
 {
 	shim_ready();
-	if (scio_pending_in_this_thread() && fdslen / sizeof(*fds) >= nfds) {
+	if (scio_pending_in_this_thread() && fdslen / sizeof(*fds) >= nfds &&
+	    !scio_timespec_bad(t)) {
 		int rc = scio_live_poll(fds, nfds, scio_timespec_ms(t), mask);
 		if (rc != -2)
 			return rc;

@@ -99,7 +99,7 @@ SHIM_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e,
 		       struct timeval *tv)
 {
 	shim_ready();
-	if (scio_pending_in_this_thread()) {
+	if (scio_pending_in_this_thread() && !scio_timeval_bad(tv)) {
 		int64_t start = scio_now_us();
 		int rc = race_in_select(nfds, r, w, e, scio_timeval_ms(tv), NULL);
 		if (rc != -2) {
@@ -116,7 +116,7 @@ SHIM_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e,
 			const struct timespec *t, const sigset_t *mask)
 {
 	shim_ready();
-	if (scio_pending_in_this_thread()) {
+	if (scio_pending_in_this_thread() && !scio_timespec_bad(t)) {
 		int rc = race_in_select(nfds, r, w, e, scio_timespec_ms(t), mask);
 		if (rc != -2)
 			return rc;

@@ -478,3 +478,12 @@ def test_poll_does_not_race_a_socket_in_an_epoll_set(world):
     assert "mod rc=0" in res.stdout, res
     second = records(res)["second"][0]
     assert (second["rc"], second["data"]) == ("1", "5"), res
+
+
+def test_bad_poll_arguments_get_the_kernels_errors(world):
+    """While a race is pending: poll on an address the kernel refuses is
+    EFAULT (not SIGSEGV in scio), a negative ppoll timeout EINVAL."""
+    res = live_edge(world, "efault")
+    assert not res.timed_out and res.returncode == 0, res
+    assert "badptr rc=-1 errno=EFAULT" in res.stdout, res
+    assert "negative rc=-1 errno=EINVAL" in res.stdout, res

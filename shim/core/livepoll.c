@@ -9,8 +9,10 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "engine.h"
 #include "epolltab.h"
 #include "internal.h"
@@ -234,11 +236,25 @@ int64_t scio_live_deadline(int timeout_ms)
 			      : scio_now_us() + (int64_t)timeout_ms * 1000;
 }
 
+/* A set the kernel refuses (EINVAL: more fds than RLIMIT_NOFILE; EFAULT:
+ * an address in the never mapped first page) or an empty one goes to
+ * libc untouched: its error, never a fault of ours reading it. */
+static int set_refused(const struct pollfd *fds, nfds_t nfds)
+{
+	if (nfds == 0 || (uintptr_t)fds < 4096)
+		return 1;
+	struct rlimit rl;
+	int saved = errno;
+	int too_many = getrlimit(RLIMIT_NOFILE, &rl) == 0 && nfds > rl.rlim_cur;
+	errno = saved;
+	return too_many;
+}
+
 int scio_live_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms,
 		   const sigset_t *mask)
 {
-	if (scio_locks_held)
-		return -2;  /* a handler's wait, inside the library */
+	if (scio_locks_held || set_refused(fds, nfds))
+		return -2;  /* a handler's wait, inside the library; a bad set */
 	struct set s = { fds, nfds };
 	struct scio_races rs;
 	int saved = errno;
