@@ -74,6 +74,13 @@ static int raw_ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *t,
 	return raw_ppoll(fds, n, t, mask);
 }
 
+static int raw_close(int fd)
+{
+	return (int)syscall(SYS_close, fd);
+}
+
+int (*shim_libc_close)(int) = raw_close;
+
 static void *next(const char *name, void *fallback)
 {
 	void *p = dlsym(RTLD_NEXT, name);
@@ -93,6 +100,8 @@ static void resolve(void)
 	scio_sys.poll_chk = next("__poll_chk", (void *)raw_poll_chk);
 	scio_sys.ppoll_chk = next("__ppoll_chk", (void *)raw_ppoll_chk);
 	scio_bind_sys = next("bind", (void *)scio_bind_sys);
+	__atomic_store_n(&shim_libc_close, (int (*)(int))next("close", (void *)raw_close),
+			 __ATOMIC_RELEASE);
 	scio_epoll_sys.ctl = next("epoll_ctl", (void *)scio_epoll_sys.ctl);
 	scio_epoll_sys.wait = next("epoll_wait", (void *)scio_epoll_sys.wait);
 	scio_epoll_sys.pwait = next("epoll_pwait", (void *)scio_epoll_sys.pwait);

@@ -11,6 +11,9 @@ void shim_init(void);
 
 extern int shim_initialised;
 
+/* libc's close, or the raw system call until shim_init found it. */
+extern int (*shim_libc_close)(int);
+
 /* What every interposed function does first: one load once initialised. */
 static inline void shim_ready(void)
 {
