@@ -75,6 +75,9 @@ struct scio_races {
 int scio_live_take(struct scio_races *rs, int (*wanted)(void *arg, int fd), void *arg);
 /* Puts the undecided ones back for the next wait. */
 void scio_live_put_back(struct scio_races *rs);
+/* A cleanup handler (pthread_cleanup_push) for a wait holding the races
+ * rs (struct scio_races *): dropped, the program's sockets given back. */
+void scio_live_cancelled(void *rs);
 /* µs deadline of a wait of timeout_ms (-1: ENGINE_NEVER). */
 int64_t scio_live_deadline(int timeout_ms);
 /* Waits for fds (the racing fds hidden) and the races' sockets until an

@@ -11,6 +11,7 @@
  * one writable event, edge-triggered or one-shot as registered.
  */
 #include <errno.h>
+#include <pthread.h>
 #include "engine.h"
 #include "epolltab.h"
 #include "internal.h"
@@ -55,6 +56,8 @@ int scio_live_epoll(int epfd, struct epoll_event *events, int maxevents,
 	}
 	int64_t deadline = scio_live_deadline(timeout_ms);
 	int rc;
+	/* libc's epoll_wait is a cancellation point too, even with no timeout */
+	pthread_cleanup_push(scio_live_cancelled, &rs);
 	for (;;) {
 		struct pollfd set = { .fd = epfd, .events = POLLIN };
 		rc = scio_live_drive(&set, 1, &rs, deadline, mask);
@@ -65,6 +68,7 @@ int scio_live_epoll(int epfd, struct epoll_event *events, int maxevents,
 		if (rc != 0 || scio_now_us() >= deadline)
 			break;
 	}
+	pthread_cleanup_pop(0);
 	int err = errno;
 	scio_live_put_back(&rs);
 	errno = rc < 0 ? err : saved;

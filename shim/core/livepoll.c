@@ -211,7 +211,7 @@ static int drive(struct set *s, struct scio_races *rs, int64_t deadline, const s
 
 /* pthread_cancel acted in one of the waits: the thread is going, and so
  * are its races (the program's sockets given back as they are). */
-static void drive_cancelled(void *arg)
+void scio_live_cancelled(void *arg)
 {
 	struct scio_races *rs = arg;
 	for (int k = 0; k < rs->n; k++)
@@ -224,7 +224,7 @@ int scio_live_drive(struct pollfd *fds, nfds_t nfds, struct scio_races *rs,
 {
 	struct set s = { fds, nfds };
 	int rc;
-	pthread_cleanup_push(drive_cancelled, rs);
+	pthread_cleanup_push(scio_live_cancelled, rs);
 	rc = drive(&s, rs, deadline, mask);
 	pthread_cleanup_pop(0);
 	return rc;
