@@ -433,6 +433,7 @@ def test_fd_reused_during_the_wait_is_no_win(world):
     assert "reuse rc=1 same_number=1" in res.stdout, res
     assert "after type=dgram" in res.stdout, res
     assert "connected to" not in res.stderr, res
+    assert "closed by another thread" in res.stderr, res
 
 
 

@@ -17,6 +17,7 @@
 #include "epolltab.h"
 #include "internal.h"
 #include "live.h"
+#include "log.h"
 #include "sys.h"
 
 #define ON_STACK 64
@@ -98,7 +99,9 @@ static int step_all(struct scio_races *rs, int64_t *until)
 	for (int k = 0; k < rs->n;) {
 		int64_t u = ENGINE_NEVER;
 		if (scio_live_fd_gone(rs->p[k].live)) {
-			/* closed by another thread: the fd is not ours to show */
+			/* the fd is not ours to show any more */
+			scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread "
+				 "during its race; the race is dropped", rs->p[k].fd);
 			drop_held(rs->p[k].live, SCIO_LIVE_CLOSED);
 			forget(rs, k);
 			continue;
