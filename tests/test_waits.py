@@ -423,6 +423,10 @@ def test_cancel_in_close_leaves_no_lock_held(world):
     assert "joined cancelled=1" in res.stdout and "second close done" in res.stdout, res
 
 
+@pytest.mark.skipif(TSAN, reason=(
+    "another thread closes the fd this thread polls: scio's table lock is "
+    "taken inside TSan's poll interceptor, where TSan does not see it held, "
+    "so it reports the table's accesses as a race"))
 def test_fd_reused_during_the_wait_is_no_win(world):
     """Another thread closes the socket while this thread's poll holds its
     race, and opens a UDP socket that gets the same number (writable at
