@@ -49,15 +49,7 @@ static void count_failing(int64_t now)
 	__atomic_store_n(&H.failing, n, __ATOMIC_RELEASE);
 }
 
-static struct scio_fork_lock fork_lock = { .m = &H.lock };
-static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
-static void fork_parent(void) { scio_fork_parent(&fork_lock); }
-static void fork_child(void) { scio_fork_child(&fork_lock); }
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void register_atfork(void)
-{
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
+SCIO_FORK_SAFE_LOCK(H.lock)
 
 static void empty_store(struct scio_hist_file *f)
 {
@@ -509,8 +501,13 @@ static int open_for_write(int create, struct stat *st)
 	return fd;
 }
 
-/* Read-modify-write of the file under an exclusive lock (lock held). */
-static void write_through(const struct scio_report *rep, int64_t now)
+/* A change to a store: in the file's copy or, without the file, in
+ * memory only. */
+typedef void store_change(struct scio_hist_file *f, const void *arg);
+
+/* Read-modify-write of the file under an exclusive lock (H.lock held);
+ * the change goes to memory alone when the file cannot be had. */
+static void write_through(store_change *change, const void *arg)
 {
 	struct stat st;
 	sigset_t old;
@@ -520,7 +517,7 @@ static void write_through(const struct scio_report *rep, int64_t now)
 		struct scio_hist_file *f = &scratch;
 		if (read_store(fd, f) < 0)
 			empty_store(f);  /* new, or our truncated store: rebuilt */
-		apply(f, rep, now);
+		change(f, arg);
 		if (pwrite(fd, f, sizeof(*f), 0) == (ssize_t)sizeof(*f) &&
 		    ftruncate(fd, sizeof(*f)) == 0)
 			H.mem = *f;
@@ -529,9 +526,20 @@ static void write_through(const struct scio_report *rep, int64_t now)
 		flock(fd, LOCK_UN);
 		close(fd);
 	} else {
-		apply(&H.mem, rep, now);  /* the file later, maybe */
+		change(&H.mem, arg);  /* the file later, maybe */
 	}
 	restore_signals(&old);
+}
+
+struct report_at {
+	const struct scio_report *rep;
+	int64_t now;
+};
+
+static void apply_report(struct scio_hist_file *f, const void *arg)
+{
+	const struct report_at *r = arg;
+	apply(f, r->rep, r->now);
 }
 
 /* Worth writing to the shared file: a failure, or a success that changes
@@ -580,7 +588,7 @@ void scio_history_record(const struct scio_report *rep, int64_t now)
 	scio_lock(&H.lock);
 	refresh(now);
 	if (H.mode == SCIO_HISTORY_SHARED && news(rep, now))
-		write_through(rep, now);
+		write_through(apply_report, &(struct report_at){ rep, now });
 	else
 		apply(&H.mem, rep, now);
 	count_failing(now);
@@ -734,15 +742,21 @@ static struct scio_hist_entry *find_nat64(struct scio_hist_file *f, uint32_t net
 	return victim;
 }
 
-static void nat64_note(struct scio_hist_file *f, uint32_t net,
-		       const struct scio_nat64_prefix *p, int64_t now, int64_t expires)
+struct nat64_at {
+	uint32_t net;
+	const struct scio_nat64_prefix *p;
+	int64_t now, expires;
+};
+
+static void nat64_note(struct scio_hist_file *f, const void *arg)
 {
-	int64_t stamp = ++H.clock + now;
-	struct scio_hist_entry *e = find_nat64(f, net, 1, stamp);
-	e->prefix = (uint8_t)p->len;
-	memcpy(e->addr, &p->addr, 16);
-	e->last_success = now;
-	e->last_failure = expires;
+	const struct nat64_at *n = arg;
+	int64_t stamp = ++H.clock + n->now;
+	struct scio_hist_entry *e = find_nat64(f, n->net, 1, stamp);
+	e->prefix = (uint8_t)n->p->len;
+	memcpy(e->addr, &n->p->addr, 16);
+	e->last_success = n->now;
+	e->last_failure = n->expires;
 	e->used = stamp;
 }
 
@@ -775,26 +789,11 @@ void scio_history_nat64_put(uint32_t net, const struct scio_nat64_prefix *p,
 	int saved = errno;
 	scio_lock(&H.lock);
 	refresh(now);
-	struct stat st;
-	sigset_t old;
-	block_signals(&old);
-	int fd = H.mode == SCIO_HISTORY_SHARED ? open_for_write(1, &st) : -1;
-	if (fd >= 0) {
-		struct scio_hist_file *f = &scratch;
-		if (read_store(fd, f) < 0)
-			empty_store(f);
-		nat64_note(f, net, p, now, expires);
-		if (pwrite(fd, f, sizeof(*f), 0) == (ssize_t)sizeof(*f) &&
-		    ftruncate(fd, sizeof(*f)) == 0)
-			H.mem = *f;
-		if (fstat(fd, &st) == 0)
-			H.seen = st;
-		flock(fd, LOCK_UN);
-		close(fd);
-	} else {
-		nat64_note(&H.mem, net, p, now, expires);
-	}
-	restore_signals(&old);
+	struct nat64_at note = { net, p, now, expires };
+	if (H.mode == SCIO_HISTORY_SHARED)
+		write_through(nat64_note, &note);
+	else
+		nat64_note(&H.mem, &note);
 	scio_unlock(&H.lock);
 	errno = saved;
 }

@@ -199,15 +199,7 @@ static void refresh(int64_t now)
 		names_free(&cache.names);  /* unknown: every name is raced */
 }
 
-static struct scio_fork_lock fork_lock = { .m = &cache.lock };
-static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
-static void fork_parent(void) { scio_fork_parent(&fork_lock); }
-static void fork_child(void) { scio_fork_child(&fork_lock); }
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void register_atfork(void)
-{
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
+SCIO_FORK_SAFE_LOCK(cache.lock)
 
 int scio_hosts_has(const char *name, int64_t now_us)
 {

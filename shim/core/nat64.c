@@ -37,15 +37,7 @@ static struct {
 	int64_t retry;               /* no discovery before this (wall ms) */
 } N = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static struct scio_fork_lock fork_lock = { .m = &N.lock };
-static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
-static void fork_parent(void) { scio_fork_parent(&fork_lock); }
-static void fork_child(void) { scio_fork_child(&fork_lock); }
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void register_atfork(void)
-{
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
+SCIO_FORK_SAFE_LOCK(N.lock)
 
 /* Which network the host is on: a hash of its IPv6 source /64 toward the
  * well-known NAT64 address (a route lookup; no packet is sent).  -1
