@@ -311,6 +311,15 @@ def test_dual_stack_untouched(lab):
     assert run_scio(lab, [PY, "-c", gai]).stdout == run_scio(lab, [PY, "-c", gai], shim=False).stdout
 
 
+def test_dual_stack_lookups_of_ipv4_only_names_cost_one_route_lookup(lab):
+    """Most names have only A records: on a host where IPv4 works their
+    lookups must not each pay a route check (socket, connect, close)."""
+    gai = ("import socket\nfor _ in range(20): socket.getaddrinfo('v4only.test', 7000)")
+    res = run_scio(lab, ["strace", "-f", "-qq", "-e", "trace=socket", PY, "-c", gai])
+    assert res.returncode == 0, res
+    assert res.stderr.count("SOCK_DGRAM") <= 1, res
+
+
 def test_dual_stack_icmp_unreachable_is_not_nat64(lab):
     """A blocking connect also returns what the network said later: an
     ICMP net unreachable on a dual-stack host is the server's network's

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "history.h"
 #include "internal.h"
 #include "log.h"
@@ -298,6 +299,25 @@ static struct addrinfo *synthesized_list(const struct scio_config *cfg,
 }
 
 /* Only A records, TCP among them, the first not routable over IPv4. */
+/* IPv4 that reached a destination this lately is taken to work for
+ * every lookup: a host's routes seldom change within seconds, and most
+ * names have only A records, so a host with IPv4 pays one route lookup
+ * per ten seconds, not one per lookup.  (A connect that still finds no
+ * route goes through NAT64 all the same: scio_nat64_connect.) */
+#define IPV4_ROUTED_TTL_US (10 * 1000000LL)
+static int64_t ipv4_routed_until;
+
+static int ipv4_unroutable(const struct sockaddr *a)
+{
+	int64_t now = scio_now_us();
+	if (now < __atomic_load_n(&ipv4_routed_until, __ATOMIC_RELAXED))
+		return 0;
+	if (no_ipv4_route(a))
+		return 1;
+	__atomic_store_n(&ipv4_routed_until, now + IPV4_ROUTED_TTL_US, __ATOMIC_RELAXED);
+	return 0;
+}
+
 static int wants_synthesis(const struct addrinfo *res)
 {
 	const struct addrinfo *first = NULL;
@@ -308,7 +328,7 @@ static int wants_synthesis(const struct addrinfo *res)
 		    ai->ai_addrlen >= sizeof(struct sockaddr_in) && !first)
 			first = ai;
 	}
-	return first && no_ipv4_route(first->ai_addr);
+	return first && ipv4_unroutable(first->ai_addr);
 }
 #endif
 
