@@ -4,8 +4,11 @@
 #ifndef SCIO_CHECK_H
 #define SCIO_CHECK_H
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 static int check_failures;
 static const char *check_current = "";
@@ -42,6 +45,23 @@ static inline int check_exit(void)
 {
 	printf("%d failed\n", check_failures);
 	return check_failures ? 1 : 0;
+}
+
+/* An address of text (IPv6 or IPv4), port 7000. */
+static inline struct sockaddr_storage check_addr(const char *text)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	if (inet_pton(AF_INET6, text, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(7000);
+	} else if (inet_pton(AF_INET, text, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(7000);
+	}
+	return ss;
 }
 
 #endif

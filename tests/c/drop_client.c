@@ -63,15 +63,8 @@ static void report_peer(int sock, int rc, double t0)
 	int err = -1;
 	socklen_t len = sizeof(err);
 	getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &len);
-	struct sockaddr_storage ss;
-	char host[64] = "?";
-	len = sizeof(ss);
-	if (getpeername(sock, (struct sockaddr *)&ss, &len) == 0) {
-		const void *a = ss.ss_family == AF_INET6
-			? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-			: (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-		inet_ntop(ss.ss_family, a, host, sizeof(host));
-	}
+	char host[64];
+	peer_of(sock, host, sizeof(host));
 	printf("parent rc=%d so_error=%s peer=%s ms=%.0f\n", rc, errname(err), host,
 	       now_ms() - t0);
 }

@@ -108,20 +108,6 @@ static void bind_wildcard(int fd, int family, const struct opts *o)
 	       rc, rc ? errname(errno) : "0");
 }
 
-static const char *peer_of(int fd, char *buf, size_t size)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	snprintf(buf, size, "?");
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-		const void *a = ss.ss_family == AF_INET6
-			? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-			: (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-		inet_ntop(ss.ss_family, a, buf, size);
-	}
-	return buf;
-}
-
 /* Waits for the greeting after EPOLL_CTL_MOD to EPOLLIN; prints it. */
 static int greeting(const struct opts *o, int ep, int fd, int *waits)
 {

@@ -164,15 +164,8 @@ int main(int argc, char **argv)
 	int err = -1;
 	socklen_t len = sizeof(err);
 	getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &len);
-	struct sockaddr_storage ss;
-	char host[64] = "?";
-	len = sizeof(ss);
-	if (getpeername(sock, (struct sockaddr *)&ss, &len) == 0) {
-		const void *a = ss.ss_family == AF_INET6
-			? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-			: (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-		inet_ntop(ss.ss_family, a, host, sizeof(host));
-	}
+	char host[64];
+	peer_of(sock, host, sizeof(host));
 	close(sock);
 	if (ep >= 0)
 		close(ep);

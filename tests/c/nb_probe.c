@@ -85,15 +85,8 @@ static void report(int fd)
 	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
 	len = sizeof(nodelay);
 	getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len);
-	struct sockaddr_storage ss;
-	char host[64] = "?";
-	len = sizeof(ss);
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-		const void *a = ss.ss_family == AF_INET6
-			? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-			: (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-		inet_ntop(ss.ss_family, a, host, sizeof(host));
-	}
+	char host[64];
+	peer_of(fd, host, sizeof(host));
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
 	printf("so_error=%s peer=%s nonblock=%d cloexec=%d nodelay=%d\n",
 	       errname(err), host, !!(fl & O_NONBLOCK), !!(fdfl & FD_CLOEXEC), nodelay);

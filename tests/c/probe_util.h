@@ -2,14 +2,32 @@
 #ifndef SCIO_PROBE_UTIL_H
 #define SCIO_PROBE_UTIL_H
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <resolv.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+
+/* The address fd is connected to, as text; "?" when it has none. */
+static inline const char *peer_of(int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	snprintf(buf, size, "?");
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+		const void *a = ss.ss_family == AF_INET6
+			? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+			: (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+		inet_ntop(ss.ss_family, a, buf, (socklen_t)size);
+	}
+	return buf;
+}
 
 static inline double now_ms(void)
 {

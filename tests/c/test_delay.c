@@ -115,22 +115,6 @@ static void an_explicit_setting_overrides_history(void)
 	CHECK_EQ(c.connect_delay_explicit, 0);
 }
 
-static struct sockaddr_storage addr(const char *text)
-{
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	if (inet_pton(AF_INET6, text, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(7000);
-	} else if (inet_pton(AF_INET, text, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(7000);
-	}
-	return ss;
-}
-
 /* A race to text won in rtt_us, at now. */
 static void won(const char *text, int64_t rtt_us, int64_t now)
 {
@@ -138,7 +122,7 @@ static void won(const char *text, int64_t rtt_us, int64_t now)
 	memset(&rep, 0, sizeof(rep));
 	rep.count = 1;
 	rep.candidates = 1;
-	rep.attempt[0].addr = addr(text);
+	rep.attempt[0].addr = check_addr(text);
 	rep.attempt[0].end_us = rtt_us;
 	rep.attempt[0].won = 1;
 	scio_history_record(&rep, now);
@@ -146,7 +130,7 @@ static void won(const char *text, int64_t rtt_us, int64_t now)
 
 static uint32_t rtt(const char *text, int64_t now)
 {
-	struct sockaddr_storage ss = addr(text);
+	struct sockaddr_storage ss = check_addr(text);
 	return scio_history_rtt((struct sockaddr *)&ss, now);
 }
 

@@ -13,22 +13,6 @@
 #define T0 ((int64_t)1700000000000)  /* a wall-clock time in ms */
 #define HOUR ((int64_t)3600 * 1000)
 
-static struct sockaddr_storage addr(const char *text)
-{
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	if (inet_pton(AF_INET6, text, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(7000);
-	} else if (inet_pton(AF_INET, text, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(7000);
-	}
-	return ss;
-}
-
 /* A race of one attempt to text that worked (ok) or timed out, at now. */
 static void record(const char *text, int ok, int64_t now)
 {
@@ -38,7 +22,7 @@ static void record(const char *text, int ok, int64_t now)
 	rep.candidates = 1;
 	rep.winner = ok ? 0 : -1;
 	rep.error = ok ? 0 : ETIMEDOUT;
-	rep.attempt[0].addr = addr(text);
+	rep.attempt[0].addr = check_addr(text);
 	rep.attempt[0].addrlen = sizeof(struct sockaddr_in6);
 	rep.attempt[0].end_us = 1000;
 	rep.attempt[0].error = ok ? 0 : ETIMEDOUT;
@@ -48,7 +32,7 @@ static void record(const char *text, int ok, int64_t now)
 
 static int broken(const char *text, int64_t now)
 {
-	struct sockaddr_storage ss = addr(text);
+	struct sockaddr_storage ss = check_addr(text);
 	return scio_history_broken((struct sockaddr *)&ss, now);
 }
 
