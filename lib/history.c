@@ -383,20 +383,16 @@ static int64_t lru_key(const struct scio_hist_entry *e, int64_t stamp)
 	return e->used > stamp + FUTURE_MS ? 0 : e->used;
 }
 
-static struct scio_hist_entry *find(struct scio_hist_file *f, int kind,
-				    const struct sockaddr *sa, int create, int64_t stamp)
+/* The entry `matches` takes, else (create) the least recently used
+ * slot, emptied; NULL when none matches and create is 0. */
+static struct scio_hist_entry *slot(struct scio_hist_file *f,
+				    int (*matches)(const struct scio_hist_entry *, const void *),
+				    const void *key, int create, int64_t stamp)
 {
-	uint8_t key[16];
-	int family;
-	masked(sa, 128, key, &family);
-	int prefix = kind == KIND_DEST ? (family == 6 ? 128 : 32) : net_prefix(family);
-	masked(sa, prefix, key, &family);
-
 	struct scio_hist_entry *victim = &f->e[0];
 	for (size_t i = 0; i < SCIO_HISTORY_SLOTS; i++) {
 		struct scio_hist_entry *e = &f->e[i];
-		if (e->kind == kind && e->family == family && e->prefix == prefix &&
-		    memcmp(e->addr, key, 16) == 0)
+		if (matches(e, key))
 			return e;
 		if (e->kind == 0 || (victim->kind != 0 && lru_key(e, stamp) < lru_key(victim, stamp)))
 			victim = e;
@@ -404,12 +400,38 @@ static struct scio_hist_entry *find(struct scio_hist_file *f, int kind,
 	if (!create)
 		return NULL;
 	memset(victim, 0, sizeof(*victim));
-	victim->kind = (uint8_t)kind;
-	victim->family = (uint8_t)family;
-	victim->prefix = (uint8_t)prefix;
-	memcpy(victim->addr, key, 16);
-	victim->used = stamp;
 	return victim;
+}
+
+struct place {
+	int kind, family, prefix;
+	uint8_t addr[16];
+};
+
+static int same_place(const struct scio_hist_entry *e, const void *key)
+{
+	const struct place *k = key;
+	return e->kind == k->kind && e->family == k->family && e->prefix == k->prefix &&
+	       memcmp(e->addr, k->addr, 16) == 0;
+}
+
+static struct scio_hist_entry *find(struct scio_hist_file *f, int kind,
+				    const struct sockaddr *sa, int create, int64_t stamp)
+{
+	struct place k = { .kind = kind };
+	masked(sa, 128, k.addr, &k.family);
+	k.prefix = kind == KIND_DEST ? (k.family == 6 ? 128 : 32) : net_prefix(k.family);
+	masked(sa, k.prefix, k.addr, &k.family);
+
+	struct scio_hist_entry *e = slot(f, same_place, &k, create, stamp);
+	if (e && e->kind == 0) {
+		e->kind = (uint8_t)kind;
+		e->family = (uint8_t)k.family;
+		e->prefix = (uint8_t)k.prefix;
+		memcpy(e->addr, k.addr, 16);
+		e->used = stamp;
+	}
+	return e;
 }
 
 static enum scio_fail_kind fail_kind(int err)
@@ -722,24 +744,21 @@ int scio_history_forget(void)
 
 /* ---- NAT64 prefixes per network (history.h) ---- */
 
+static int same_network(const struct scio_hist_entry *e, const void *key)
+{
+	return e->kind == SCIO_HIST_NAT64 && e->srtt_us == *(const uint32_t *)key;
+}
+
 static struct scio_hist_entry *find_nat64(struct scio_hist_file *f, uint32_t net,
 					  int create, int64_t stamp)
 {
-	struct scio_hist_entry *victim = &f->e[0];
-	for (size_t i = 0; i < SCIO_HISTORY_SLOTS; i++) {
-		struct scio_hist_entry *e = &f->e[i];
-		if (e->kind == SCIO_HIST_NAT64 && e->srtt_us == net)
-			return e;
-		if (e->kind == 0 || (victim->kind != 0 && lru_key(e, stamp) < lru_key(victim, stamp)))
-			victim = e;
+	struct scio_hist_entry *e = slot(f, same_network, &net, create, stamp);
+	if (e && e->kind == 0) {
+		e->kind = SCIO_HIST_NAT64;
+		e->family = 6;
+		e->srtt_us = net;
 	}
-	if (!create)
-		return NULL;
-	memset(victim, 0, sizeof(*victim));
-	victim->kind = SCIO_HIST_NAT64;
-	victim->family = 6;
-	victim->srtt_us = net;
-	return victim;
+	return e;
 }
 
 struct nat64_at {
