@@ -254,7 +254,7 @@ static int started_later(int fd, const struct scio_match *m, int64_t t0,
  * the race resumes where it stopped. */
 static int resume_connect(int fd)
 {
-	switch (wait_race(fd, send_timeout_ms(fd), 1)) {
+	switch (wait_race(fd, send_timeout_ms(fd))) {
 	case SCIO_WAIT_WON:
 		return 0;
 	case SCIO_WAIT_TIMEOUT:

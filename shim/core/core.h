@@ -107,7 +107,6 @@ int timeout_ms_of(const struct timeval *tv);
 int own_send_timeout(int fd, struct timeval *tv);
 int send_timeout_ms(int fd);
 int interrupted(void *arg);
-int always_interrupted(void *arg);
 int own_connect_bounded(int fd, const struct sockaddr *dst, int64_t bound_us, const struct timeval *mine, int *interrupted_by, uint64_t *cookie);
 
 /* outcome.c */
@@ -132,6 +131,20 @@ int scio_nat64_addrconfig_retry(const char *node, const char *service,
 				const struct addrinfo *hints, struct addrinfo **res, int rc);
 
 /* wait.c */
-enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking);
+/*
+ * A blocking connect() again on a socket whose race a signal interrupted
+ * (shim/core/wait.c): what became of it.
+ */
+enum scio_wait_outcome {
+	SCIO_WAIT_NOT_OURS,    /* no pending race: do the program's wait */
+	SCIO_WAIT_WON,         /* fd is connected: report it writable */
+	SCIO_WAIT_TIMEOUT,     /* the wait timed out, fd still connecting */
+	SCIO_WAIT_FAILED,      /* every attempt failed: fd holds its error */
+	SCIO_WAIT_INTERRUPTED, /* a signal: EINTR (the race resumes later) */
+	SCIO_WAIT_CLOSED,      /* another thread closed fd during the race:
+				  the program's wait goes on with whatever
+				  the number names now */
+};
+enum scio_wait_outcome wait_race(int fd, int timeout_ms);
 
 #endif

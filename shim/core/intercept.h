@@ -22,21 +22,6 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 			       struct addrinfo **res);
 
 /*
- * A blocking connect() again on a socket whose race a signal interrupted
- * (shim/core/wait.c): what became of it.
- */
-enum scio_wait_outcome {
-	SCIO_WAIT_NOT_OURS,    /* no pending race: do the program's wait */
-	SCIO_WAIT_WON,         /* fd is connected: report it writable */
-	SCIO_WAIT_TIMEOUT,     /* the wait timed out, fd still connecting */
-	SCIO_WAIT_FAILED,      /* every attempt failed: fd holds its error */
-	SCIO_WAIT_INTERRUPTED, /* a signal: EINTR (the race resumes later) */
-	SCIO_WAIT_CLOSED,      /* another thread closed fd during the race:
-				  the program's wait goes on with whatever
-				  the number names now */
-};
-
-/*
  * The program's poll/ppoll (select and pselect turned into poll): when
  * its set holds a socket of this thread with a pending race, asking for
  * writability, the race advances inside the wait (shim/core/livepoll.c).

@@ -77,14 +77,6 @@ int interrupted(void *arg)
 	return 0;
 }
 
-/* ---- the race of a pending non-blocking connect, inside poll/select ---- */
-
-int always_interrupted(void *arg)
-{
-	(void)arg;
-	return 1;  /* poll and select are never restarted after a handler */
-}
-
 /* Would one of the signals that came while they were held have
  * interrupted a blocking connect?  A caught one without SA_RESTART would;
  * with SO_SNDTIMEO set, any caught one (the kernel cannot restart it). */

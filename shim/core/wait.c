@@ -68,8 +68,7 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 	return own_running ? SCIO_WAIT_TIMEOUT : SCIO_WAIT_FAILED;
 }
 
-static __attribute__((noinline)) enum scio_wait_outcome
-wait_race_held(int fd, int timeout_ms)
+__attribute__((noinline)) enum scio_wait_outcome wait_race(int fd, int timeout_ms)
 {
 	if (scio_locks_held)
 		return SCIO_WAIT_NOT_OURS;  /* a handler's connect, inside the library */
@@ -96,10 +95,4 @@ wait_race_held(int fd, int timeout_ms)
 	cands_free(&c);
 	errno = saved;
 	return o;
-}
-
-enum scio_wait_outcome wait_race(int fd, int timeout_ms, int blocking)
-{
-	(void)blocking;
-	return wait_race_held(fd, timeout_ms);
 }
