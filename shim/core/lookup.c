@@ -77,12 +77,14 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 	}
 	if ((rc == EAI_NONAME || rc == EAI_NODATA) && node && res && !cfg->disabled &&
 	    names_a_host(node, hints))
-		rc = scio_nat64_addrconfig_retry(node, service, hints, res, rc);
+		rc = scio_nat64_lookup_retry(node, service, hints, res, rc);
 	if (rc != 0 || !node || !res || !*res || cfg->disabled)
 		return rc;
 	saved = errno;
 	int family = hints ? hints->ai_family : AF_UNSPEC;
-	if (family == AF_UNSPEC && names_a_host(node, hints))
+	/* a literal's too: the program then makes the AF_INET6 socket
+	 * itself, and no connect of it needs its family changed */
+	if (family == AF_UNSPEC && !(hints && (hints->ai_flags & AI_PASSIVE)))
 		scio_nat64_complete_answer(node, res);
 	if (family == AF_UNSPEC) {
 		/* RFC 8305 section 4: interleave after the system's sort,

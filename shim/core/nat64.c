@@ -201,6 +201,75 @@ static int no_ipv4_route(const struct sockaddr *a)
 	return rc < 0 && (err == ENETUNREACH || err == EHOSTUNREACH);
 }
 
+/*
+ * Whether IPv4 can reach an answer's first address, asked of the routing
+ * table (a route lookup, nothing sent) and remembered for ten seconds: a
+ * host's routes seldom change within seconds, so a program that looks up
+ * names or literals in a loop pays one route lookup, not one per lookup.
+ * A route found holds for every address (most names have only A records,
+ * and a dual-stack host should pay nothing); no route holds for that
+ * address alone (an IPv6-only host may still route a VPN's 10.0.0.0/8).
+ * A connect that still finds no route goes through NAT64 all the same
+ * (scio_nat64_connect).
+ */
+#define ROUTE_VERDICT_TTL_US (10 * 1000000LL)
+#define UNROUTED_SLOTS 8
+static int64_t ipv4_routed_until;
+/* an IPv4 address and, above it, the monotonic second its verdict ends:
+ * one word each, read and written whole without a lock */
+static uint64_t unrouted[UNROUTED_SLOTS];
+
+static int known_unrouted(const struct sockaddr_in *a, int64_t now)
+{
+	for (int i = 0; i < UNROUTED_SLOTS; i++) {
+		uint64_t e = __atomic_load_n(&unrouted[i], __ATOMIC_RELAXED);
+		if ((uint32_t)e == a->sin_addr.s_addr && (int64_t)(e >> 32) > now / 1000000)
+			return 1;
+	}
+	return 0;
+}
+
+static void remember_unrouted(const struct sockaddr_in *a, int64_t now)
+{
+	static unsigned next;
+	unsigned i = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % UNROUTED_SLOTS;
+	uint64_t until_s = (uint64_t)((now + ROUTE_VERDICT_TTL_US) / 1000000);
+	__atomic_store_n(&unrouted[i], until_s << 32 | a->sin_addr.s_addr, __ATOMIC_RELAXED);
+}
+
+/* No route to this address: what a connect asks, whatever other
+ * addresses IPv4 reaches. */
+static int no_route_to(const struct sockaddr *sa)
+{
+	const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+	int64_t now = scio_now_us();
+	if (known_unrouted(a, now))
+		return 1;
+	if (!no_ipv4_route(sa))
+		return 0;
+	remember_unrouted(a, now);
+	return 1;
+}
+
+#ifdef __GLIBC__
+/* What a lookup asks: also no IPv4 route lately anywhere else. */
+static int ipv4_unroutable(const struct sockaddr *sa)
+{
+	const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+	int64_t now = scio_now_us();
+	if (known_unrouted(a, now))
+		return 1;
+	if (now < __atomic_load_n(&ipv4_routed_until, __ATOMIC_RELAXED))
+		return 0;
+	if (no_ipv4_route(sa)) {
+		remember_unrouted(a, now);
+		return 1;
+	}
+	__atomic_store_n(&ipv4_routed_until, now + ROUTE_VERDICT_TTL_US, __ATOMIC_RELAXED);
+	return 0;
+}
+#endif
+
 int scio_nat64_connect(int fd, const struct sockaddr *addr, socklen_t len, int err)
 {
 	const struct scio_config *cfg = scio_config();
@@ -218,7 +287,7 @@ int scio_nat64_connect(int fd, const struct sockaddr *addr, socklen_t len, int e
 	 * (an ICMP unreachable on a dual-stack host): only a missing route
 	 * counts; a non-blocking one returns nothing but the route's verdict */
 	if (!tcp_socket(fd, &flags) || !unbound_socket(fd, AF_INET) ||
-	    (!(flags & O_NONBLOCK) && !no_ipv4_route(addr)) ||
+	    (!(flags & O_NONBLOCK) && !no_route_to(addr)) ||
 	    synthesize(cfg, &in, &six, &p, &source) < 0)
 		goto fail;
 	int s = start_synthesized(fd, &six);
@@ -267,6 +336,24 @@ static struct addrinfo *synthesized_node(const struct addrinfo *a4,
 	return ai;
 }
 
+static void log_added(const char *node, const struct sockaddr_in *in,
+		      const struct sockaddr_in6 *six, const struct scio_nat64_prefix *p,
+		      const char *source)
+{
+	if (!scio_log_enabled(SCIO_LOG_INFO))
+		return;
+	char a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN], shown[SCIO_NAT64_PREFIX_STRLEN];
+	inet_ntop(AF_INET, &in->sin_addr, a4, sizeof(a4));
+	inet_ntop(AF_INET6, &six->sin6_addr, a6, sizeof(a6));
+	scio_nat64_prefix_str(p, shown, sizeof(shown));
+	if (strcmp(node, a4) == 0)
+		scio_log(SCIO_LOG_INFO, "%s: an IPv4 literal and no IPv4 route; answered "
+			 "%s first, through NAT64 (prefix %s, %s)", node, a6, shown, source);
+	else
+		scio_log(SCIO_LOG_INFO, "%s: IPv4 only (%s) and no IPv4 route; added %s "
+			 "through NAT64 (prefix %s, %s)", node, a4, a6, shown, source);
+}
+
 /* The synthesized nodes of an answer's TCP A records, in its order. */
 static struct addrinfo *synthesized_list(const struct scio_config *cfg,
 					 const struct addrinfo *res, const char *node)
@@ -288,36 +375,12 @@ static struct addrinfo *synthesized_list(const struct scio_config *cfg,
 			break;
 		*tail = n;
 		tail = &n->ai_next;
-		char a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN], shown[SCIO_NAT64_PREFIX_STRLEN];
-		inet_ntop(AF_INET, &in.sin_addr, a4, sizeof(a4));
-		inet_ntop(AF_INET6, &six.sin6_addr, a6, sizeof(a6));
-		scio_log(SCIO_LOG_INFO, "%s: IPv4 only (%s) and no IPv4 route; added %s "
-			 "through NAT64 (prefix %s, %s)", node, a4, a6,
-			 scio_nat64_prefix_str(&p, shown, sizeof(shown)), source);
+		log_added(node, &in, &six, &p, source);
 	}
 	return head;
 }
 
 /* Only A records, TCP among them, the first not routable over IPv4. */
-/* IPv4 that reached a destination this lately is taken to work for
- * every lookup: a host's routes seldom change within seconds, and most
- * names have only A records, so a host with IPv4 pays one route lookup
- * per ten seconds, not one per lookup.  (A connect that still finds no
- * route goes through NAT64 all the same: scio_nat64_connect.) */
-#define IPV4_ROUTED_TTL_US (10 * 1000000LL)
-static int64_t ipv4_routed_until;
-
-static int ipv4_unroutable(const struct sockaddr *a)
-{
-	int64_t now = scio_now_us();
-	if (now < __atomic_load_n(&ipv4_routed_until, __ATOMIC_RELAXED))
-		return 0;
-	if (no_ipv4_route(a))
-		return 1;
-	__atomic_store_n(&ipv4_routed_until, now + IPV4_ROUTED_TTL_US, __ATOMIC_RELAXED);
-	return 0;
-}
-
 static int wants_synthesis(const struct addrinfo *res)
 {
 	const struct addrinfo *first = NULL;
@@ -333,28 +396,37 @@ static int wants_synthesis(const struct addrinfo *res)
 #endif
 
 /*
- * AI_ADDRCONFIG on a host with no IPv4 address but loopback makes glibc
- * skip the A query: an IPv4-only name then has no answer at all.  When
- * IPv4 has no route, its A records are asked for once more without the
- * flag and only their synthesized AAAA records are returned.
+ * Two lookups leave an IPv4-only name with no answer at all on an
+ * IPv6-only host: AI_ADDRCONFIG with no IPv4 address but loopback makes
+ * glibc skip the A query, and AF_INET6 (without AI_V4MAPPED) asks only
+ * for AAAA.  When IPv4 has no route, the name's A records are asked for
+ * once more and only their synthesized AAAA records are returned.
  */
-int scio_nat64_addrconfig_retry(const char *node, const char *service,
-				const struct addrinfo *hints, struct addrinfo **res, int rc)
+static int asks_no_a_records(const struct addrinfo *hints)
+{
+	if (!hints)
+		return 0;
+	if (hints->ai_family == AF_UNSPEC)
+		return (hints->ai_flags & AI_ADDRCONFIG) != 0;
+	return hints->ai_family == AF_INET6 && !(hints->ai_flags & AI_V4MAPPED);
+}
+
+int scio_nat64_lookup_retry(const char *node, const char *service,
+			    const struct addrinfo *hints, struct addrinfo **res, int rc)
 {
 #ifdef __GLIBC__
 	const struct scio_config *cfg = scio_config();
 	struct sockaddr_in wka = { .sin_family = AF_INET, .sin_port = htons(9),
 				   .sin_addr.s_addr = htonl(0xc00000aa) };
 	int saved = errno;
-	if (cfg->disabled || cfg->nat64 == SCIO_NAT64_OFF || !hints ||
-	    hints->ai_family != AF_UNSPEC || !(hints->ai_flags & AI_ADDRCONFIG) ||
-	    !no_ipv4_route((const struct sockaddr *)&wka)) {
+	if (cfg->disabled || cfg->nat64 == SCIO_NAT64_OFF || !asks_no_a_records(hints) ||
+	    (hints->ai_flags & AI_PASSIVE) || !no_ipv4_route((const struct sockaddr *)&wka)) {
 		errno = saved;
 		return rc;
 	}
 	struct addrinfo h = *hints, *v4 = NULL;
 	h.ai_family = AF_INET;
-	h.ai_flags &= ~AI_ADDRCONFIG;
+	h.ai_flags &= ~(AI_ADDRCONFIG | AI_V4MAPPED | AI_ALL);
 	if (scio_sys.getaddrinfo(node, service, &h, &v4) != 0) {
 		errno = saved;
 		return rc;
