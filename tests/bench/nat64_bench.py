@@ -17,17 +17,21 @@ median.
 
     run(row)   for tests/bench/run.py: row(scenario, measure, value, note="")
     python3 tests/bench/nat64_bench.py   standalone: prints the rows
+    python3 tests/bench/nat64_bench.py --programs   README's table of
+               real programs on the IPv6-only client, without and with
+               scio (5 runs each, medians of the whole run)
 """
 
 import statistics
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
-from netlab_nat64 import Nat64Lab, SRV4  # noqa: E402
+from netlab_nat64 import Nat64Lab, SRV4, V4ONLY_NAME  # noqa: E402
 from scio_testlib import PY, SCIO_RUN  # noqa: E402
 
 ROUNDS = 5
@@ -131,7 +135,63 @@ def run(row):
         f"rounds: {', '.join(f'{x:.2f}' for x in per['first'])}")
 
 
+SRV = SRV4[0]
+PROGRAMS = [
+    ('python3 `create_connection(("203.0.113.10", 8080))`',
+     [PY, "-c", f"import socket; print(socket.create_connection(({SRV!r}, 8080)).recv(100))"]),
+    ("python3 the same with `timeout=5` (non-blocking)",
+     [PY, "-c", f"import socket; print(socket.create_connection(({SRV!r}, 8080), timeout=5)"
+                ".recv(100))"]),
+    ('python3 `socket.socket().connect(("203.0.113.10", 8080))` (no lookup)',
+     [PY, "-c", f"import socket; s = socket.socket(); s.connect(({SRV!r}, 8080)); "
+                "print(s.recv(100))"]),
+    ("curl `http://203.0.113.10:8081/` (non-blocking)", ["curl", "-sS", f"http://{SRV}:8081/"]),
+    ("wget `http://203.0.113.10:8081/`", ["wget", "-nv", "-O-", f"http://{SRV}:8081/"]),
+    ("nc `-v 203.0.113.10 8080`", ["nc", "-v", SRV, "8080"]),
+    ("bash `/dev/tcp/203.0.113.10/8080`", ["bash", "-c", f"exec 3<>/dev/tcp/{SRV}/8080; cat <&3"]),
+    ("wget, a name with only an A record", ["wget", "-nv", "-O-", f"http://{V4ONLY_NAME}:8081/"]),
+    ("curl -6, the same name (an AF_INET6 lookup)",
+     ["curl", "-6", "-sS", f"http://{V4ONLY_NAME}:8081/"]),
+]
+
+
+def program_cell(lab, argv, shim, runs=5):
+    """'connects, N ms' or 'fails: <last stderr line>, N ms' over runs."""
+    times, ok, err = [], True, ""
+    for _ in range(runs):
+        t = time.perf_counter()
+        res = lab.run(([SCIO_RUN] if shim else []) + argv, env={"SCIO_HISTORY": "off"},
+                      timeout=30)
+        times.append((time.perf_counter() - t) * 1000)
+        if res.returncode != 0 or "peer=198.51.100." not in res.stdout:
+            ok = False
+            lines = res.stderr.strip().splitlines() or ["no output"]
+            err = next((l for l in lines if "unreachable" in l), lines[-1])
+    ms = statistics.median(times)
+    return f"connects, {ms:.0f} ms" if ok else f"fails: {err[:70]}, {ms:.0f} ms"
+
+
+def programs():
+    print("| program on the IPv6-only client | without scio | with scio |")
+    print("|---|---|---|")
+    for dns in ("plain", "dns64"):
+        lab = Nat64Lab(dns=dns)
+        try:
+            lab.start_servers()
+            for name, argv in PROGRAMS if dns == "plain" else PROGRAMS[-2:]:
+                label = name + (", plain resolver" if dns == "plain" and "name" in name
+                                else ", DNS64 resolver" if dns == "dns64" else "")
+                print(f"| {label} | {program_cell(lab, argv, False)} | "
+                      f"{program_cell(lab, argv, True)} |", flush=True)
+        finally:
+            lab.close()
+
+
 def main():
+    if sys.argv[1:] == ["--programs"]:
+        programs()
+        return
+
     def row(scenario, measure_, value, note=""):
         print(f"| {scenario} | {measure_} | {value} | {note} |")
     run(row)
