@@ -192,12 +192,67 @@ def test_literal_lookup_answers_synthesized_first(n64):
         return res.stdout.strip()
     assert gai(shim=False) == str([("AF_INET", SRV)])
     assert gai() == str([("AF_INET6", n64.synth(SRV)), ("AF_INET", SRV)])
-    for kw in ({"family": 2}, {"socktype": 2}, {"flags": 1}):  # AF_INET, DGRAM, PASSIVE
+    # AF_INET, UDP, a passive (bind) lookup, AI_NUMERICHOST (parse it)
+    for kw in ({"family": 2}, {"socktype": 2}, {"flags": 1}, {"flags": 4}):
         assert gai(**kw) == gai(shim=False, **kw), kw
     # python connects the AF_INET6 socket it made: no family change
     res = scio(n64, [PY, "-c", py_connect((SRV, 8080))])
     assert_through_nat64(n64, res)
     assert log_lines(res, "an IPv4 literal") and not log_lines(res, "is now an AF_INET6"), res
+
+
+def test_a_routed_address_leaves_others_synthesized(n64):
+    """A lookup of an address IPv4 does route (loopback here, a VPN's
+    elsewhere) says nothing of the others: the IPv4-only name and
+    literal looked up next still get their synthesized addresses."""
+    code = ("import socket; socket.getaddrinfo('127.0.0.1', 8080);"
+            f"a = socket.create_connection(({V4ONLY_NAME!r}, 8080));"
+            f"b = socket.create_connection(({SRV!r}, 8080));"
+            "print(a.family.name, a.getpeername()[0], b.family.name, b.getpeername()[0])")
+    res = scio(n64, [PY, "-c", code])
+    synth = n64.synth(SRV)
+    assert res.stdout.split() == ["AF_INET6", synth, "AF_INET6", synth], res
+
+
+def test_this_hosts_addresses_never_synthesized(n64):
+    """127.0.1.1 (Debian's /etc/hosts line for the host's own name) has a
+    route and is this host: an AF_INET6 or AI_ADDRCONFIG lookup of the
+    name gets libc's error, never an address inside the NAT64 prefix."""
+    n64.write_etc("hosts", "127.0.0.1\tlocalhost\n127.0.1.1\tmyhost.test\n")
+    for family, flags in ((10, 0), (0, 32)):  # AF_INET6; AF_UNSPEC, AI_ADDRCONFIG
+        argv = [PY, "-c", LITERAL_GAI, "myhost.test", str(family), "1", str(flags)]
+        want, res = plain(n64, argv), scio(n64, argv)
+        assert res.returncode == want.returncode and res.stdout == want.stdout, (want, res)
+        assert n64.prefix.split("::")[0] not in res.stdout, res
+
+
+@pytest.mark.parametrize("target", [V4ONLY_NAME, SRV])
+def test_program_without_hints(n64, target):
+    """getaddrinfo(name, port, NULL, ...), as older C programs call it:
+    glibc takes AI_V4MAPPED | AI_ADDRCONFIG, which on an IPv6-only host
+    gives ::ffff:203.0.113.10 (unreachable) for the literal.  Through
+    scio both reach the server at the synthesized address."""
+    argv = [prog("shim_probe"), "loop", target, "8080"]
+    env = {"PROBE_NO_HINTS": "1"}
+    res = plain(n64, argv, **env)
+    assert "peer=" not in res.stdout, res
+    res = scio(n64, argv, **env)
+    assert res.returncode == 0 and f"peer={n64.synth(SRV)}" in res.stdout, res
+
+
+def test_v4mapped_connect_goes_to_the_synthesized_address(n64):
+    """An AF_INET6 socket connected to ::ffff:203.0.113.10 (what glibc
+    gives with AI_V4MAPPED) fails at once on an IPv6-only host; through
+    scio the same socket connects to the synthesized address, its family
+    unchanged."""
+    code = (f"import socket; s = socket.socket(socket.AF_INET6);"
+            f"s.connect(('::ffff:{SRV}', 8080)); print(s.recv(100).decode().strip());"
+            "print(s.family.name, s.getpeername()[0])")
+    res = plain(n64, [PY, "-c", code])
+    assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+    res = scio(n64, [PY, "-c", code])
+    assert_through_nat64(n64, res)
+    assert f"AF_INET6 {n64.synth(SRV)}" in res.stdout, res
 
 
 def test_literal_lookups_cost_one_route_lookup(n64):
@@ -224,6 +279,60 @@ def test_discovered_once_and_in_history(n64):
     assert n64.dns_counts().get("ipv4only.arpa") == {"AAAA": 1}
     hist = n64.run([SCIO_RUN, "--history"])
     assert netlab_nat64.PREFIX in hist.stdout and "NAT64" in hist.stdout, hist
+
+
+ATTEMPTS = f"""
+import errno, socket, sys, time
+def attempt():
+    t = time.monotonic()
+    try:
+        s = socket.create_connection(({SRV!r}, 8080))
+        r = s.recv(100).decode().strip()
+    except OSError as e:
+        r = errno.errorcode.get(e.errno, str(e))
+    print(r, round(time.monotonic() - t, 3), flush=True)
+start = time.monotonic()
+attempt(); attempt()
+time.sleep(max(0, float(sys.argv[1]) - (time.monotonic() - start)))
+attempt()
+"""
+
+
+def slow_resolver_options(lab):
+    """glibc's own: 5 s per try, two tries (the lab's are 1 s)."""
+    lab.write_etc("resolv.conf", f"nameserver {netlab_nat64.RTR6}\noptions timeout:5 attempts:2\n")
+
+
+def attempts(res):
+    assert res.returncode == 0, res
+    return [(l.split()[0], float(l.split()[1])) for l in res.stdout.splitlines()]
+
+
+def test_slow_discovery_goes_on_in_the_background(n64):
+    """A resolver that takes 3 s for ipv4only.arpa: the first connect
+    waits for it 1 s and gets libc's error; the next does not wait
+    again; once the answer is in, a connect goes through NAT64.  One
+    query in all."""
+    slow_resolver_options(n64)
+    n64.ipv4only_answer(AAAA_delay_ms=3000)
+    res = scio(n64, [PY, "-c", ATTEMPTS, "4.5"])
+    (r1, t1), (r2, t2), (r3, _) = attempts(res)
+    assert r1 == "ENETUNREACH" and 0.8 < t1 < 2.5, res
+    assert r2 == "ENETUNREACH" and t2 < 0.5, res
+    assert r3.startswith("peer=198.51.100."), res
+    assert n64.dns_counts()["ipv4only.arpa"] == {"AAAA": 1}, res
+
+
+def test_resolver_that_never_answers_costs_one_second(n64):
+    """ipv4only.arpa dropped: glibc alone would wait 10 s (two tries of
+    5 s) inside the program's connect; scio waits 1 s, once."""
+    slow_resolver_options(n64)
+    n64.ipv4only_answer(AAAA_mode="drop")
+    res = scio(n64, [PY, "-c", ATTEMPTS, "0"])
+    (r1, t1), (r2, t2), (r3, t3) = attempts(res)
+    assert r1 == "ENETUNREACH" and t1 < 2.5, res
+    assert (r2, r3) == ("ENETUNREACH", "ENETUNREACH") and t2 < 0.5 and t3 < 0.5, res
+    assert res.elapsed < 5, res
 
 
 def test_configured_prefix_needs_no_discovery(n64):
@@ -315,8 +424,12 @@ def test_v4only_name_asked_for_ipv6_alone(n64):
     assert res.returncode != 0 and "socket.gaierror" in res.stderr, res
     res = scio(n64, [PY, "-c", INET6_ONLY])
     assert res.returncode == 0 and res.stdout.strip() == str([n64.synth(SRV)]), res
+    # AI_V4MAPPED: glibc's ::ffff:203.0.113.10 cannot be reached either;
+    # the synthesized address goes first
     mapped = INET6_ONLY.replace("socket.SOCK_STREAM)", "socket.SOCK_STREAM, 0, socket.AI_V4MAPPED)")
-    assert scio(n64, [PY, "-c", mapped]).stdout == plain(n64, [PY, "-c", mapped]).stdout
+    assert plain(n64, [PY, "-c", mapped]).stdout.strip() == str([f"::ffff:{SRV}"])
+    res = scio(n64, [PY, "-c", mapped])
+    assert res.stdout.strip() == str([n64.synth(SRV), f"::ffff:{SRV}"]), res
     if not os.environ.get("SCIO_SAN"):  # curl hangs at exit under a sanitizer
         argv = ["curl", "-6", "-sS", f"http://{V4ONLY_NAME}:8081/"]
         res = plain(n64, argv)
@@ -355,11 +468,21 @@ DUAL = ("import socket; s=socket.create_connection(('192.0.2.10', 7000));"
         "print(s.family.name, s.getpeername()[0])")
 
 
+def default_route(lab):
+    """A dual-stack host has a default IPv4 route (the lab has none, so
+    that nothing leaves it: this one leads into the server's namespace,
+    which routes nowhere further)."""
+    res = lab.run(["ip", "route", "add", "default", "dev", "veth0"])
+    assert res.returncode == 0, res
+
+
 @not_under_tsan
 def test_dual_stack_untouched(lab):
     """IPv4 works: no discovery, no synthesis; beside the program's own
     system calls, one route lookup (the lookup of the literal asks
-    whether IPv4 reaches it: a UDP socket connected, nothing sent)."""
+    whether IPv4 has a default route: a UDP socket connected, nothing
+    sent)."""
+    default_route(lab)
     res = run_scio(lab, ["-v", "strace", "-f", "-qq", "-e", "trace=socket,connect",
                          PY, "-c", DUAL], SCIO_LOG="debug")
     assert res.returncode == 0 and "AF_INET 192.0.2.10" in res.stdout, res
@@ -374,6 +497,7 @@ def test_dual_stack_untouched(lab):
 def test_dual_stack_lookups_of_ipv4_only_names_cost_one_route_lookup(lab):
     """Most names have only A records: on a host where IPv4 works their
     lookups must not each pay a route check (socket, connect, close)."""
+    default_route(lab)
     gai = ("import socket\nfor _ in range(20): socket.getaddrinfo('v4only.test', 7000)")
     res = run_scio(lab, ["strace", "-f", "-qq", "-e", "trace=socket", PY, "-c", gai])
     assert res.returncode == 0, res

@@ -54,11 +54,13 @@
 
 static const char *host, *port;
 
+/* PROBE_NO_HINTS: getaddrinfo without hints, as older programs call it
+ * (glibc then takes AI_V4MAPPED | AI_ADDRCONFIG). */
 static struct addrinfo *resolve(void)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res;
-	int rc = getaddrinfo(host, port, &hints, &res);
+	int rc = getaddrinfo(host, port, getenv("PROBE_NO_HINTS") ? NULL : &hints, &res);
 	if (rc) {
 		printf("gai error=%s\n", gai_strerror(rc));
 		exit(3);
@@ -253,6 +255,8 @@ static int loop(void)
 	double t0 = now_ms();
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		char buf[64];
+		if (ai->ai_socktype != SOCK_STREAM)
+			continue;  /* without hints: UDP and raw too */
 		int fd = socket(ai->ai_family, SOCK_STREAM, 0);
 		struct timeval tv = { 1, 0 };
 		if (getenv("PROBE_SNDTIMEO"))
