@@ -538,6 +538,7 @@ static int wants_synthesis(const struct addrinfo *res)
 }
 #endif
 
+#ifdef __GLIBC__
 /*
  * Lookups that find nothing at all for an IPv4-only name or literal on an
  * IPv6-only host: AI_ADDRCONFIG (also glibc's default without hints)
@@ -559,6 +560,8 @@ static int asks_no_a_records(const struct addrinfo *hints, int rc)
 	return family == AF_INET6 && !(flags & AI_V4MAPPED) &&
 	       (rc == EAI_NODATA || rc == EAI_ADDRFAMILY);
 }
+
+#endif
 
 int scio_nat64_lookup_retry(const char *node, const char *service,
 			    const struct addrinfo *hints, struct addrinfo **res, int rc)
