@@ -255,6 +255,45 @@ def test_v4mapped_connect_goes_to_the_synthesized_address(n64):
     assert f"AF_INET6 {n64.synth(SRV)}" in res.stdout, res
 
 
+MAPPED_THEN_LITERAL = f"""
+import errno, socket
+def attempt(sock, dst):
+    try:
+        sock.connect((dst, 8080))
+        return sock.recv(100).decode().strip()
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e))
+print(attempt(socket.socket(socket.AF_INET6), "::ffff:203.0.113.99"))
+print(attempt(socket.socket(socket.AF_INET6), "::ffff:{SRV}"))
+print(attempt(socket.socket(), {SRV!r}))
+"""
+
+
+def test_unreachable_host_behind_nat64_keeps_the_prefix(n64):
+    """A v4-mapped connect to a dead host behind the translator gets the
+    network's unreachable (ICMP, translated, after ARP gives up seconds
+    later): that is the kernel's answer, not a sign that the prefix is
+    another network's, so the next connects still go through NAT64."""
+    res = scio(n64, [PY, "-c", MAPPED_THEN_LITERAL], timeout=30)
+    lines = res.stdout.split()
+    assert res.returncode == 0 and len(lines) == 3, res
+    assert lines[0] in ("EHOSTUNREACH", "ENETUNREACH"), res
+    assert all(l.startswith("peer=198.51.100.") for l in lines[1:]), res
+
+
+@not_under_tsan  # TSan refuses threads after a fork of a threaded process
+def test_fork_while_the_first_discovery_starts(n64):
+    """One thread forks all the time while another makes the process's
+    first lookup and connect of an IPv4 literal.  The discovery's helper
+    starts with no lock of ours held: fork's handlers take the library's
+    locks in the reverse order of their registration, and a helper
+    started under the NAT64 lock hung about one process in six."""
+    for i in range(30):
+        res = run_scio(n64, [prog("shim_probe"), "fork-loop", SRV, "8080", str(i % 50)],
+                       timeout=10)
+        assert not res.timed_out and "rc=0" in res.stdout, (i, res)
+
+
 def test_literal_lookups_cost_one_route_lookup(n64):
     """No route is remembered per address: twenty lookups of a literal ask
     the routing table once."""
@@ -502,6 +541,19 @@ def test_dual_stack_lookups_of_ipv4_only_names_cost_one_route_lookup(lab):
     res = run_scio(lab, ["strace", "-f", "-qq", "-e", "trace=socket", PY, "-c", gai])
     assert res.returncode == 0, res
     assert res.stderr.count("SOCK_DGRAM") <= 1, res
+
+
+def test_dual_stack_v6only_mapped_connect_is_not_nat64(lab):
+    """An IPV6_V6ONLY socket fails any v4-mapped connect at once with
+    ENETUNREACH, routes or not: on a host where IPv4 works, scio leaves
+    that error alone, non-blocking too."""
+    default_route(lab)
+    code = ("import errno, socket; s = socket.socket(socket.AF_INET6);"
+            "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s.setblocking(False);"
+            "print(errno.errorcode.get(s.connect_ex(('::ffff:192.0.2.10', 7000))))")
+    res = run_scio(lab, ["-v", PY, "-c", code], SCIO_NAT64_PREFIX=netlab_nat64.PREFIX)
+    assert res.stdout.strip() == "ENETUNREACH", res
+    assert not log_lines(res, "NAT64"), res
 
 
 def test_dual_stack_icmp_unreachable_is_not_nat64(lab):

@@ -57,8 +57,8 @@ static void fork_parent(void) { scio_fork_parent(&fork_lock); }
 /* the parent's discovery thread is not the child's */
 static void fork_child(void)
 {
-	if (scio_fork_child(&fork_lock))
-		N.running = 0;
+	scio_fork_child(&fork_lock);
+	N.running = 0;
 }
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void)
@@ -144,6 +144,11 @@ static void discover(void *unused)
 	syscall(SYS_futex, &N.ended, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
+static int prefix_known(int64_t now)
+{
+	return N.p.len && now < N.expires;
+}
+
 /* Sleeps until the discovery counted by `seen` has ended, or until
  * `until` (scio_now_us).  No lock held. */
 static void wait_for_discovery(uint32_t seen, int64_t until)
@@ -156,22 +161,33 @@ static void wait_for_discovery(uint32_t seen, int64_t until)
 	}
 }
 
-/* Starts a discovery unless one runs or failed lately (N.lock held);
- * 1 when the caller must run it itself (no thread could start). */
-static int start_discovery(int64_t now)
+/* A discovery is due: none runs, none failed lately (N.lock held).  It
+ * is marked as running; the caller starts it once the lock is let go
+ * (the helpers' lock comes after no lock of ours: fork's handlers take
+ * them in the other order). */
+static int discovery_due(int64_t now)
 {
-	if (N.running || now < N.retry)
+	if (prefix_known(now) || N.running || now < N.retry)
 		return 0;
 	N.p.len = 0;
 	N.running = 1;
 	N.wait_until = scio_now_us() + DISCOVERY_WAIT_US;
-	return scio_resolve_in_background(discover, NULL) < 0;
+	return 1;
 }
 
-static int prefix_known(int64_t now)
+/* On a helper, or on this thread when none could start: then with
+ * cancellation held off, as under a lock, so that N.running cannot
+ * be left set by a thread cancelled inside res_query. */
+static void start_discovery(void)
 {
-	return N.p.len && now < N.expires;
+	if (scio_resolve_in_background(discover, NULL) == 0)
+		return;
+	int state;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+	discover(NULL);
+	pthread_setcancelstate(state, NULL);
 }
+
 
 /* The prefix to use now: SCIO_NAT64_PREFIX's, or the network's,
  * discovered at most once per TTL.  *source for the log. */
@@ -186,13 +202,13 @@ static int current_prefix(const struct scio_config *cfg, struct scio_nat64_prefi
 	scio_once(&atfork_once, register_atfork);
 	int64_t now = scio_wall_ms();
 	scio_lock(&N.lock);
-	int inline_run = !prefix_known(now) && start_discovery(now);
+	int due = discovery_due(now);
 	uint32_t seen = N.ended;
 	int64_t until = N.running && !prefix_known(now) ? N.wait_until : 0;
 	scio_unlock(&N.lock);
-	if (inline_run)
-		discover(NULL);
-	else if (until)
+	if (due)
+		start_discovery();
+	if (until)
 		wait_for_discovery(seen, until);
 	scio_lock(&N.lock);
 	int rc = prefix_known(scio_wall_ms()) ? 0 : -1;
@@ -245,9 +261,10 @@ static void log_synthesized(int fd, int family, const struct sockaddr_in *in,
 	inet_ntop(AF_INET, &in->sin_addr, a4, sizeof(a4));
 	inet_ntop(AF_INET6, &six->sin6_addr, a6, sizeof(a6));
 	scio_log(SCIO_LOG_INFO, "%s: no IPv4 route; connecting to %s through NAT64 "
-		 "(prefix %s, %s); fd %d %s", a4, a6,
+		 "(prefix %s, %s); fd %d %s%s", a4, a6,
 		 scio_nat64_prefix_str(p, shown, sizeof(shown)), source, fd,
-		 family == AF_INET ? "is now an AF_INET6 socket" : "instead of ::ffff:");
+		 family == AF_INET ? "is now an AF_INET6 socket" : "keeps its family, not ::ffff:",
+		 family == AF_INET ? "" : a4);
 }
 
 /* A fresh AF_INET6 socket with the program's options, connecting to
@@ -268,13 +285,13 @@ static int start_synthesized(int fd, const struct sockaddr_in6 *six)
 	return s;
 }
 
-/* IPv4 has no route to a (a route lookup; nothing is sent). */
-static int no_ipv4_route(const struct sockaddr *a)
+/* No route to a (a route lookup; nothing is sent). */
+static int no_route(const struct sockaddr *a, socklen_t len)
 {
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int s = socket(a->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return 0;
-	int rc = scio_sys.connect(s, a, sizeof(struct sockaddr_in));
+	int rc = scio_sys.connect(s, a, len);
 	int err = errno;
 	close(s);
 	return rc < 0 && (err == ENETUNREACH || err == EHOSTUNREACH);
@@ -326,7 +343,7 @@ static int cached_verdict(const struct sockaddr_in *a, int64_t now)
 static int asked_verdict(const struct sockaddr_in *a, int64_t now)
 {
 	static unsigned next;
-	int unrouted = no_ipv4_route((const struct sockaddr *)a);
+	int unrouted = no_route((const struct sockaddr *)a, sizeof(*a));
 	unsigned i = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % VERDICT_SLOTS;
 	__atomic_store_n(&verdicts[i], verdict_word(a->sin_addr.s_addr, unrouted, now),
 			 __ATOMIC_RELAXED);
@@ -373,7 +390,7 @@ static int ipv4_works(int64_t now)
 	int v = verdict_of(__atomic_load_n(&default_verdict, __ATOMIC_RELAXED),
 			   wka.sin_addr.s_addr, now);
 	if (v < 0) {
-		v = no_ipv4_route((const struct sockaddr *)&wka);
+		v = no_route((const struct sockaddr *)&wka, sizeof(wka));
 		__atomic_store_n(&default_verdict, verdict_word(wka.sin_addr.s_addr, v, now),
 				 __ATOMIC_RELAXED);
 	}
@@ -392,16 +409,21 @@ static int ipv4_unroutable(const struct sockaddr_in *a)
 #endif
 
 /* A v4-mapped address on an AF_INET6 socket: the synthesized one on the
- * same socket, whose family stays. */
+ * same socket, whose family stays.  Unreachable is the kernel's answer
+ * (an ICMP from behind the translator, say), unless IPv6 has no route
+ * to the prefix: then the prefix is not this network's. */
 static int connect_mapped(int fd, const struct sockaddr_in6 *six, int err)
 {
 	if (scio_sys.connect(fd, (const struct sockaddr *)six, sizeof(*six)) == 0)
 		return 0;
-	if (errno == ENETUNREACH || errno == EHOSTUNREACH) {  /* no NAT64 there */
+	int e = errno;
+	if ((e == ENETUNREACH || e == EHOSTUNREACH) &&
+	    no_route((const struct sockaddr *)six, sizeof(*six))) {
 		if (scio_config()->nat64 != SCIO_NAT64_CONFIGURED)
 			forget_prefix();
-		errno = err;
+		e = err;
 	}
+	errno = e;
 	return -1;
 }
 
@@ -419,9 +441,10 @@ int scio_nat64_connect(int fd, const struct sockaddr *addr, socklen_t len, int e
 		goto fail;
 	/* a blocking connect also returns what the network answered later
 	 * (an ICMP unreachable on a dual-stack host): only a missing route
-	 * counts; a non-blocking one returns nothing but the route's verdict */
+	 * counts; a non-blocking one returns nothing but the route's verdict,
+	 * except on an IPV6_V6ONLY socket, which fails any mapped address */
 	if (!tcp_socket(fd, &flags) || !unbound_socket(fd, addr->sa_family) ||
-	    (!(flags & O_NONBLOCK) && !no_route_to(&in)) ||
+	    ((!(flags & O_NONBLOCK) || addr->sa_family == AF_INET6) && !no_route_to(&in)) ||
 	    synthesize(cfg, &in, &six, &p, &source) < 0)
 		goto fail;
 	log_synthesized(fd, addr->sa_family, &in, &six, &p, source);
