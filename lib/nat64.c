@@ -59,10 +59,18 @@ static int v4_byte_at(int len, int i)
 	return len < 96 && pos >= 8 ? pos + 1 : pos;
 }
 
+/* 0.0.0.0/8 and 127.0.0.0/8 name this host (RFC 1122): no translator
+ * reaches them, whatever its prefix may carry. */
+static int v4_this_host(const struct in_addr *v4)
+{
+	uint8_t first = (uint8_t)(ntohl(v4->s_addr) >> 24);
+	return first == 0 || first == 127;
+}
+
 int scio_nat64_synthesize(const struct scio_nat64_prefix *p,
 			  const struct in_addr *v4, struct in6_addr *out)
 {
-	if (!scio_nat64_len_ok(p->len) ||
+	if (!scio_nat64_len_ok(p->len) || v4_this_host(v4) ||
 	    (scio_nat64_is_wkp(p) && !scio_nat64_v4_global(v4)))
 		return -1;
 	const unsigned char *b = (const unsigned char *)&v4->s_addr;

@@ -94,9 +94,9 @@ struct helper {
 	pthread_t thread;
 	void *map;          /* a guard page, then the stack */
 	size_t map_len;
-	struct lookup *l;
-	int which;
-	int finished;       /* atomic: the thread is past its last use of l */
+	void (*job)(void *);
+	void *arg;
+	int finished;       /* atomic: the thread is past its last use of arg */
 	int orphan;         /* its caller left it to be joined later */
 	int detached;       /* at exit, still looking up */
 };
@@ -155,15 +155,20 @@ static void lookup_family(struct lookup *l, int which)
 	l->fam[which] = (struct family){ .done = 1, .rc = rc, .err = err, .res = res };
 }
 
+/* A helper's job in a lookup: AAAA, handed on when the caller has left. */
+static void look_up_aaaa(void *arg)
+{
+	struct lookup *l = arg;
+	lookup_family(l, V6);
+	if (l->abandoned && l->late)
+		l->late(l->node, l->fam[V6].rc == 0 ? l->fam[V6].res : NULL, l->late_arg);
+	lookup_put(l);
+}
+
 static void *helper_main(void *arg)
 {
 	struct helper *h = arg;
-	struct lookup *l = h->l;
-	lookup_family(l, h->which);
-	if (l->abandoned && l->late)
-		l->late(l->node, l->fam[h->which].rc == 0 ? l->fam[h->which].res : NULL,
-			l->late_arg);
-	lookup_put(l);
+	h->job(h->arg);
 	__atomic_store_n(&h->finished, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -291,17 +296,16 @@ static void unlink_running(struct helper *h)
 	}
 }
 
-/* Starts a helper looking up `which` for l, with every signal blocked
- * (signals stay the program's business).  NULL when none could start. */
-static struct helper *start_helper(struct lookup *l, int which)
+/* Starts a helper running job(arg), with every signal blocked (signals
+ * stay the program's business).  NULL when none could start. */
+static struct helper *start_helper(void (*job)(void *), void *arg)
 {
 	struct helper *h = helper_get();
 	if (!h)
 		return NULL;
-	h->l = l;
-	h->which = which;
+	h->job = job;
+	h->arg = arg;
 	h->finished = h->orphan = h->detached = 0;
-	l->refs++;  /* the helper's; nobody else sees l yet */
 
 	pthread_attr_t attr;
 	sigset_t all;
@@ -328,7 +332,6 @@ static struct helper *start_helper(struct lookup *l, int which)
 #endif
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
-		l->refs--;
 		helper_release(h);
 		return NULL;
 	}
@@ -562,8 +565,10 @@ static int resolve_raced(struct lookup *l, struct scio_resolve_opts *o,
 			 struct addrinfo **res, int cancel_state, int *rc)
 {
 	struct caller c = { .l = l };
-	c.h = start_helper(l, V6);
+	l->refs++;  /* the helper's; nobody else sees l yet */
+	c.h = start_helper(look_up_aaaa, l);
 	if (!c.h) {
+		l->refs--;
 		pthread_mutex_lock(&l->lock);
 		lookup_put(l);
 		return 0;
@@ -618,6 +623,16 @@ int scio_resolve(const char *node, const char *service,
 		rc = scio_sys.getaddrinfo(node, service, hints, res);
 	}
 	return rc;
+}
+
+int scio_resolve_in_background(void (*job)(void *), void *arg)
+{
+	join_orphans();
+	struct helper *h = start_helper(job, arg);
+	if (!h)
+		return -1;
+	leave_helper(h);
+	return 0;
 }
 
 int scio_resolve_worth_racing(const char *node, const struct addrinfo *hints)

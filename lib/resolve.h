@@ -39,6 +39,15 @@ int scio_resolve(const char *node, const char *service,
 		 const struct addrinfo *hints, struct scio_resolve_opts *o,
 		 struct addrinfo **res);
 
+/*
+ * Runs job(arg), a lookup that must not hold up its caller, on a helper
+ * thread as the race's own run (a stack of the library's, never one
+ * glibc caches with a forked parent's resolver state; every signal
+ * blocked) and leaves it to end on its own: a later lookup, or the exit,
+ * joins it.  -1 when no thread could start.
+ */
+int scio_resolve_in_background(void (*job)(void *), void *arg);
+
 /* Worth racing: a host name (no literal address, no AI_NUMERICHOST),
  * family AF_UNSPEC, not answered by /etc/hosts (which needs no race). */
 int scio_resolve_worth_racing(const char *node, const struct addrinfo *hints);

@@ -189,6 +189,19 @@ class Nat64Lab(netlab.Lab):
             raise
         return p
 
+    def ipv4only_answer(self, **mode) -> None:
+        """How the DNS server answers ipv4only.arpa from now on: with the
+        prefix as before, after AAAA_delay_ms, or (AAAA_mode="drop") never.
+        The zone file is replaced whole; the server reads it at its next
+        query."""
+        zone = self.zone()
+        wka = ["192.0.0.170", "192.0.0.171"]
+        zone["ipv4only.arpa"] = {"A": wka, "AAAA": [self.synth(a) for a in wka], **mode}
+        path = Path(self._tmp, "zone.json")
+        tmp = path.with_suffix(".new")
+        tmp.write_text(json.dumps(zone))
+        os.replace(tmp, path)
+
     def dns_counts(self) -> dict:
         """Queries the lab's DNS server saw: {name: {type: count}}."""
         return json.loads(self.dns_stats.read_text())["counts"]

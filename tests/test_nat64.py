@@ -176,6 +176,135 @@ def test_fd_options_and_flags_kept(n64):
             in res.stdout), res
 
 
+LITERAL_GAI = ("import socket, sys; print([(x[0].name, x[4][0]) for x in socket.getaddrinfo("
+               "sys.argv[1], 8080, int(sys.argv[2]), int(sys.argv[3]), 0, int(sys.argv[4]))])")
+
+
+def test_literal_lookup_answers_synthesized_first(n64):
+    """The lookup of an IPv4 literal on an IPv6-only host puts the
+    synthesized address first (section 7.1 at the lookup): the program
+    makes an AF_INET6 socket itself and no family ever changes.  Not for
+    AF_INET, UDP or a passive (bind) lookup; and libc's answer follows."""
+    def gai(family=0, socktype=1, flags=0, shim=True):
+        argv = [PY, "-c", LITERAL_GAI, SRV, str(family), str(socktype), str(flags)]
+        res = scio(n64, argv) if shim else plain(n64, argv)
+        assert res.returncode == 0, res
+        return res.stdout.strip()
+    assert gai(shim=False) == str([("AF_INET", SRV)])
+    assert gai() == str([("AF_INET6", n64.synth(SRV)), ("AF_INET", SRV)])
+    # AF_INET, UDP, a passive (bind) lookup, AI_NUMERICHOST (parse it)
+    for kw in ({"family": 2}, {"socktype": 2}, {"flags": 1}, {"flags": 4}):
+        assert gai(**kw) == gai(shim=False, **kw), kw
+    # python connects the AF_INET6 socket it made: no family change
+    res = scio(n64, [PY, "-c", py_connect((SRV, 8080))])
+    assert_through_nat64(n64, res)
+    assert log_lines(res, "an IPv4 literal") and not log_lines(res, "is now an AF_INET6"), res
+
+
+def test_a_routed_address_leaves_others_synthesized(n64):
+    """A lookup of an address IPv4 does route (loopback here, a VPN's
+    elsewhere) says nothing of the others: the IPv4-only name and
+    literal looked up next still get their synthesized addresses."""
+    code = ("import socket; socket.getaddrinfo('127.0.0.1', 8080);"
+            f"a = socket.create_connection(({V4ONLY_NAME!r}, 8080));"
+            f"b = socket.create_connection(({SRV!r}, 8080));"
+            "print(a.family.name, a.getpeername()[0], b.family.name, b.getpeername()[0])")
+    res = scio(n64, [PY, "-c", code])
+    synth = n64.synth(SRV)
+    assert res.stdout.split() == ["AF_INET6", synth, "AF_INET6", synth], res
+
+
+def test_this_hosts_addresses_never_synthesized(n64):
+    """127.0.1.1 (Debian's /etc/hosts line for the host's own name) has a
+    route and is this host: an AF_INET6 or AI_ADDRCONFIG lookup of the
+    name gets libc's error, never an address inside the NAT64 prefix."""
+    n64.write_etc("hosts", "127.0.0.1\tlocalhost\n127.0.1.1\tmyhost.test\n")
+    for family, flags in ((10, 0), (0, 32)):  # AF_INET6; AF_UNSPEC, AI_ADDRCONFIG
+        argv = [PY, "-c", LITERAL_GAI, "myhost.test", str(family), "1", str(flags)]
+        want, res = plain(n64, argv), scio(n64, argv)
+        assert res.returncode == want.returncode and res.stdout == want.stdout, (want, res)
+        assert n64.prefix.split("::")[0] not in res.stdout, res
+
+
+@pytest.mark.parametrize("target", [V4ONLY_NAME, SRV])
+def test_program_without_hints(n64, target):
+    """getaddrinfo(name, port, NULL, ...), as older C programs call it:
+    glibc takes AI_V4MAPPED | AI_ADDRCONFIG, which on an IPv6-only host
+    gives ::ffff:203.0.113.10 (unreachable) for the literal.  Through
+    scio both reach the server at the synthesized address."""
+    argv = [prog("shim_probe"), "loop", target, "8080"]
+    env = {"PROBE_NO_HINTS": "1"}
+    res = plain(n64, argv, **env)
+    assert "peer=" not in res.stdout, res
+    res = scio(n64, argv, **env)
+    assert res.returncode == 0 and f"peer={n64.synth(SRV)}" in res.stdout, res
+
+
+def test_v4mapped_connect_goes_to_the_synthesized_address(n64):
+    """An AF_INET6 socket connected to ::ffff:203.0.113.10 (what glibc
+    gives with AI_V4MAPPED) fails at once on an IPv6-only host; through
+    scio the same socket connects to the synthesized address, its family
+    unchanged."""
+    code = (f"import socket; s = socket.socket(socket.AF_INET6);"
+            f"s.connect(('::ffff:{SRV}', 8080)); print(s.recv(100).decode().strip());"
+            "print(s.family.name, s.getpeername()[0])")
+    res = plain(n64, [PY, "-c", code])
+    assert res.returncode != 0 and "Network is unreachable" in res.stderr, res
+    res = scio(n64, [PY, "-c", code])
+    assert_through_nat64(n64, res)
+    assert f"AF_INET6 {n64.synth(SRV)}" in res.stdout, res
+
+
+MAPPED_THEN_LITERAL = f"""
+import errno, socket
+def attempt(sock, dst):
+    try:
+        sock.connect((dst, 8080))
+        return sock.recv(100).decode().strip()
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e))
+print(attempt(socket.socket(socket.AF_INET6), "::ffff:203.0.113.99"))
+print(attempt(socket.socket(socket.AF_INET6), "::ffff:{SRV}"))
+print(attempt(socket.socket(), {SRV!r}))
+"""
+
+
+def test_unreachable_host_behind_nat64_keeps_the_prefix(n64):
+    """A v4-mapped connect to a dead host behind the translator gets the
+    network's unreachable (ICMP, translated, after ARP gives up seconds
+    later): that is the kernel's answer, not a sign that the prefix is
+    another network's, so the next connects still go through NAT64."""
+    res = scio(n64, [PY, "-c", MAPPED_THEN_LITERAL], timeout=30)
+    lines = res.stdout.split()
+    assert res.returncode == 0 and len(lines) == 3, res
+    assert lines[0] in ("EHOSTUNREACH", "ENETUNREACH"), res
+    assert all(l.startswith("peer=198.51.100.") for l in lines[1:]), res
+
+
+@not_under_tsan  # TSan refuses threads after a fork of a threaded process
+def test_fork_while_the_first_discovery_starts(n64):
+    """One thread forks all the time while another makes the process's
+    first lookup and connect of an IPv4 literal.  The discovery's helper
+    starts with no lock of ours held: fork's handlers take the library's
+    locks in the reverse order of their registration, and a helper
+    started under the NAT64 lock hung about one process in six."""
+    for i in range(30):
+        res = run_scio(n64, [prog("shim_probe"), "fork-loop", SRV, "8080", str(i % 50)],
+                       timeout=10)
+        assert not res.timed_out and "rc=0" in res.stdout, (i, res)
+
+
+def test_literal_lookups_cost_one_route_lookup(n64):
+    """No route is remembered per address: twenty lookups of a literal ask
+    the routing table once."""
+    code = ("import socket\nfor _ in range(20): "
+            f"socket.getaddrinfo({SRV!r}, 8080, type=socket.SOCK_STREAM)")
+    res = run_scio(n64, ["strace", "-f", "-qq", "-e", "trace=connect", PY, "-c", code],
+                   SCIO_NAT64_PREFIX=netlab_nat64.PREFIX)
+    assert res.returncode == 0, res
+    assert res.stderr.count(f'inet_addr("{SRV}")') == 1, res
+
+
 def test_discovered_once_and_in_history(n64):
     """Discovery runs for the first IPv4 connect that finds no route, once:
     later connects, in this process and in the next, use the cached
@@ -189,6 +318,60 @@ def test_discovered_once_and_in_history(n64):
     assert n64.dns_counts().get("ipv4only.arpa") == {"AAAA": 1}
     hist = n64.run([SCIO_RUN, "--history"])
     assert netlab_nat64.PREFIX in hist.stdout and "NAT64" in hist.stdout, hist
+
+
+ATTEMPTS = f"""
+import errno, socket, sys, time
+def attempt():
+    t = time.monotonic()
+    try:
+        s = socket.create_connection(({SRV!r}, 8080))
+        r = s.recv(100).decode().strip()
+    except OSError as e:
+        r = errno.errorcode.get(e.errno, str(e))
+    print(r, round(time.monotonic() - t, 3), flush=True)
+start = time.monotonic()
+attempt(); attempt()
+time.sleep(max(0, float(sys.argv[1]) - (time.monotonic() - start)))
+attempt()
+"""
+
+
+def slow_resolver_options(lab):
+    """glibc's own: 5 s per try, two tries (the lab's are 1 s)."""
+    lab.write_etc("resolv.conf", f"nameserver {netlab_nat64.RTR6}\noptions timeout:5 attempts:2\n")
+
+
+def attempts(res):
+    assert res.returncode == 0, res
+    return [(l.split()[0], float(l.split()[1])) for l in res.stdout.splitlines()]
+
+
+def test_slow_discovery_goes_on_in_the_background(n64):
+    """A resolver that takes 3 s for ipv4only.arpa: the first connect
+    waits for it 1 s and gets libc's error; the next does not wait
+    again; once the answer is in, a connect goes through NAT64.  One
+    query in all."""
+    slow_resolver_options(n64)
+    n64.ipv4only_answer(AAAA_delay_ms=3000)
+    res = scio(n64, [PY, "-c", ATTEMPTS, "4.5"])
+    (r1, t1), (r2, t2), (r3, _) = attempts(res)
+    assert r1 == "ENETUNREACH" and 0.8 < t1 < 2.5, res
+    assert r2 == "ENETUNREACH" and t2 < 0.5, res
+    assert r3.startswith("peer=198.51.100."), res
+    assert n64.dns_counts()["ipv4only.arpa"] == {"AAAA": 1}, res
+
+
+def test_resolver_that_never_answers_costs_one_second(n64):
+    """ipv4only.arpa dropped: glibc alone would wait 10 s (two tries of
+    5 s) inside the program's connect; scio waits 1 s, once."""
+    slow_resolver_options(n64)
+    n64.ipv4only_answer(AAAA_mode="drop")
+    res = scio(n64, [PY, "-c", ATTEMPTS, "0"])
+    (r1, t1), (r2, t2), (r3, t3) = attempts(res)
+    assert r1 == "ENETUNREACH" and t1 < 2.5, res
+    assert (r2, r3) == ("ENETUNREACH", "ENETUNREACH") and t2 < 0.5 and t3 < 0.5, res
+    assert res.elapsed < 5, res
 
 
 def test_configured_prefix_needs_no_discovery(n64):
@@ -268,6 +451,31 @@ def test_v4only_name_with_ai_addrconfig(n64):
     assert_through_nat64(n64, res)
 
 
+INET6_ONLY = (f"import socket; a = socket.getaddrinfo({V4ONLY_NAME!r}, 8080, socket.AF_INET6,"
+              f" socket.SOCK_STREAM); print([x[4][0] for x in a])")
+
+
+def test_v4only_name_asked_for_ipv6_alone(n64):
+    """A program that asks for AF_INET6 alone (curl -6, AF_INET6 hints)
+    gets no answer for an IPv4-only name; scio gives it the synthesized
+    AAAA, which reach the server through NAT64."""
+    res = plain(n64, [PY, "-c", INET6_ONLY])
+    assert res.returncode != 0 and "socket.gaierror" in res.stderr, res
+    res = scio(n64, [PY, "-c", INET6_ONLY])
+    assert res.returncode == 0 and res.stdout.strip() == str([n64.synth(SRV)]), res
+    # AI_V4MAPPED: glibc's ::ffff:203.0.113.10 cannot be reached either;
+    # the synthesized address goes first
+    mapped = INET6_ONLY.replace("socket.SOCK_STREAM)", "socket.SOCK_STREAM, 0, socket.AI_V4MAPPED)")
+    assert plain(n64, [PY, "-c", mapped]).stdout.strip() == str([f"::ffff:{SRV}"])
+    res = scio(n64, [PY, "-c", mapped])
+    assert res.stdout.strip() == str([n64.synth(SRV), f"::ffff:{SRV}"]), res
+    if not os.environ.get("SCIO_SAN"):  # curl hangs at exit under a sanitizer
+        argv = ["curl", "-6", "-sS", f"http://{V4ONLY_NAME}:8081/"]
+        res = plain(n64, argv)
+        assert res.returncode != 0 and "peer=" not in res.stdout, res
+        assert_through_nat64(n64, scio(n64, argv))
+
+
 def test_v4only_name_dns64_used_as_is(make_nat64):
     """A DNS64 resolver's AAAA: nothing to synthesize, the answer is the
     resolver's, byte for byte."""
@@ -299,25 +507,53 @@ DUAL = ("import socket; s=socket.create_connection(('192.0.2.10', 7000));"
         "print(s.family.name, s.getpeername()[0])")
 
 
+def default_route(lab):
+    """A dual-stack host has a default IPv4 route (the lab has none, so
+    that nothing leaves it: this one leads into the server's namespace,
+    which routes nowhere further)."""
+    res = lab.run(["ip", "route", "add", "default", "dev", "veth0"])
+    assert res.returncode == 0, res
+
+
 @not_under_tsan
 def test_dual_stack_untouched(lab):
-    """IPv4 works: no discovery, no synthesis, the same system calls."""
+    """IPv4 works: no discovery, no synthesis; beside the program's own
+    system calls, one route lookup (the lookup of the literal asks
+    whether IPv4 has a default route: a UDP socket connected, nothing
+    sent)."""
+    default_route(lab)
     res = run_scio(lab, ["-v", "strace", "-f", "-qq", "-e", "trace=socket,connect",
                          PY, "-c", DUAL], SCIO_LOG="debug")
     assert res.returncode == 0 and "AF_INET 192.0.2.10" in res.stdout, res
-    assert "AF_INET6" not in res.stderr and "SOCK_DGRAM" not in res.stderr, res
+    assert "AF_INET6" not in res.stderr and res.stderr.count("SOCK_DGRAM") <= 1, res
     assert not log_lines(res, "NAT64"), res
-    gai = ("import socket; print(socket.getaddrinfo('v4only.test', 7000))")
-    assert run_scio(lab, [PY, "-c", gai]).stdout == run_scio(lab, [PY, "-c", gai], shim=False).stdout
+    for host in ("'v4only.test'", "'192.0.2.10'"):
+        gai = f"import socket; print(socket.getaddrinfo({host}, 7000))"
+        assert (run_scio(lab, [PY, "-c", gai]).stdout ==
+                run_scio(lab, [PY, "-c", gai], shim=False).stdout)
 
 
 def test_dual_stack_lookups_of_ipv4_only_names_cost_one_route_lookup(lab):
     """Most names have only A records: on a host where IPv4 works their
     lookups must not each pay a route check (socket, connect, close)."""
+    default_route(lab)
     gai = ("import socket\nfor _ in range(20): socket.getaddrinfo('v4only.test', 7000)")
     res = run_scio(lab, ["strace", "-f", "-qq", "-e", "trace=socket", PY, "-c", gai])
     assert res.returncode == 0, res
     assert res.stderr.count("SOCK_DGRAM") <= 1, res
+
+
+def test_dual_stack_v6only_mapped_connect_is_not_nat64(lab):
+    """An IPV6_V6ONLY socket fails any v4-mapped connect at once with
+    ENETUNREACH, routes or not: on a host where IPv4 works, scio leaves
+    that error alone, non-blocking too."""
+    default_route(lab)
+    code = ("import errno, socket; s = socket.socket(socket.AF_INET6);"
+            "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s.setblocking(False);"
+            "print(errno.errorcode.get(s.connect_ex(('::ffff:192.0.2.10', 7000))))")
+    res = run_scio(lab, ["-v", PY, "-c", code], SCIO_NAT64_PREFIX=netlab_nat64.PREFIX)
+    assert res.stdout.strip() == "ENETUNREACH", res
+    assert not log_lines(res, "NAT64"), res
 
 
 def test_dual_stack_icmp_unreachable_is_not_nat64(lab):

@@ -122,13 +122,14 @@ void remember_failure(const struct scio_match *m, struct cands *c);
 /* nat64.c: after libc's connect failed with err (RFC 8305 section 7.1);
  * the result and errno the program gets */
 int scio_nat64_connect(int fd, const struct sockaddr *addr, socklen_t len, int err);
-/* adds synthesized AAAA to an answer of A records alone when IPv4 has
- * no route (RFC 8305 section 7.2) */
+/* puts synthesized AAAA first in an answer of A records alone, a name's
+ * or an IPv4 literal's, when IPv4 has no route (RFC 8305 sections 7.2
+ * and 7.1) */
 void scio_nat64_complete_answer(const char *node, struct addrinfo **res);
-/* an AI_ADDRCONFIG lookup that found nothing, when IPv4 has no route: the
- * synthesized AAAA of the name's A records, or rc */
-int scio_nat64_addrconfig_retry(const char *node, const char *service,
-				const struct addrinfo *hints, struct addrinfo **res, int rc);
+/* an AI_ADDRCONFIG or AF_INET6 lookup of a name that found nothing, when
+ * IPv4 has no route: the synthesized AAAA of its A records, or rc */
+int scio_nat64_lookup_retry(const char *node, const char *service,
+			    const struct addrinfo *hints, struct addrinfo **res, int rc);
 
 /* wait.c */
 /*

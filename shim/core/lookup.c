@@ -33,13 +33,21 @@ static int history_prefer(const struct addrinfo *res, int prefer)
 }
 
 /* A host name for the resolver, not an address written out: the lookup
- * of a literal names one address, which the program wants and no other. */
+ * of a literal names one address, which the program wants raced against
+ * no other (NAT64 may only add the same server's synthesized address). */
 static int names_a_host(const char *node, const struct addrinfo *hints)
 {
 	struct in_addr v4;
 	if (hints && (hints->ai_flags & AI_NUMERICHOST))
 		return 0;
 	return !strchr(node, ':') && inet_aton(node, &v4) == 0;
+}
+
+/* A name or IPv4 literal that NAT64 may serve: AI_NUMERICHOST asks
+ * libc to parse an address, and gets it as libc gives it. */
+static int may_name_ipv4(const char *node, const struct addrinfo *hints)
+{
+	return !(hints && (hints->ai_flags & AI_NUMERICHOST)) && !strchr(node, ':');
 }
 
 /* What the shim records of a lookup for its connects. */
@@ -75,14 +83,17 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 		errno = saved;
 		rc = scio_sys.getaddrinfo(node, service, hints, res);
 	}
-	if ((rc == EAI_NONAME || rc == EAI_NODATA) && node && res && !cfg->disabled &&
-	    names_a_host(node, hints))
-		rc = scio_nat64_addrconfig_retry(node, service, hints, res, rc);
+	if ((rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_ADDRFAMILY) && node && res &&
+	    !cfg->disabled && may_name_ipv4(node, hints))
+		rc = scio_nat64_lookup_retry(node, service, hints, res, rc);
 	if (rc != 0 || !node || !res || !*res || cfg->disabled)
 		return rc;
 	saved = errno;
 	int family = hints ? hints->ai_family : AF_UNSPEC;
-	if (family == AF_UNSPEC && names_a_host(node, hints))
+	/* an IPv4 literal's too: the program then makes the AF_INET6 socket
+	 * itself, and no connect of it needs its family changed */
+	if ((family == AF_UNSPEC || family == AF_INET6) && may_name_ipv4(node, hints) &&
+	    !(hints && (hints->ai_flags & AI_PASSIVE)))
 		scio_nat64_complete_answer(node, res);
 	if (family == AF_UNSPEC) {
 		/* RFC 8305 section 4: interleave after the system's sort,

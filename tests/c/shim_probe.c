@@ -17,6 +17,8 @@
  *   shim_probe emfile HOST PORT     the classic loop with room for one socket
  *   shim_probe storm HOST PORT N RESTART  SIGALRM every ms, N connects
  *   shim_probe fork-race HOST PORT  fork while another thread races
+ *   shim_probe fork-loop HOST PORT US  another thread forks in a loop;
+ *                                   US µs later, one lookup and connect
  *   shim_probe close-race HOST PORT BLOCKING  another thread closes the fd
  *                                   100 ms into the race and reuses the
  *                                   number for a non-blocking pipe
@@ -39,6 +41,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,11 +57,13 @@
 
 static const char *host, *port;
 
+/* PROBE_NO_HINTS: getaddrinfo without hints, as older programs call it
+ * (glibc then takes AI_V4MAPPED | AI_ADDRCONFIG). */
 static struct addrinfo *resolve(void)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res;
-	int rc = getaddrinfo(host, port, &hints, &res);
+	int rc = getaddrinfo(host, port, getenv("PROBE_NO_HINTS") ? NULL : &hints, &res);
 	if (rc) {
 		printf("gai error=%s\n", gai_strerror(rc));
 		exit(3);
@@ -253,6 +258,8 @@ static int loop(void)
 	double t0 = now_ms();
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		char buf[64];
+		if (ai->ai_socktype != SOCK_STREAM)
+			continue;  /* without hints: UDP and raw too */
 		int fd = socket(ai->ai_family, SOCK_STREAM, 0);
 		struct timeval tv = { 1, 0 };
 		if (getenv("PROBE_SNDTIMEO"))
@@ -440,6 +447,40 @@ static int fork_race(void)
 	pthread_join(t, NULL);
 	printf("child_status=%d\n", status);
 	return 0;
+}
+
+static volatile int forking;
+
+static void *fork_forever(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		forking = 1;
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(0);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
+	return NULL;
+}
+
+/* The first lookup and connect of a process while another of its
+ * threads forks all the time: the library's locks and its atfork
+ * handlers, taken for the first time, in every order. */
+static int fork_loop(long us)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, fork_forever, NULL);
+	while (!forking)
+		sched_yield();
+	usleep((useconds_t)us);
+	struct addrinfo *res = resolve();
+	int fd = socket(res->ai_family, SOCK_STREAM, 0);
+	int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	printf("rc=%d\n", rc);
+	fflush(stdout);
+	_exit(0);
 }
 
 static sigjmp_buf jump;
@@ -716,6 +757,8 @@ int main(int argc, char **argv)
 		return emfile();
 	if (!strcmp(mode, "storm") && argc == 6)
 		return storm(atoi(argv[4]), atoi(argv[5]));
+	if (!strcmp(mode, "fork-loop") && argc == 5)
+		return fork_loop(atol(argv[4]));
 	if (!strcmp(mode, "fork-race"))
 		return fork_race();
 	if (!strcmp(mode, "eintr-retry"))

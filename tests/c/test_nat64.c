@@ -85,7 +85,7 @@ static void wkp_never_for_non_global(void)
 	struct scio_nat64_prefix wkp = prefix("64:ff9b::/96");
 	struct scio_nat64_prefix nsp = prefix("2001:db8:64:ff9b::/96");
 	static const char *const local[] = { "10.1.2.3", "172.16.0.1", "192.168.1.1",
-		"127.0.0.1", "169.254.1.1", "100.64.0.1", "0.1.2.3", "192.0.2.1",
+		"169.254.1.1", "100.64.0.1", "192.0.2.1",
 		"198.51.100.1", "203.0.113.10", "198.18.0.1", "224.0.0.1",
 		"255.255.255.255", "192.0.0.8" };
 	struct in6_addr out;
@@ -101,6 +101,23 @@ static void wkp_never_for_non_global(void)
 	CHECK(scio_nat64_v4_global(&nine));
 	CHECK(scio_nat64_synthesize(&wkp, &g, &out) == 0);
 	CHECK(same6(&out, "64:ff9b::808:808"));
+}
+
+/* This host's own addresses (0.0.0.0/8, 127.0.0.0/8; /etc/hosts's
+ * 127.0.1.1) go through no translator, whatever the prefix. */
+static void never_this_host(void)
+{
+	struct scio_nat64_prefix nsp = prefix("2001:db8:64:ff9b::/96");
+	static const char *const mine[] = { "127.0.0.1", "127.0.1.1", "127.255.255.255",
+		"0.0.0.0", "0.1.2.3" };
+	struct in6_addr out;
+	for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++) {
+		struct in_addr a = v4(mine[i]);
+		CHECK(!scio_nat64_v4_global(&a));
+		CHECK(scio_nat64_synthesize(&nsp, &a, &out) < 0);
+	}
+	struct in_addr next = v4("128.0.0.1");
+	CHECK(scio_nat64_synthesize(&nsp, &next, &out) == 0);
 }
 
 static void prefix_text(void)
@@ -210,6 +227,7 @@ int main(void)
 	RUN(bits_placed_for_every_length);
 	RUN(u_octet_stays_zero);
 	RUN(wkp_never_for_non_global);
+	RUN(never_this_host);
 	RUN(prefix_text);
 	RUN(discovery_parse_every_length);
 	RUN(discovery_parse_without_wka);
