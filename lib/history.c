@@ -394,7 +394,8 @@ static struct scio_hist_entry *slot(struct scio_hist_file *f,
 		struct scio_hist_entry *e = &f->e[i];
 		if (matches(e, key))
 			return e;
-		if (e->kind == 0 || (victim->kind != 0 && lru_key(e, stamp) < lru_key(victim, stamp)))
+		if (create && (e->kind == 0 ||
+			       (victim->kind != 0 && lru_key(e, stamp) < lru_key(victim, stamp))))
 			victim = e;
 	}
 	if (!create)
@@ -415,6 +416,13 @@ static int same_place(const struct scio_hist_entry *e, const void *key)
 	       memcmp(e->addr, k->addr, 16) == 0;
 }
 
+/* The slot where a destination, and a network, was last found: looked at
+ * first, since a program mostly connects to the same few places (every
+ * connect looks its destination up for the delay); only a hint, checked
+ * like any slot, so a stale one costs the usual scan.  A place has one
+ * slot at most: one is made only when the scan found none. */
+static size_t last_found[2];
+
 static struct scio_hist_entry *find(struct scio_hist_file *f, int kind,
 				    const struct sockaddr *sa, int create, int64_t stamp)
 {
@@ -423,7 +431,13 @@ static struct scio_hist_entry *find(struct scio_hist_file *f, int kind,
 	k.prefix = kind == KIND_DEST ? (k.family == 6 ? 128 : 32) : net_prefix(k.family);
 	masked(sa, k.prefix, k.addr, &k.family);
 
+	size_t *hint = &last_found[kind == KIND_DEST];
+	size_t h = __atomic_load_n(hint, __ATOMIC_RELAXED);
+	if (h < SCIO_HISTORY_SLOTS && same_place(&f->e[h], &k))
+		return &f->e[h];
 	struct scio_hist_entry *e = slot(f, same_place, &k, create, stamp);
+	if (e)
+		__atomic_store_n(hint, (size_t)(e - f->e), __ATOMIC_RELAXED);
 	if (e && e->kind == 0) {
 		e->kind = (uint8_t)kind;
 		e->family = (uint8_t)k.family;

@@ -295,7 +295,8 @@ int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	    !(flags & O_NONBLOCK) && (rc = resume_connect(fd)) != -2)
 		return rc;
 	/* cheapest first: most connects leave after a table lookup */
-	if (!scio_answers_match(scio_answers_global(), addr, scio_now_us(), &m) ||
+	int64_t now = scio_now_us();
+	if (!scio_answers_match(scio_answers_global(), addr, now, &m) ||
 	    !tcp_socket_lazy(fd, &flags) || !unbound_socket(fd, addr->sa_family) ||
 	    (m.asked != 0 && learn_flags(fd, &flags) < 0))
 		goto pass;
@@ -305,8 +306,7 @@ int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = saved;
 		return connect_later(fd, addr, len, &m);
 	}
-	int fallback = scio_answers_take_replay(scio_answers_global(), &m,
-						scio_now_us());
+	int fallback = scio_answers_take_replay(scio_answers_global(), &m, now);
 	if (m.replay_error)
 		return replay(&m, addr);
 	/* the program's first choice, or the next step of a failed race's
