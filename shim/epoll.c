@@ -20,8 +20,8 @@ SHIM_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeou
 {
 	shim_ready();
 	if (scio_pending_in_this_thread()) {
-		int rc = scio_live_epoll(epfd, ev, max, timeout, NULL);
-		if (rc != -2)
+		int rc;
+		if (scio_live_epoll(epfd, ev, max, timeout, NULL, &rc) == SCIO_DONE)
 			return rc;
 	}
 	return scio_epoll_sys.wait(epfd, ev, max, timeout);
@@ -32,8 +32,8 @@ SHIM_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeo
 {
 	shim_ready();
 	if (scio_pending_in_this_thread()) {
-		int rc = scio_live_epoll(epfd, ev, max, timeout, mask);
-		if (rc != -2)
+		int rc;
+		if (scio_live_epoll(epfd, ev, max, timeout, mask, &rc) == SCIO_DONE)
 			return rc;
 	}
 	return scio_epoll_sys.pwait(epfd, ev, max, timeout, mask);
@@ -44,8 +44,8 @@ SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
 {
 	shim_ready();
 	if (scio_pending_in_this_thread() && !scio_timespec_bad(t)) {
-		int rc = scio_live_epoll(epfd, ev, max, scio_timespec_ms(t), mask);
-		if (rc != -2)
+		int rc;
+		if (scio_live_epoll(epfd, ev, max, scio_timespec_ms(t), mask, &rc) == SCIO_DONE)
 			return rc;
 	}
 	return scio_epoll_sys.pwait2(epfd, ev, max, t, mask);

@@ -16,8 +16,8 @@ SHIM_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
 	shim_ready();
 	if (scio_pending_in_this_thread()) {
-		int rc = scio_live_poll(fds, nfds, timeout, NULL);
-		if (rc != -2)
+		int rc;
+		if (scio_live_poll(fds, nfds, timeout, NULL, &rc) == SCIO_DONE)
 			return rc;
 	}
 	return scio_sys.poll(fds, nfds, timeout);
@@ -30,8 +30,8 @@ SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *t,
 {
 	shim_ready();
 	if (scio_pending_in_this_thread() && !scio_timespec_bad(t)) {
-		int rc = scio_live_poll(fds, nfds, scio_timespec_ms(t), mask);
-		if (rc != -2)
+		int rc;
+		if (scio_live_poll(fds, nfds, scio_timespec_ms(t), mask, &rc) == SCIO_DONE)
 			return rc;
 	}
 	return scio_sys.ppoll(fds, nfds, t, mask);
@@ -42,8 +42,8 @@ SHIM_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout,
 {
 	shim_ready();
 	if (scio_pending_in_this_thread() && fdslen / sizeof(*fds) >= nfds) {
-		int rc = scio_live_poll(fds, nfds, timeout, NULL);
-		if (rc != -2)
+		int rc;
+		if (scio_live_poll(fds, nfds, timeout, NULL, &rc) == SCIO_DONE)
 			return rc;
 	}
 	return scio_sys.poll_chk(fds, nfds, timeout, fdslen);
@@ -56,8 +56,8 @@ SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds,
 	shim_ready();
 	if (scio_pending_in_this_thread() && fdslen / sizeof(*fds) >= nfds &&
 	    !scio_timespec_bad(t)) {
-		int rc = scio_live_poll(fds, nfds, scio_timespec_ms(t), mask);
-		if (rc != -2)
+		int rc;
+		if (scio_live_poll(fds, nfds, scio_timespec_ms(t), mask, &rc) == SCIO_DONE)
 			return rc;
 	}
 	return scio_sys.ppoll_chk(fds, nfds, t, mask, fdslen);

@@ -68,18 +68,19 @@ static int from_poll(const struct pollfd *p, nfds_t n, int nfds,
 	return count;
 }
 
-/* What select returns, or -2: no race in this wait. */
-static int race_in_select(int nfds, fd_set *r, fd_set *w, fd_set *e,
-			  int timeout, const sigset_t *mask)
+/* The select as a poll of the same fds, when a race is in the wait. */
+static enum scio_handled race_in_select(int nfds, fd_set *r, fd_set *w, fd_set *e,
+					int timeout, const sigset_t *mask, int *ret)
 {
 	if (!w || nfds <= 0 || nfds > FD_SETSIZE)
-		return -2;
+		return SCIO_PASS;
 	struct pollfd p[FD_SETSIZE];
 	nfds_t n = to_poll(nfds, r, w, e, p);
-	int rc = scio_live_poll(p, n, timeout, mask);
-	if (rc < 0)
-		return rc;
-	return from_poll(p, n, nfds, r, w, e);
+	if (scio_live_poll(p, n, timeout, mask, ret) == SCIO_PASS)
+		return SCIO_PASS;
+	if (*ret >= 0)
+		*ret = from_poll(p, n, nfds, r, w, e);
+	return SCIO_DONE;
 }
 
 /* Linux's select writes back the time left. */
@@ -101,8 +102,8 @@ SHIM_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e,
 	shim_ready();
 	if (scio_pending_in_this_thread() && !scio_timeval_bad(tv)) {
 		int64_t start = scio_now_us();
-		int rc = race_in_select(nfds, r, w, e, scio_timeval_ms(tv), NULL);
-		if (rc != -2) {
+		int rc;
+		if (race_in_select(nfds, r, w, e, scio_timeval_ms(tv), NULL, &rc) == SCIO_DONE) {
 			int saved = errno;
 			time_left(tv, start);
 			errno = saved;
@@ -117,8 +118,8 @@ SHIM_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e,
 {
 	shim_ready();
 	if (scio_pending_in_this_thread() && !scio_timespec_bad(t)) {
-		int rc = race_in_select(nfds, r, w, e, scio_timespec_ms(t), mask);
-		if (rc != -2)
+		int rc;
+		if (race_in_select(nfds, r, w, e, scio_timespec_ms(t), mask, &rc) == SCIO_DONE)
 			return rc;
 	}
 	return scio_sys.pselect(nfds, r, w, e, t, mask);

@@ -22,20 +22,26 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 			       struct addrinfo **res);
 
 /*
+ * What a driver did with the program's call: SCIO_DONE, it made the call
+ * (its result in *ret, errno as the call leaves it); SCIO_PASS, libc's
+ * own call is to run (errno untouched).
+ */
+enum scio_handled { SCIO_PASS, SCIO_DONE };
+
+/*
  * The program's poll/ppoll (select and pselect turned into poll): when
  * its set holds a socket of this thread with a pending race, asking for
- * writability, the race advances inside the wait (shim/core/livepoll.c).
- * Returns what the program's call returns, or -2: no race here, the
- * program's own call runs.  mask: the ppoll/pselect mask, or NULL.
+ * writability, the race advances inside the wait (shim/core/livepoll.c);
+ * SCIO_PASS when there is none.  mask: the ppoll/pselect mask, or NULL.
  */
 #include <poll.h>
-int scio_live_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms,
-		   const sigset_t *mask);
+enum scio_handled scio_live_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms,
+				 const sigset_t *mask, int *ret);
 
 /* The same for the program's epoll_wait/epoll_pwait(2) on epfd
  * (shim/core/liveepoll.c). */
 struct epoll_event;
-int scio_live_epoll(int epfd, struct epoll_event *events, int maxevents,
-		    int timeout_ms, const sigset_t *mask);
+enum scio_handled scio_live_epoll(int epfd, struct epoll_event *events, int maxevents,
+				  int timeout_ms, const sigset_t *mask, int *ret);
 
 #endif

@@ -40,19 +40,19 @@ static void hide_all(struct scio_races *rs, int epfd)
 	}
 }
 
-int scio_live_epoll(int epfd, struct epoll_event *events, int maxevents,
-		    int timeout_ms, const sigset_t *mask)
+enum scio_handled scio_live_epoll(int epfd, struct epoll_event *events, int maxevents,
+				  int timeout_ms, const sigset_t *mask, int *ret)
 {
 	if (scio_locks_held || maxevents <= 0)
-		return -2;
+		return SCIO_PASS;
 	struct scio_races rs;
 	int saved = errno;
 	if (scio_live_take(&rs, in_set, &epfd) == 0)
-		return -2;
+		return SCIO_PASS;
 	hide_all(&rs, epfd);
 	if (rs.n == 0) {
 		errno = saved;
-		return -2;
+		return SCIO_PASS;
 	}
 	int64_t deadline = scio_live_deadline(timeout_ms);
 	int rc;
@@ -72,5 +72,6 @@ int scio_live_epoll(int epfd, struct epoll_event *events, int maxevents,
 	int err = errno;
 	scio_live_put_back(&rs);
 	errno = rc < 0 ? err : saved;
-	return rc;
+	*ret = rc;
+	return SCIO_DONE;
 }

@@ -253,19 +253,20 @@ static int set_refused(const struct pollfd *fds, nfds_t nfds)
 	return too_many;
 }
 
-int scio_live_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms,
-		   const sigset_t *mask)
+enum scio_handled scio_live_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms,
+				 const sigset_t *mask, int *ret)
 {
 	if (scio_locks_held || set_refused(fds, nfds))
-		return -2;  /* a handler's wait, inside the library; a bad set */
+		return SCIO_PASS;  /* a handler's wait, inside the library; a bad set */
 	struct set s = { fds, nfds };
 	struct scio_races rs;
 	int saved = errno;
 	if (scio_live_take(&rs, asks_pollout, &s) == 0)
-		return -2;
+		return SCIO_PASS;
 	int rc = scio_live_drive(fds, nfds, &rs, scio_live_deadline(timeout_ms), mask);
 	int err = errno;
 	scio_live_put_back(&rs);
 	errno = rc < 0 ? err : saved;
-	return rc;
+	*ret = rc;
+	return SCIO_DONE;
 }
