@@ -16,12 +16,17 @@
 #include "sys.h"
 #include "core.h"
 
-/* race(): a non-blocking socket, known only now, whose connect has not
- * started: connect_later's. */
-#define NONBLOCKING (-3)
-
 static int started_later(int fd, const struct scio_match *m, int64_t t0,
 			 int rc, int err);
+static int connect_later(int fd, const struct sockaddr *addr, socklen_t len,
+			 const struct scio_match *m);
+
+/* The program's call made: its result in *ret (errno set with it). */
+static enum scio_handled done(int *ret, int rc)
+{
+	*ret = rc;
+	return SCIO_DONE;
+}
 
 /* What race() decided before the race: the candidates, and what the
  * program's own connect has done so far. */
@@ -53,8 +58,8 @@ static void own_error_into(struct scio_report *rep, const struct plan *p, int so
 	}
 }
 
-static int race_held(const struct held *h, int flags, const struct scio_match *m,
-		     struct plan *p)
+static enum scio_handled race_held(const struct held *h, int flags,
+				   const struct scio_match *m, struct plan *p, int *ret)
 {
 	int fd = h->fd, sock = h->sock;
 	struct attempt_ctx ctx = { .m = m, .own_fd = sock, .family = p->c->a[p->own].ss_family,
@@ -74,7 +79,7 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 	};
 
 	if (fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0)
-		return -2;  /* cannot race: pass through */
+		return SCIO_PASS;  /* cannot race */
 	map_for_socket(sock, ctx.family, p->c->a, p->c->n);
 	int64_t start = p->started ? p->started : scio_now_us();
 	int winner = scio_race_run(&r, h->level);
@@ -85,7 +90,7 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 		scio_unmap_v4(&p->c->a[i]);
 
 	if (winner < 0 && rep.count == 0)
-		return -2;  /* the race could not even start (no memory) */
+		return SCIO_PASS;  /* the race could not even start (no memory) */
 	if (p->started)
 		own_error_into(&rep, p, sock);
 	scio_history_record(&rep, scio_wall_ms());
@@ -96,7 +101,7 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 			close(winner);
 			log_race(m, &rep, EBADF);
 			errno = EBADF;
-			return -1;
+			return done(ret, -1);
 		}
 		log_family_change(fd, ctx.family, winner);
 		if (adopt_winner(fd, winner, flags) < 0) {
@@ -105,12 +110,12 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 			scio_log(SCIO_LOG_WARN, "could not move the winning socket onto fd %d: %s",
 				 fd, errdesc(err));
 			errno = err;
-			return -1;
+			return done(ret, -1);
 		}
 	}
 	if (winner >= 0) {
 		log_race(m, &rep, 0);
-		return 0;
+		return done(ret, 0);
 	}
 	/* what the program's own connect would have returned, closed fd
 	 * or not (the kernel finishes a connect whose fd is closed) */
@@ -121,7 +126,7 @@ static int race_held(const struct held *h, int flags, const struct scio_match *m
 	else
 		remember_failure(m, p->c);
 	errno = own_err;
-	return -1;
+	return done(ret, -1);
 }
 
 /* The own connect won before any race: history and -v still hear of it. */
@@ -141,15 +146,16 @@ static void own_won(const struct scio_match *m, const struct plan *p, int64_t t0
 	log_race(m, &rep, 0);
 }
 
-static int race_cands(int fd, int flags, const struct scio_match *m,
-		      const struct scio_config *cfg, struct cands *c)
+static enum scio_handled race_cands(int fd, const struct sockaddr *addr, socklen_t len,
+				    int flags, const struct scio_match *m,
+				    const struct scio_config *cfg, struct cands *c, int *ret)
 {
 	struct plan p = { .c = c };
 	p.own = history_order(c);
 	p.delay_ms = scio_delay_for((const struct sockaddr *)&c->a[0], cfg);
 	struct timeval mine;
 	if (own_send_timeout(fd, &mine) < 0)
-		return -2;
+		return SCIO_PASS;
 	p.timeout_ms = timeout_ms_of(&mine);
 
 	/* The own connect goes first unless history put another address
@@ -163,7 +169,7 @@ static int race_cands(int fd, int flags, const struct scio_match *m,
 		int err = own_connect_bounded(fd, dst, bound, &mine, &signalled, &cookie);
 		if (err == 0) {
 			own_won(m, &p, t0);
-			return 0;
+			return done(ret, 0);
 		}
 		if (err > 0) {
 			p.started = t0;
@@ -172,46 +178,51 @@ static int race_cands(int fd, int flags, const struct scio_match *m,
 		}
 	}
 	struct held h = hold_socket(fd);
-	int rc;
+	enum scio_handled v = SCIO_DONE;
+	int later = 0;
 	if (p.started && (h.sock == h.fd ? fcntl(fd, F_GETFD) < 0 :
 			  cookie && h.cookie != cookie)) {
 		/* another thread closed fd while the own connect ran */
 		scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during "
 			 "its race; nothing is put in its place", fd);
 		errno = EBADF;
-		rc = -1;
+		*ret = -1;
 	} else if (learn_flags(h.sock, &flags) < 0) {
 		errno = EBADF;
-		rc = p.started ? -1 : -2;
+		v = p.started ? done(ret, -1) : SCIO_PASS;
 	} else if (known_nonblocking(flags)) {
 		/* learnt from the own connect's EINPROGRESS, or before any */
-		rc = p.started ? started_later(fd, m, p.started, -1,
-					       p.own_err ? p.own_err : EINPROGRESS)
-			       : NONBLOCKING;
+		if (p.started)
+			*ret = started_later(fd, m, p.started, -1,
+					     p.own_err ? p.own_err : EINPROGRESS);
+		else
+			later = 1;
 	} else if (signalled && p.started && !p.own_err) {
 		scio_pending_add(fd, m, p.started);  /* a retried connect resumes */
 		errno = EINTR;
-		rc = -1;
+		*ret = -1;
 	} else {
 		struct cancel_ctx cc = { .h = &h, .flags = flags, .heap = p.c->heap };
 		pthread_cleanup_push(race_cancelled, &cc);
-		rc = race_held(&h, flags, m, &p);
+		v = race_held(&h, flags, m, &p, ret);
 		pthread_cleanup_pop(0);
 	}
 	release_socket(&h);
-	return rc;
+	if (later)  /* non-blocking after all: its race waits for the program */
+		*ret = connect_later(fd, addr, len, m);
+	return v;
 }
 
-static __attribute__((noinline)) int race(int fd, int flags,
-					   const struct scio_match *m,
-					   const struct scio_config *cfg)
+static __attribute__((noinline)) enum scio_handled
+race(int fd, const struct sockaddr *addr, socklen_t len, int flags,
+     const struct scio_match *m, const struct scio_config *cfg, int *ret)
 {
 	struct cands c;
 	if (cands_fetch(&c, m) < 0)
-		return -2;
-	int rc = race_cands(fd, flags, m, cfg, &c);
+		return SCIO_PASS;
+	enum scio_handled v = race_cands(fd, addr, len, flags, m, cfg, &c, ret);
 	cands_free(&c);
-	return rc;
+	return v;
 }
 
 static int replay(const struct scio_match *m, const struct sockaddr *dst)
@@ -252,29 +263,29 @@ static int started_later(int fd, const struct scio_match *m, int64_t t0,
 
 /* A blocking connect() again on a socket whose race a signal interrupted:
  * the race resumes where it stopped. */
-static int resume_connect(int fd)
+static enum scio_handled resume_connect(int fd, int *ret)
 {
 	switch (wait_race(fd, send_timeout_ms(fd))) {
 	case SCIO_WAIT_WON:
-		return 0;
+		return done(ret, 0);
 	case SCIO_WAIT_TIMEOUT:
 		errno = EINPROGRESS;
-		return -1;
+		return done(ret, -1);
 	case SCIO_WAIT_INTERRUPTED:
 		errno = EINTR;
-		return -1;
+		return done(ret, -1);
 	case SCIO_WAIT_CLOSED:  /* by another thread, during the race */
 		errno = EBADF;
-		return -1;
+		return done(ret, -1);
 	case SCIO_WAIT_FAILED: {
 		int err = 0;
 		socklen_t len = sizeof(err);
 		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		errno = err ? err : ECONNREFUSED;
-		return -1;
+		return done(ret, -1);
 	}
 	default:
-		return -2;
+		return SCIO_PASS;
 	}
 }
 
@@ -292,7 +303,7 @@ int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (cfg->disabled || !usable_destination(addr, len))
 		goto pass;
 	if (scio_pending_in_this_thread() && tcp_socket(fd, &flags) &&
-	    !(flags & O_NONBLOCK) && (rc = resume_connect(fd)) != -2)
+	    !(flags & O_NONBLOCK) && resume_connect(fd, &rc) == SCIO_DONE)
 		return rc;
 	/* cheapest first: most connects leave after a table lookup */
 	int64_t now = scio_now_us();
@@ -313,15 +324,11 @@ int scio_intercept_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	 * fallback loop: anything else is the program's own business */
 	if (m.asked != 0 && !fallback)
 		goto pass;
-	rc = race(fd, flags, &m, cfg);
-	if (rc == NONBLOCKING) {
-		errno = saved;
-		return connect_later(fd, addr, len, &m);
-	}
-	if (rc == 0)
-		errno = saved;
-	if (rc != -2)
+	if (race(fd, addr, len, flags, &m, cfg, &rc) == SCIO_DONE) {
+		if (rc == 0)
+			errno = saved;
 		return rc;
+	}
 pass:
 	errno = saved;
 	rc = scio_sys.connect(fd, addr, len);
