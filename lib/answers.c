@@ -64,15 +64,12 @@ void scio_answers_init(struct scio_answers *t)
 static struct scio_answers global;
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
-static struct scio_fork_lock fork_lock = { .m = &global.lock };
-static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
-static void fork_parent(void) { scio_fork_parent(&fork_lock); }
-static void fork_child(void) { scio_fork_child(&fork_lock); }
+SCIO_FORK_SAFE_LOCK(global.lock)
 
 static void global_init(void)
 {
 	scio_answers_init(&global);
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	register_atfork();
 }
 
 struct scio_answers *scio_answers_global(void)

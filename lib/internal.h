@@ -87,18 +87,26 @@ void scio_fork_parent(struct scio_fork_lock *f);
  * that data after the handler. */
 int scio_fork_child(struct scio_fork_lock *f);
 
-/* The fork handlers of a file's one lock over data the child keeps as it
- * is, and register_atfork() to install them once (through scio_once). */
-#define SCIO_FORK_SAFE_LOCK(lock)						\
+/* The fork handlers of a file's one lock, and register_atfork() to
+ * install them once (through scio_once).  In the child, after the lock:
+ * child(renewed), renewed being scio_fork_child's answer; a file whose
+ * child keeps the data as it is passes scio_fork_keep. */
+#define SCIO_FORK_SAFE_LOCK_THEN(lock, child)					\
 	static struct scio_fork_lock fork_lock = { .m = &(lock) };		\
 	static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }	\
 	static void fork_parent(void) { scio_fork_parent(&fork_lock); }	\
-	static void fork_child(void) { scio_fork_child(&fork_lock); }		\
-	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;			\
+	static void fork_child(void) { child(scio_fork_child(&fork_lock)); }	\
+	static pthread_once_t atfork_once __attribute__((unused)) =		\
+		PTHREAD_ONCE_INIT;						\
 	static void register_atfork(void)					\
 	{									\
 		pthread_atfork(fork_prepare, fork_parent, fork_child);		\
 	}
+#define SCIO_FORK_SAFE_LOCK(lock) SCIO_FORK_SAFE_LOCK_THEN(lock, scio_fork_keep)
+static inline void scio_fork_keep(int renewed)
+{
+	(void)renewed;
+}
 
 /* pthread_once holds a lock of its own while the routine runs. */
 static inline void scio_once(pthread_once_t *once, void (*routine)(void))

@@ -184,13 +184,10 @@ static void helper_unmap(struct helper *h)
 /* The helpers were the parent's: none runs here, glibc has forgotten
  * their stacks, and the lookups they served count no more (their memory
  * is left: a parent's thread may have held their locks). */
-static struct scio_fork_lock helpers_fork_lock = { .m = &helpers.lock };
-static void helpers_fork_prepare(void) { scio_fork_prepare(&helpers_fork_lock); }
-static void helpers_fork_parent(void) { scio_fork_parent(&helpers_fork_lock); }
-static void helpers_fork_child(void)
+static void forget_the_parents(int renewed)
 {
 	__atomic_store_n(&in_flight, 0, __ATOMIC_RELAXED);
-	if (!scio_fork_child(&helpers_fork_lock))
+	if (!renewed)
 		return;  /* a handler forked inside the lock: the list stays */
 	for (struct helper *h = helpers.running, *next; h; h = next) {
 		next = h->next;
@@ -198,6 +195,7 @@ static void helpers_fork_child(void)
 	}
 	helpers.running = NULL;
 }
+SCIO_FORK_SAFE_LOCK_THEN(helpers.lock, forget_the_parents)
 
 /* glibc places the thread's static TLS on a stack we give it, and fails
  * pthread_create when it does not fit (a program with large TLS, or a
@@ -238,7 +236,7 @@ static void release_orphans_at_exit(void)
 static void helpers_init(void)
 {
 	size_stacks();
-	pthread_atfork(helpers_fork_prepare, helpers_fork_parent, helpers_fork_child);
+	register_atfork();
 	atexit(release_orphans_at_exit);
 }
 

@@ -51,20 +51,13 @@ static struct {
 	uint32_t ended;              /* futex word: counts the discoveries ended */
 } N = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static struct scio_fork_lock fork_lock = { .m = &N.lock };
-static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
-static void fork_parent(void) { scio_fork_parent(&fork_lock); }
 /* the parent's discovery thread is not the child's */
-static void fork_child(void)
+static void forget_the_parents(int renewed)
 {
-	scio_fork_child(&fork_lock);
+	(void)renewed;
 	N.running = 0;
 }
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void register_atfork(void)
-{
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
+SCIO_FORK_SAFE_LOCK_THEN(N.lock, forget_the_parents)
 
 /* Which network the host is on: a hash of its IPv6 source /64 toward the
  * well-known NAT64 address (a route lookup; no packet is sent).  -1

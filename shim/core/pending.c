@@ -41,30 +41,22 @@ static struct {
 	pid_t pid;
 } table = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static struct scio_fork_lock fork_lock = { .m = &table.lock };
-
-static void fork_prepare(void) { scio_fork_prepare(&fork_lock); }
-static void fork_parent(void) { scio_fork_parent(&fork_lock); }
 /* The child's connects were the parent's: it has no pending race (its
  * copies of the attempt sockets are closed; the parent's stay). */
-static void fork_child(void)
+static void forget_the_parents(int renewed)
 {
-	if (scio_fork_child(&fork_lock)) {
-		for (int i = 0; i < SCIO_PENDING_MAX; i++)
-			if (table.used[i] && table.e[i].live)
-				scio_live_free(table.e[i].live, SCIO_LIVE_FORKED);
-		memset(table.used, 0, sizeof(table.used));
-		memset(table.held, 0, sizeof(table.held));
-		scio_pending_races = 0;
-		scio_pending_here = 0;
-		seen_releases = table.others_released;
-	}
+	if (!renewed)
+		return;
+	for (int i = 0; i < SCIO_PENDING_MAX; i++)
+		if (table.used[i] && table.e[i].live)
+			scio_live_free(table.e[i].live, SCIO_LIVE_FORKED);
+	memset(table.used, 0, sizeof(table.used));
+	memset(table.held, 0, sizeof(table.held));
+	scio_pending_races = 0;
+	scio_pending_here = 0;
+	seen_releases = table.others_released;
 }
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void register_atfork(void)
-{
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
+SCIO_FORK_SAFE_LOCK_THEN(table.lock, forget_the_parents)
 
 /* how: what became of the program's socket (live.h) */
 static void release_as(int i, pid_t me, enum scio_live_end how)
