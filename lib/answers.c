@@ -7,8 +7,9 @@
 #include "internal.h"
 #include "answers.h"
 
-int scio_ip_from_sockaddr(struct scio_ip *ip, uint16_t *port,
-			  const struct sockaddr *sa, socklen_t len)
+/* 0 when sa is not INET/INET6. */
+static int ip_from_sockaddr(struct scio_ip *ip, uint16_t *port,
+			    const struct sockaddr *sa, socklen_t len)
 {
 	memset(ip, 0, sizeof(*ip));
 	if (!sa)
@@ -129,7 +130,7 @@ static int collect(struct scio_answer *a, size_t *cap, int *on_heap,
 		uint16_t port;
 		if (res->ai_protocol != 0 && res->ai_protocol != IPPROTO_TCP)
 			continue;
-		if (!scio_ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen))
+		if (!ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen))
 			continue;
 		if (a->n == 0)
 			a->port = port;
@@ -356,7 +357,7 @@ int scio_answers_match(struct scio_answers *t, const struct sockaddr *dst,
 	uint16_t port;
 	int64_t newest = __atomic_load_n(&t->newest, __ATOMIC_ACQUIRE);
 	if (!newest || now - newest > SCIO_ANSWER_TTL_US + SCIO_REPLAY_US ||
-	    !scio_ip_from_sockaddr(&ip, &port, dst, sizeof(struct sockaddr_storage)))
+	    !ip_from_sockaddr(&ip, &port, dst, sizeof(struct sockaddr_storage)))
 		return 0;
 
 	int found = 0;
@@ -387,7 +388,7 @@ void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
 			struct scio_ip ip;
 			uint16_t port;
 			int i;
-			if (!errors[k] || !scio_ip_from_sockaddr(&ip, &port,
+			if (!errors[k] || !ip_from_sockaddr(&ip, &port,
 					(const struct sockaddr *)&addrs[k], sizeof(addrs[k])) ||
 			    (i = find_ip(a, &ip)) < 0)
 				continue;
@@ -412,7 +413,7 @@ void scio_answers_late(struct scio_answers *t, const char *name,
 		for (; res; res = res->ai_next) {
 			struct scio_ip ip;
 			uint16_t port;
-			if (scio_ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen) &&
+			if (ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen) &&
 			    add_ip(a, &cap, &on_heap, &ip) < 0)
 				break;  /* out of memory: the answer stays as it was */
 		}

@@ -28,6 +28,9 @@
 #define SCIO_REPLAY_US (2 * 1000000LL)        /* a fallback loop's window */
 #define SCIO_LATE_US (2 * 1000000LL)          /* wait this long for a late family */
 
+/* The table's compact form of an address (24 bytes where a
+ * sockaddr_storage takes 128); every caller speaks sockaddrs, converted
+ * in answers.c alone. */
 struct scio_ip {
 	uint16_t family;    /* AF_INET or AF_INET6 */
 	uint32_t scope;
@@ -135,9 +138,5 @@ int scio_answers_take_replay(struct scio_answers *t, struct scio_match *m,
 void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
 			 const struct sockaddr_storage *addrs, const int *errors,
 			 size_t count, int64_t now);
-
-/* Converts between sockaddrs and struct scio_ip; 0 when not INET/INET6. */
-int scio_ip_from_sockaddr(struct scio_ip *ip, uint16_t *port,
-			  const struct sockaddr *sa, socklen_t len);
 
 #endif
