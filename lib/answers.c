@@ -178,10 +178,26 @@ static void touch(struct scio_answers *t, int64_t now)
 }
 
 /* A newer lookup of a name replaces every older answer for it. */
-static void forget_name(struct scio_answers *t, const char *name)
+static int same_set(const struct scio_answer *x, const struct scio_answer *y)
+{
+	if (x->n != y->n || x->pending != y->pending)
+		return 0;
+	for (size_t i = 0; i < x->n; i++)
+		if (find_ip(y, &x->e[i].ip) < 0)
+			return 0;
+	return 1;
+}
+
+/* A name's older answers go when a new one comes (DNS that rotates its
+ * addresses would leave answers a connect could belong to either of),
+ * except those with the same addresses in another order: another thread
+ * may be connecting from one (history reorders a name's answer when a
+ * family breaks), and its connect must still find its own. */
+static void forget_name(struct scio_answers *t, const struct scio_answer *a)
 {
 	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++)
-		if (t->slot[k].id && strcmp(t->slot[k].name, name) == 0)
+		if (t->slot[k].id && strcmp(t->slot[k].name, a->name) == 0 &&
+		    !same_set(&t->slot[k], a))
 			clear_slot(t, &t->slot[k]);
 }
 
@@ -239,7 +255,7 @@ void scio_answers_record(struct scio_answers *t, const char *name,
 		a.e = e;
 	}
 	scio_lock(&t->lock);
-	forget_name(t, a.name);
+	forget_name(t, &a);
 	clear_slot(t, &t->slot[t->next_slot]);
 	make_room(t, a.n);
 	a.id = t->next_id++;
@@ -303,15 +319,6 @@ static int holds(const struct scio_answer *a, const struct scio_ip *ip,
 	return (!a->port || a->port == port) && find_ip(a, ip) >= 0;
 }
 
-static int same_set(const struct scio_answer *x, const struct scio_answer *y)
-{
-	if (x->n != y->n || x->pending != y->pending)
-		return 0;
-	for (size_t i = 0; i < x->n; i++)
-		if (find_ip(y, &x->e[i].ip) < 0)
-			return 0;
-	return 1;
-}
 
 /*
  * The lookup dst came from: the calling thread's latest when it holds

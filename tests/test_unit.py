@@ -1,6 +1,7 @@
 """C unit tests, no network: the race's state machine, the line I/O, the
 record of a race's sockets across signals and siglongjmp, the table of
-pending non-blocking connects across threads."""
+pending non-blocking connects across threads, the answers table when
+threads look the same name up at once."""
 
 import subprocess
 
@@ -9,7 +10,8 @@ import pytest
 from scio_testlib import prog
 
 
-@pytest.mark.parametrize("name", ["test_engine", "test_stream", "test_orphans", "test_pending"])
+@pytest.mark.parametrize("name", ["test_engine", "test_stream", "test_orphans", "test_pending",
+                                  "test_answers"])
 def test_c_unit(name):
     res = subprocess.run([prog(name)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -672,14 +672,18 @@ static int handler_storm(int n)
 
 static int per_thread;
 
+static int last_failure;  /* an errno, for the record */
+
 static void *connector(void *arg)
 {
 	long *fails = arg;
 	for (int i = 0; i < per_thread; i++) {
 		struct addrinfo *res = resolve();
 		int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (connect(fd, res->ai_addr, res->ai_addrlen) < 0)
+		if (connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
 			++*fails;
+			__atomic_store_n(&last_failure, errno, __ATOMIC_RELAXED);
+		}
 		close(fd);
 		freeaddrinfo(res);
 	}
@@ -700,8 +704,8 @@ static int threads(int n, int m)
 		pthread_join(t[i], NULL);
 		total += fails[i];
 	}
-	printf("connects=%d failures=%ld fds_before=%d fds_after=%d\n", n * m,
-	       total, before, count_fds());
+	printf("connects=%d failures=%ld fds_before=%d fds_after=%d last_failure=%s\n",
+	       n * m, total, before, count_fds(), errname(last_failure));
 	return 0;
 }
 
