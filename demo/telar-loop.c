@@ -249,7 +249,8 @@ static void client_start(struct event_loop *lp, int fd, const struct telar_peer 
  * without ever being watched, their -c slots free for the connections
  * this wake-up accepts.  One still open after LOOKS_BEFORE_WATCH looks,
  * or when the loop woke for nothing but its timeout (no wake-up may come
- * to look again), is handed to epoll. */
+ * to look again), is handed to epoll.  One past its deadline is closed
+ * here: expire_clients() must never free a client still on this list. */
 static void look_at_answered(struct event_loop *lp, int woke_idle)
 {
 	struct client *c = lp->waiting, *keep = NULL;
