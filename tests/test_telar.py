@@ -430,6 +430,40 @@ def test_load_generator_both_families(lab, tmp_path):
     assert int(fields["connections"]) > 100, res
 
 
+def test_clients_that_close_at_once_are_never_watched(lab, tmp_path):
+    """A client that reads its line and closes has closed by the worker's
+    next wake-up, which looks at it (recv) and closes it without an
+    epoll_ctl.  One client thread, so each wake-up (its next connection)
+    comes after its close, however loaded the machine: 0 EPOLL_CTL_ADD
+    per connection; looking in the same wake-up, as telar did, found the
+    client still open and handed it to epoll (0.6 per connection).
+    strace stops telar only at epoll_ctl (seccomp filter)."""
+    trace = tmp_path / "epoll_ctl.txt"
+    proc = lab.popen_server(["strace", "-f", "-qq", "--seccomp-bpf",
+                             "-e", "trace=epoll_ctl", "-o", str(trace),
+                             TELAR, "-j", "2", "-p", str(PORT)],
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_listening(lab, PORT, count=4, timeout=15)
+    res = lab.run([prog("telar_load"), V6, V4, str(PORT), "1", "2"], timeout=30)
+    os.killpg(proc.pid, signal.SIGTERM)  # strace and telar with its workers
+    proc.wait(timeout=10)
+    assert res.returncode == 0, res
+    fields = dict(kv.split("=") for kv in res.stdout.split())
+    conns = int(fields["connections"])
+    assert int(fields["errors"]) == 0 and conns > 1000, res
+    adds = trace.read_text().count("EPOLL_CTL_ADD") - 4  # the listeners
+    assert adds < 0.2 * conns, (adds, conns)
+
+
+def test_one_client_slot_serves_clients_one_after_another(lab, tmp_path):
+    """With -c 1 each client closes before the next connects: the worker
+    looks at the closed one, freeing its slot, before it accepts."""
+    start(lab, tmp_path, "-j", "1", "-c", "1", "-w", "20")
+    ok = py_client(lab, SEQUENTIAL, f"{V6},{V4}", PORT, 100)
+    assert int(ok) == 100
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_clients_that_never_read_stall_no_one(lab, tmp_path, model):
     t = start(lab, tmp_path, "-w", "2", *MODELS[model])
