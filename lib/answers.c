@@ -177,7 +177,6 @@ static void touch(struct scio_answers *t, int64_t now)
 	__atomic_store_n(&t->newest, now ? now : 1, __ATOMIC_RELEASE);
 }
 
-/* A newer lookup of a name replaces every older answer for it. */
 static int same_set(const struct scio_answer *x, const struct scio_answer *y)
 {
 	if (x->n != y->n || x->pending != y->pending)
@@ -406,6 +405,9 @@ void scio_answers_failed(struct scio_answers *t, const struct scio_match *m,
 	scio_unlock(&t->lock);
 }
 
+/* Every waiting answer of the name takes the late family: the answers
+ * forget_name kept side by side hold the same addresses, and each may be
+ * the one a thread races on. */
 void scio_answers_late(struct scio_answers *t, const char *name,
 		       const struct addrinfo *res, int64_t now)
 {
@@ -417,10 +419,10 @@ void scio_answers_late(struct scio_answers *t, const char *name,
 			continue;
 		size_t cap = a->n, before = a->n;
 		int on_heap = 1;
-		for (; res; res = res->ai_next) {
+		for (const struct addrinfo *r = res; r; r = r->ai_next) {
 			struct scio_ip ip;
 			uint16_t port;
-			if (ip_from_sockaddr(&ip, &port, res->ai_addr, res->ai_addrlen) &&
+			if (ip_from_sockaddr(&ip, &port, r->ai_addr, r->ai_addrlen) &&
 			    add_ip(a, &cap, &on_heap, &ip) < 0)
 				break;  /* out of memory: the answer stays as it was */
 		}
@@ -428,7 +430,6 @@ void scio_answers_late(struct scio_answers *t, const char *name,
 		a->pending = 0;
 		a->when = now;
 		touch(t, now);
-		break;
 	}
 	scio_unlock(&t->lock);
 }

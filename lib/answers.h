@@ -7,7 +7,8 @@
  * when no other recent answer (of any name, literal lookups included)
  * holds the address with a different set of addresses.  Answers are
  * believed for seconds, and a newer lookup of the same name replaces the
- * older one.  An answer keeps every address it had, whatever its size; the
+ * older ones, except those with the same addresses in another order
+ * (another thread may be racing on one).  An answer keeps every address it had, whatever its size; the
  * memory is bounded by design: a ring of SCIO_ANSWER_SLOTS answers holding
  * at most SCIO_ANSWER_BUDGET addresses in all (older answers make room,
  * and never the newest).  Thread-safe, fork-safe.  Time is passed in

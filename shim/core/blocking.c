@@ -146,9 +146,11 @@ static void own_won(const struct scio_match *m, const struct plan *p, int64_t t0
 	log_race(m, &rep, 0);
 }
 
-static enum scio_handled race_cands(int fd, const struct sockaddr *addr, socklen_t len,
-				    int flags, const struct scio_match *m,
-				    const struct scio_config *cfg, struct cands *c, int *ret)
+/* *later: the socket turned out non-blocking before its connect began;
+ * the caller starts it, for the program's wait to race (SCIO_DONE). */
+static enum scio_handled race_cands(int fd, int flags, const struct scio_match *m,
+				    const struct scio_config *cfg, struct cands *c,
+				    int *ret, int *later)
 {
 	struct plan p = { .c = c };
 	p.own = history_order(c);
@@ -179,7 +181,6 @@ static enum scio_handled race_cands(int fd, const struct sockaddr *addr, socklen
 	}
 	struct held h = hold_socket(fd);
 	enum scio_handled v = SCIO_DONE;
-	int later = 0;
 	if (p.started && (h.sock == h.fd ? fcntl(fd, F_GETFD) < 0 :
 			  cookie && h.cookie != cookie)) {
 		/* another thread closed fd while the own connect ran */
@@ -196,7 +197,7 @@ static enum scio_handled race_cands(int fd, const struct sockaddr *addr, socklen
 			*ret = started_later(fd, m, p.started, -1,
 					     p.own_err ? p.own_err : EINPROGRESS);
 		else
-			later = 1;
+			*later = 1;
 	} else if (signalled && p.started && !p.own_err) {
 		scio_pending_add(fd, m, p.started);  /* a retried connect resumes */
 		errno = EINTR;
@@ -208,8 +209,6 @@ static enum scio_handled race_cands(int fd, const struct sockaddr *addr, socklen
 		pthread_cleanup_pop(0);
 	}
 	release_socket(&h);
-	if (later)  /* non-blocking after all: its race waits for the program */
-		*ret = connect_later(fd, addr, len, m);
 	return v;
 }
 
@@ -218,10 +217,13 @@ race(int fd, const struct sockaddr *addr, socklen_t len, int flags,
      const struct scio_match *m, const struct scio_config *cfg, int *ret)
 {
 	struct cands c;
+	int later = 0;
 	if (cands_fetch(&c, m) < 0)
 		return SCIO_PASS;
-	enum scio_handled v = race_cands(fd, addr, len, flags, m, cfg, &c, ret);
+	enum scio_handled v = race_cands(fd, flags, m, cfg, &c, ret, &later);
 	cands_free(&c);
+	if (later)  /* non-blocking after all: its race waits for the program */
+		*ret = connect_later(fd, addr, len, m);
 	return v;
 }
 

@@ -97,9 +97,58 @@ static void older_answer_with_other_addresses_goes(void)
 	CHECK_EQ(m.asked, 1);
 }
 
+static const char *const v4_only[] = { "192.0.2.10" };
+
+static void *record_other_then_v4_only(void *arg)
+{
+	(void)arg;
+	struct list l;
+	static const char *const other[] = { "198.51.100.1" };
+	scio_answers_record(&table, "other.test", answer(&l, other, 1),
+			    SCIO_ANSWER_RACEABLE | SCIO_ANSWER_PENDING, NOW);
+	scio_answers_record(&table, "dual.test", answer(&l, v4_only, 1),
+			    SCIO_ANSWER_RACEABLE | SCIO_ANSWER_PENDING, NOW);
+	return NULL;
+}
+
+static void *match_v4(void *arg)
+{
+	struct scio_match *m = arg;
+	struct sockaddr_storage dst = check_addr("192.0.2.10");
+	if (!scio_answers_match(&table, (struct sockaddr *)&dst, NOW + 1000, m))
+		m->id = 0;
+	return NULL;
+}
+
+/* Two threads looked dual.test up, AAAA late for both; this thread races
+ * on its own answer.  The late AAAA reaches that race, and a thread with
+ * no lookup of its own still finds one answer set to race. */
+static void late_family_reaches_every_waiting_answer(void)
+{
+	scio_answers_init(&table);
+	struct list l;
+	scio_answers_record(&table, "dual.test", answer(&l, v4_only, 1),
+			    SCIO_ANSWER_RACEABLE | SCIO_ANSWER_PENDING, NOW);
+	other_thread(record_other_then_v4_only);
+	struct sockaddr_storage dst = check_addr("192.0.2.10");
+	struct scio_match m;
+	CHECK(scio_answers_match(&table, (struct sockaddr *)&dst, NOW + 1000, &m));
+	static const char *const v6[] = { "2001:db8::10" };
+	scio_answers_late(&table, "dual.test", answer(&l, v6, 1), NOW + 2000);
+	struct sockaddr_storage more[4];
+	int pending;
+	CHECK_EQ(scio_answers_more(&table, &m, m.n, more, 4, &pending, NOW + 3000), 1);
+	struct scio_match third = { .id = 0 };
+	pthread_t t;
+	pthread_create(&t, NULL, match_v4, &third);
+	pthread_join(t, NULL);
+	CHECK(third.id != 0);
+}
+
 int main(void)
 {
 	RUN(own_lookup_survives_another_threads_order);
 	RUN(older_answer_with_other_addresses_goes);
+	RUN(late_family_reaches_every_waiting_answer);
 	return check_exit();
 }
