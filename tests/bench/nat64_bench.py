@@ -168,7 +168,9 @@ def program_cell(lab, argv, shim, runs=5):
             lines = res.stderr.strip().splitlines() or ["no output"]
             err = next((l for l in lines if "unreachable" in l), lines[-1])
     ms = statistics.median(times)
-    return f"connects, {ms:.0f} ms" if ok else f"fails: {err[:70]}, {ms:.0f} ms"
+    if len(err) > 70:
+        err = err[:70].rsplit(" ", 1)[0] + " …"
+    return f"connects, {ms:.0f} ms" if ok else f"fails: {err}, {ms:.0f} ms"
 
 
 def programs():
