@@ -159,6 +159,14 @@ static void clear_slot(struct scio_answers *t, struct scio_answer *a)
 	memset(a, 0, sizeof(*a));
 }
 
+void scio_answers_clear(struct scio_answers *t)
+{
+	for (unsigned k = 0; k < SCIO_ANSWER_SLOTS; k++)
+		if (t->slot[k].id)
+			clear_slot(t, &t->slot[k]);
+	pthread_mutex_destroy(&t->lock);
+}
+
 /* Older answers make room for one of n addresses (never the newest). */
 static void make_room(struct scio_answers *t, size_t n)
 {

@@ -85,6 +85,8 @@ struct scio_match {
 };
 
 void scio_answers_init(struct scio_answers *t);
+/* Frees every answer of a table that is thrown away (tests). */
+void scio_answers_clear(struct scio_answers *t);
 /* The process-wide table, with fork handlers installed. */
 struct scio_answers *scio_answers_global(void);
 

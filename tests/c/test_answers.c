@@ -80,6 +80,7 @@ static void own_lookup_survives_another_threads_order(void)
 	CHECK(scio_answers_match(&table, (struct sockaddr *)&dst, NOW, &m));
 	CHECK_EQ(m.asked, 0);
 	CHECK_EQ(m.n, 2);
+	scio_answers_clear(&table);
 }
 
 /* A name whose addresses changed (DNS rotating them): the older answer
@@ -95,6 +96,7 @@ static void older_answer_with_other_addresses_goes(void)
 	dst = check_addr("2001:db8::11");
 	CHECK(scio_answers_match(&table, (struct sockaddr *)&dst, NOW, &m));
 	CHECK_EQ(m.asked, 1);
+	scio_answers_clear(&table);
 }
 
 static const char *const v4_only[] = { "192.0.2.10" };
@@ -143,6 +145,7 @@ static void late_family_reaches_every_waiting_answer(void)
 	pthread_create(&t, NULL, match_v4, &third);
 	pthread_join(t, NULL);
 	CHECK(third.id != 0);
+	scio_answers_clear(&table);
 }
 
 int main(void)
