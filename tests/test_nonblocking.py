@@ -148,7 +148,7 @@ def test_poll_from_another_thread_is_not_raced(lab):
 @not_under_san
 def test_curl_unchanged(lab):
     lab.fault("ipv6", "blackhole")
-    argv = ["curl", "-sS", "-o", "/dev/null", "-m", "5", "-w", "%{remote_ip}",
+    argv = ["curl", "-sS", "-o", "/dev/null", "-m", "2", "-w", "%{remote_ip}",
             "telnet://dual.test:7000"]
     a, b = run(lab, argv, shim=False), run(lab, argv, SCIO_LOG="info")
     assert a.stdout == b.stdout == "192.0.2.10", (a, b)
