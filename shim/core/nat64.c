@@ -59,27 +59,44 @@ static void forget_the_parents(int renewed)
 }
 SCIO_FORK_SAFE_LOCK_THEN(N.lock, forget_the_parents)
 
+/* The route toward a, asked of the routing table (a UDP connect: nothing
+ * is sent): 0 and, when src is not NULL, the source address it picks;
+ * -1 with errno (ENETUNREACH, EHOSTUNREACH: no route). */
+static int route_to(const struct sockaddr *a, socklen_t len, struct sockaddr_storage *src)
+{
+	int s = socket(a->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	socklen_t slen = sizeof(*src);
+	int rc = scio_sys.connect(s, a, len);
+	if (rc == 0 && src)
+		rc = getsockname(s, (struct sockaddr *)src, &slen);
+	int err = errno;
+	close(s);
+	errno = err;
+	return rc;
+}
+
+/* No route to a; a lookup that could not be made counts as a route. */
+static int no_route(const struct sockaddr *a, socklen_t len)
+{
+	return route_to(a, len, NULL) < 0 && (errno == ENETUNREACH || errno == EHOSTUNREACH);
+}
+
 /* Which network the host is on: a hash of its IPv6 source /64 toward the
  * well-known NAT64 address (a route lookup; no packet is sent).  -1
  * when IPv6 has no route either. */
 static int network_id(uint32_t *id)
 {
 	struct sockaddr_in6 probe = { .sin6_family = AF_INET6, .sin6_port = htons(9) };
-	struct sockaddr_in6 me;
-	socklen_t len = sizeof(me);
+	struct sockaddr_storage me;
 	inet_pton(AF_INET6, "64:ff9b::c000:aa", &probe.sin6_addr);
-	int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
+	if (route_to((struct sockaddr *)&probe, sizeof(probe), &me) < 0)
 		return -1;
-	int rc = scio_sys.connect(s, (struct sockaddr *)&probe, sizeof(probe));
-	if (rc == 0)
-		rc = getsockname(s, (struct sockaddr *)&me, &len);
-	close(s);
-	if (rc < 0)
-		return -1;
+	const uint8_t *a = ((const struct sockaddr_in6 *)&me)->sin6_addr.s6_addr;
 	uint32_t h = 2166136261u;
 	for (int i = 0; i < 8; i++)
-		h = (h ^ me.sin6_addr.s6_addr[i]) * 16777619u;
+		h = (h ^ a[i]) * 16777619u;
 	*id = h;
 	return 0;
 }
@@ -278,17 +295,6 @@ static int start_synthesized(int fd, const struct sockaddr_in6 *six)
 	return s;
 }
 
-/* No route to a (a route lookup; nothing is sent). */
-static int no_route(const struct sockaddr *a, socklen_t len)
-{
-	int s = socket(a->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return 0;
-	int rc = scio_sys.connect(s, a, len);
-	int err = errno;
-	close(s);
-	return rc < 0 && (err == ENETUNREACH || err == EHOSTUNREACH);
-}
 
 /*
  * Route verdicts, asked of the routing table (a UDP connect: nothing is
