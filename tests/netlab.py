@@ -150,6 +150,15 @@ def _kill_group(proc: subprocess.Popen, grace: float = 1.0) -> None:
         pass
 
 
+def _await_ready(proc: subprocess.Popen, timeout: float, what: str) -> None:
+    """Wait for a server's READY line; one that gives none is killed."""
+    try:
+        _expect(proc, b"READY", timeout, what)
+    except LabError:
+        _kill_group(proc)
+        raise
+
+
 def _expect(proc: subprocess.Popen, token: bytes, timeout: float,
             what: str) -> None:
     """Read proc's (binary, unbuffered) stdout until the line `token`."""
@@ -432,12 +441,7 @@ class Lab:
             argv += ["--addr", a]
         p = self.popen_server(argv, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE)
-        try:
-            _expect(p, b"READY", ready_timeout,
-                    f"greeting server on port {port}")
-        except LabError:
-            _kill_group(p)
-            raise
+        _await_ready(p, ready_timeout, f"greeting server on port {port}")
         return p
 
     # ------------------------------------------------------------- faults

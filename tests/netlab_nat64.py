@@ -32,7 +32,7 @@ from pathlib import Path
 
 import netlab
 from dnsserver import synthesize6 as synthesize  # noqa: F401 (tests use it)
-from netlab import LabError, _check, _expect, _kill_group
+from netlab import LabError, _await_ready, _check
 
 PREFIX = "2001:db8:64:ff9b::/96"
 CLI6 = "2001:db8:1::2"
@@ -168,11 +168,7 @@ class Nat64Lab(netlab.Lab):
                                    "--nat64-prefix", self.prefix,
                                    *(["--dns64"] if self.dns_mode == "dns64" else [])],
                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-        try:
-            _expect(p, b"READY", 10, "dnsserver")
-        except LabError:
-            _kill_group(p)
-            raise
+        _await_ready(p, 10, "dnsserver")
 
     def start_servers(self, port: int = 8080, http_port: int = 8081,
                       addrs=tuple(SRV4), **_) -> subprocess.Popen:
@@ -182,11 +178,7 @@ class Nat64Lab(netlab.Lab):
         p = self.popen_server([sys.executable, "-u", "-c", PEER_SERVER,
                                str(port), str(http_port), *addrs],
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-        try:
-            _expect(p, b"READY", 10, "peer server")
-        except LabError:
-            _kill_group(p)
-            raise
+        _await_ready(p, 10, "peer server")
         return p
 
     def ipv4only_answer(self, **mode) -> None:
