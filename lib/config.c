@@ -153,6 +153,8 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 	static const int hist_values[] = { SCIO_HISTORY_OFF, SCIO_HISTORY_PROCESS,
 					   SCIO_HISTORY_SHARED };
 	static const int bool_values[] = { 0, 1 };
+	static const char *const resolver_words[] = { "stub", "system", NULL };
+	static const int resolver_values[] = { SCIO_RESOLVER_STUB, SCIO_RESOLVER_SYSTEM };
 	const char *v;
 	int bad = 0, level = SCIO_LOG_WARN;
 
@@ -199,6 +201,9 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 	if ((v = get("SCIO_LOG_FILE")) && *v)
 		bad += parse_path("SCIO_LOG_FILE", v, c->log_file,
 				  "logging to stderr", warn, warn_size);
+	if ((v = get("SCIO_RESOLVER")) && *v)
+		bad += parse_choice("SCIO_RESOLVER", v, resolver_words, resolver_values,
+				    &c->resolver, warn, warn_size);
 	if ((v = get("SCIO_NAT64_PREFIX")) && *v)
 		bad += parse_nat64(v, c, warn, warn_size);
 	return bad;
@@ -208,7 +213,7 @@ int scio_config_parse(struct scio_config *c, scio_getenv_fn get,
 static const char *const setting_names[] = {
 	"SCIO_DISABLE", "SCIO_CONNECT_DELAY_MS", "SCIO_RESOLUTION_DELAY_MS",
 	"SCIO_PREFER", "SCIO_LOG", "SCIO_LOG_FILE", "SCIO_HISTORY",
-	"SCIO_HISTORY_FILE", "SCIO_NAT64_PREFIX", NULL
+	"SCIO_HISTORY_FILE", "SCIO_NAT64_PREFIX", "SCIO_RESOLVER", NULL
 };
 
 static uint64_t fnv1a(uint64_t h, const char *s, size_t len)

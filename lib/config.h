@@ -20,9 +20,14 @@ struct scio_config {
 	char history_file[SCIO_PATH_MAX]; /* "": the default place */
 	int connect_delay_explicit;     /* SCIO_CONNECT_DELAY_MS was set: a
 					   fixed delay, not one history learns */
+	int resolver;                   /* enum scio_resolver_mode */
 	int nat64;                      /* enum scio_nat64_mode */
 	struct scio_nat64_prefix nat64_prefix;  /* SCIO_NAT64_CONFIGURED's */
 };
+
+/* SCIO_RESOLVER: scio's own queries where the system's setup is plain
+ * DNS (lib/stub.c), or every lookup through the system's getaddrinfo. */
+enum scio_resolver_mode { SCIO_RESOLVER_STUB, SCIO_RESOLVER_SYSTEM };
 
 /* SCIO_NAT64_PREFIX: unset, discovered when needed (RFC 7050); off; or
  * the prefix given. */

@@ -64,6 +64,7 @@
 #include "hostsfile.h"
 #include "internal.h"
 #include "resolve.h"
+#include "stub.h"
 #include "sys.h"
 
 #define V6 0
@@ -82,6 +83,7 @@ struct lookup {
 	pthread_mutex_t lock;
 	int refs;
 	int abandoned;      /* the caller has returned */
+	int flags;          /* the program's hints' ai_flags (glibc's default without) */
 	char *node, *service;
 	struct addrinfo hints;
 	struct family fam[2];
@@ -402,6 +404,7 @@ static struct lookup *lookup_new(const char *node, const char *service,
 		free(l);
 		return NULL;
 	}
+	l->flags = hints ? hints->ai_flags : AI_V4MAPPED | AI_ADDRCONFIG;
 	if (hints) {
 		l->hints.ai_flags = hints->ai_flags;
 		l->hints.ai_socktype = hints->ai_socktype;
@@ -496,6 +499,7 @@ static int finish(struct lookup *l, struct scio_resolve_opts *o,
 		  struct addrinfo **res)
 {
 	struct family v6 = l->fam[V6], v4 = l->fam[V4];
+	int flags = l->flags;
 	l->fam[V6].res = l->fam[V4].res = NULL;  /* ours now */
 	o->pending = !v6.done || !v4.done;
 	l->abandoned = 1;
@@ -515,6 +519,8 @@ static int finish(struct lookup *l, struct scio_resolve_opts *o,
 	struct addrinfo *b = v4.rc == 0 ? v4.res : NULL;
 	*res = o->prefer_family == AF_INET ? interleave(b, a) : interleave(a, b);
 	canonname_first(*res);
+	for (struct addrinfo *ai = *res; ai; ai = ai->ai_next)
+		ai->ai_flags = flags;  /* as glibc's: the flags asked */
 	return 0;
 }
 
@@ -603,6 +609,86 @@ static struct lookup *lookup_start(const char *node, const char *service,
 	return l;
 }
 
+/* ---- a family that had not answered when the stub's lookup returned ---- */
+
+struct late_family {
+	char *node, *service;
+	struct addrinfo hints;
+	scio_late_fn late;
+	void *late_arg;
+};
+
+static void late_family_free(struct late_family *j)
+{
+	free(j->node);
+	free(j->service);
+	free(j);
+	__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+}
+
+static void look_up_late_family(void *arg)
+{
+	struct late_family *j = arg;
+	struct addrinfo *res = NULL;
+	int rc = scio_sys.getaddrinfo(j->node, j->service, &j->hints, &res);
+	j->late(j->node, rc == 0 ? res : NULL, j->late_arg);
+	if (rc == 0)
+		scio_sys.freeaddrinfo(res);
+	late_family_free(j);
+}
+
+/* The system's lookup of the family the stub's replies lacked, in the
+ * background, its answer joining as the helper's AAAA would: 1 when it
+ * runs. */
+static int look_up_in_background(const char *node, const char *service,
+				 const struct addrinfo *hints, int family,
+				 const struct scio_resolve_opts *o)
+{
+	if (__atomic_add_fetch(&in_flight, 1, __ATOMIC_RELAXED) > SCIO_RESOLVE_MAX_IN_FLIGHT) {
+		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	struct late_family *j = calloc(1, sizeof(*j));
+	if (!j) {
+		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	j->node = strdup(node);
+	j->service = service ? strdup(service) : NULL;
+	j->hints = (struct addrinfo){
+		.ai_family = family,
+		.ai_flags = hints->ai_flags & ~(AI_V4MAPPED | AI_ALL),
+		.ai_socktype = hints->ai_socktype, .ai_protocol = hints->ai_protocol,
+	};
+	j->late = o->late;
+	j->late_arg = o->late_arg;
+	if (!j->node || (service && !j->service) ||
+	    scio_resolve_in_background(look_up_late_family, j) < 0) {
+		late_family_free(j);
+		return 0;
+	}
+	return 1;
+}
+
+/* The lookup made by the stub (lib/stub.c): 1 with getaddrinfo's code in
+ * *rc, 0 when the system's lookup must decide. */
+static int resolve_by_stub(const char *node, const char *service,
+			   const struct addrinfo *hints, struct scio_resolve_opts *o,
+			   struct addrinfo **res, int cancel_state, int *rc)
+{
+	struct scio_stub_result r;
+	if (o->system_only ||
+	    !scio_stub_lookup(node, service, hints, o->delay_ms, cancel_state, &r))
+		return 0;
+	*rc = r.rc;
+	if (r.rc != 0)
+		return 1;
+	*res = o->prefer_family == AF_INET ? interleave(r.v4, r.v6) : interleave(r.v6, r.v4);
+	if (r.missing != AF_UNSPEC && o->late)
+		o->pending = look_up_in_background(node, service, hints, r.missing, o);
+	return 1;
+}
+
 int scio_resolve(const char *node, const char *service,
 		 const struct addrinfo *hints, struct scio_resolve_opts *o,
 		 struct addrinfo **res)
@@ -613,6 +699,10 @@ int scio_resolve(const char *node, const char *service,
 	int cancel_state, rc, saved = errno;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
 	join_orphans();
+	if (resolve_by_stub(node, service, hints, o, res, cancel_state, &rc)) {
+		pthread_setcancelstate(cancel_state, NULL);
+		return rc;
+	}
 	struct lookup *l = lookup_start(node, service, hints, o);
 	int raced = l && resolve_raced(l, o, res, cancel_state, &rc);
 	pthread_setcancelstate(cancel_state, NULL);

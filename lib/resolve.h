@@ -20,6 +20,8 @@ typedef void (*scio_late_fn)(const char *node, const struct addrinfo *late,
 struct scio_resolve_opts {
 	int delay_ms;          /* Resolution Delay, 0..2000 */
 	int prefer_family;     /* AF_INET6 or AF_INET: first in the list */
+	int system_only;       /* every lookup through the system's getaddrinfo,
+				  never scio's own queries (lib/stub.c) */
 	scio_late_fn late;     /* may be NULL */
 	void *late_arg;
 	int pending;           /* out: a family had not answered yet */

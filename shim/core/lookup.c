@@ -74,6 +74,7 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 		struct scio_resolve_opts o = {
 			.delay_ms = cfg->resolution_delay_ms,
 			.prefer_family = cfg->prefer_family,
+			.system_only = cfg->resolver == SCIO_RESOLVER_SYSTEM,
 			.late = scio_answers_late_global,
 		};
 		rc = scio_resolve(node, service, hints, &o, res);

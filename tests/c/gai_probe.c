@@ -17,6 +17,10 @@
  *        resolves NAME, exits MS later.
  *   gai_probe threads NAME
  *        resolves NAME; the thread count before and right after.
+ *   gai_probe dump NAME SERVICE FLAGS SOCKTYPE
+ *        getaddrinfo(NAME, SERVICE or NULL for "-", AF_UNSPEC hints with
+ *        FLAGS and SOCKTYPE); prints every field of every entry, a line
+ *        each, or the error code.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -142,6 +146,28 @@ static int fork_children(const char *name, int children, int lookups,
 	return 0;
 }
 
+/* Every field of every entry, the address as hex bytes. */
+static int dump(const char *name, const char *service, int flags, int socktype)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_flags = flags,
+				  .ai_socktype = socktype }, *res;
+	int rc = getaddrinfo(name, strcmp(service, "-") ? service : NULL, &hints, &res);
+	if (rc != 0) {
+		printf("rc=%d\n", rc);
+		return 0;
+	}
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		printf("flags=%#x family=%d socktype=%d protocol=%d addrlen=%u canon=%s addr=",
+		       ai->ai_flags, ai->ai_family, ai->ai_socktype, ai->ai_protocol,
+		       (unsigned)ai->ai_addrlen, ai->ai_canonname ? ai->ai_canonname : "-");
+		for (socklen_t i = 0; i < ai->ai_addrlen; i++)
+			printf("%02x", ((const unsigned char *)ai->ai_addr)[i]);
+		printf("\n");
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -164,7 +190,10 @@ int main(int argc, char **argv)
 		printf("rc=%d threads before=%d after=%d\n", rc, before, count_threads());
 		return 0;
 	}
+	if (argc == 6 && !strcmp(argv[1], "dump"))
+		return dump(argv[2], argv[3], (int)strtol(argv[4], NULL, 0), atoi(argv[5]));
 	fprintf(stderr, "usage: gai_probe cancel NAME CANCEL_MS SETTLE_S | "
-		"fork NAME CHILDREN [LOOKUPS [CHILD_NAME]] | exit-after NAME MS | threads NAME\n");
+		"fork NAME CHILDREN [LOOKUPS [CHILD_NAME]] | exit-after NAME MS | threads NAME | "
+		"dump NAME SERVICE FLAGS SOCKTYPE\n");
 	return 2;
 }

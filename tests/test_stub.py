@@ -1,0 +1,227 @@
+"""scio's own A and AAAA queries (lib/stub.c): for a name glibc would send
+to DNS as it is, the shim asks the lab's DNS server (tests/dnsserver.py)
+itself, in the calling thread, and must give exactly what the lookup
+through the system's getaddrinfo gives (SCIO_RESOLVER=system), leaving
+everything it does not do as glibc does to glibc."""
+
+import json
+import socket
+import textwrap
+
+import pytest
+
+from scio_testlib import PY, SLACK, prog, run_scio
+from test_dnsserver import DNS4, DNS6, Dns, ZONE
+
+STUB_ZONE = dict(ZONE)
+STUB_ZONE.update({
+    "v6only-dns.test": {"AAAA": ["2001:db8::10"]},
+    "nodata.test": {"A": [], "AAAA": []},
+    "many.test": {"A": [f"192.0.2.{i}" for i in range(20, 28)],
+                  "AAAA": [f"2001:db8::{i:x}" for i in range(0x20, 0x28)]},
+    "silent.test": {"mode": "drop"},
+    "dns-dual.test.example": {"A": ["198.51.100.7"]},
+})
+
+RESOLV_FAST = f"nameserver {DNS4}\noptions timeout:1 attempts:1\n"
+
+# every field Python shows of each entry, for these hints
+ENTRIES = """
+    import json, socket, sys, time
+    name, port, socktype = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    port = None if port == "-" else port
+    t = time.monotonic()
+    try:
+        r = [list(ai) for ai in socket.getaddrinfo(name, port, 0, socktype)]
+    except socket.gaierror as e:
+        r = [e.errno]
+    print(json.dumps([r, time.monotonic() - t]))
+"""
+
+
+@pytest.fixture
+def dns(lab, tmp_path):
+    d = Dns(lab, tmp_path, zone=STUB_ZONE, resolv=RESOLV_FAST)
+    yield d
+    assert d.proc.poll() is None, "the DNS server died"
+
+
+def entries(lab, name, port="7000", socktype=socket.SOCK_STREAM, shim=True,
+            timeout=30, **env):
+    res = run_scio(lab, [PY, "-c", textwrap.dedent(ENTRIES), name, port,
+                         str(int(socktype))], shim=shim, timeout=timeout, **env)
+    assert not res.timed_out and res.returncode == 0, res
+    return json.loads(res.stdout)
+
+
+def threads_and_sockets(lab, tmp_path, name, **env):
+    """(threads started, UDP sockets made) by one lookup under the shim."""
+    trace = tmp_path / "trace"
+    code = f"import socket; socket.getaddrinfo({name!r}, 7000, 0, socket.SOCK_STREAM)"
+    res = run_scio(lab, ["strace", "-f", "-qq", "-e", "trace=clone,clone3,socket",
+                         "-o", str(trace), PY, "-c", code], **env)
+    assert res.returncode == 0, res
+    text = trace.read_text()
+    return (text.count("clone(") + text.count("clone3("),
+            text.count("SOCK_DGRAM"))
+
+
+@pytest.mark.parametrize("name", ["dns-dual.test", "multi-dual.test", "v4only-dns.test",
+                                  "v6only-dns.test", "many.test", "dns-dual.test."])
+@pytest.mark.parametrize("port,socktype", [("7000", socket.SOCK_STREAM),
+                                           ("7000", 0), ("domain", socket.SOCK_DGRAM),
+                                           ("-", 0)])
+def test_same_entries_as_the_system_lookup(lab, dns, name, port, socktype):
+    stub, _ = entries(lab, name, port, socktype)
+    system, _ = entries(lab, name, port, socktype, SCIO_RESOLVER="system")
+    assert stub == system
+    assert isinstance(stub[0], list), stub
+
+
+@pytest.mark.parametrize("flags", [0, socket.AI_V4MAPPED, socket.AI_V4MAPPED | socket.AI_ALL,
+                                   socket.AI_NUMERICSERV, socket.AI_PASSIVE])
+@pytest.mark.parametrize("service,socktype", [("7000", 0), ("7000", socket.SOCK_STREAM),
+                                              ("-", socket.SOCK_DGRAM)])
+def test_every_field_as_the_system_lookup(lab, dns, flags, service, socktype):
+    """ai_flags, ai_addrlen and the whole sockaddr, byte for byte."""
+    def dump(**env):
+        res = run_scio(lab, [prog("gai_probe"), "dump", "multi-dual.test", service,
+                             str(int(flags)), str(int(socktype))], **env)
+        assert res.returncode == 0 and not res.timed_out, res
+        return res.stdout
+    stub = dump()
+    assert stub.startswith("flags="), stub
+    assert stub == dump(SCIO_RESOLVER="system")
+
+
+def test_healthy_lookup_starts_no_thread(lab, dns, tmp_path):
+    """The point of the stub: no helper thread, one socket for both
+    queries (glibc's own lookup also uses one)."""
+    assert threads_and_sockets(lab, tmp_path, "dns-dual.test") == (0, 1)
+    threads, _ = threads_and_sockets(lab, tmp_path, "dns-dual.test",
+                                     SCIO_RESOLVER="system")
+    assert threads >= 1
+
+
+def test_other_name_services_use_the_system_lookup(lab, dns, tmp_path):
+    lab.write_etc("nsswitch.conf", "hosts: files myhostname dns\n")
+    threads, _ = threads_and_sockets(lab, tmp_path, "dns-dual.test")
+    assert threads >= 1
+    addrs, _ = entries(lab, "dns-dual.test")
+    assert sorted(a[4][0] for a in addrs) == ["192.0.2.10", "2001:db8::10"]
+
+
+@pytest.mark.parametrize("name", ["servfail.test", "refused.test", "nx.test", "trunc.test",
+                                  "aaaa-servfail.test", "aaaa-nx.test", "nodata.test"])
+def test_what_the_stub_leaves_to_glibc_gets_glibcs_answer(lab, dns, name):
+    """Failures, truncated replies (glibc asks again over TCP) and names
+    without addresses: the system's lookup decides, as without scio."""
+    stub, _ = entries(lab, name)
+    plain, _ = entries(lab, name, shim=False)
+    addrs = sorted(map(str, stub)) if isinstance(stub[0], list) else stub
+    want = sorted(map(str, plain)) if isinstance(plain[0], list) else plain
+    assert addrs == want
+
+
+def test_search_domain_after_no_such_name(lab, dns):
+    """With ndots:0 a dotless name is asked as it is first; its NXDOMAIN
+    goes to glibc, which goes on with the search list."""
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\nsearch test\n"
+                  "options ndots:0 timeout:1 attempts:1\n")
+    stub, _ = entries(lab, "dns-dual")
+    plain, _ = entries(lab, "dns-dual", shim=False)
+    assert sorted(a[4][0] for a in stub) == sorted(a[4][0] for a in plain) == [
+        "192.0.2.10", "2001:db8::10"]
+
+
+def test_name_asked_with_search_domains_first_is_glibcs(lab, dns):
+    """Fewer dots than ndots: glibc tries the search list first, and the
+    stub leaves such a name to it."""
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\nsearch example\noptions ndots:5\n")
+    stub, _ = entries(lab, "dns-dual.test")
+    plain, _ = entries(lab, "dns-dual.test", shim=False)
+    assert [a[4][0] for a in stub] == [a[4][0] for a in plain] == ["198.51.100.7"]
+
+
+def test_a_dropped_costs_the_resolution_delay(lab, dns):
+    """RFC 8305 section 3: an AAAA answer is used at once.  Through the
+    system's lookup the calling thread waited for A until glibc gave up
+    (5 s by default); the stub waits the Resolution Delay."""
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\n")  # glibc's 5 s, 2 attempts
+    stub, secs = entries(lab, "a-drop.test")
+    assert [a[4][0] for a in stub] == ["2001:db8::10"]
+    assert secs < 1.0 * SLACK
+
+
+def test_aaaa_dropped_costs_the_resolution_delay(lab, dns):
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\n")
+    stub, secs = entries(lab, "aaaa-drop.test")
+    assert [a[4][0] for a in stub] == ["192.0.2.10"]
+    assert secs < 1.0 * SLACK
+
+
+def test_silent_server_gets_glibcs_error_in_glibcs_time(lab, dns):
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\noptions timeout:1 attempts:2\n")
+    stub, stub_secs = entries(lab, "silent.test")
+    plain, plain_secs = entries(lab, "silent.test", shim=False)
+    assert stub == plain == [socket.EAI_AGAIN]
+    assert abs(stub_secs - plain_secs) < 0.5 * SLACK, (stub_secs, plain_secs)
+
+
+def test_second_server_after_the_first_is_silent(lab, dns):
+    """glibc's schedule: the first server gets `timeout`, then the next."""
+    lab.write_etc("resolv.conf", f"nameserver {DNS6}\nnameserver {DNS4}\n"
+                  "options timeout:1 attempts:1\n")
+    lab.fault(DNS6, "blackhole")
+    stub, stub_secs = entries(lab, "dns-dual.test")
+    plain, plain_secs = entries(lab, "dns-dual.test", shim=False)
+    assert sorted(a[4][0] for a in stub) == sorted(a[4][0] for a in plain)
+    assert 0.9 < stub_secs < plain_secs + 0.5 * SLACK, (stub_secs, plain_secs)
+
+
+def test_resolv_conf_change_is_seen_by_the_next_lookup(lab, dns):
+    code = textwrap.dedent(f"""
+        import socket, sys, time
+        def look():
+            try:
+                return sorted(a[4][0] for a in socket.getaddrinfo("dns-dual.test", 7000,
+                                                                  0, socket.SOCK_STREAM))
+            except socket.gaierror as e:
+                return e.errno
+        print(look())
+        open(sys.argv[1], "w").write("nameserver 192.0.2.99\\noptions timeout:1 attempts:1\\n")
+        print(look())
+    """)
+    path = lab.write_etc("resolv.conf", RESOLV_FAST)
+    res = run_scio(lab, [PY, "-c", code, "/etc/resolv.conf"], timeout=30)
+    assert res.returncode == 0, res
+    first, second = res.stdout.splitlines()
+    assert first == "['192.0.2.10', '2001:db8::10']"
+    assert second != first, res  # the new server is not there
+    path.write_text(RESOLV_FAST)
+
+
+def test_no_socket_left_open(lab, dns):
+    code = textwrap.dedent("""
+        import os, socket
+        def fds():
+            return len(os.listdir("/proc/self/fd"))
+        before = fds()
+        for name in ["dns-dual.test", "a-drop.test", "aaaa-drop.test", "nx.test",
+                     "silent.test", "trunc.test"] * 2:
+            try:
+                socket.getaddrinfo(name, 7000, 0, socket.SOCK_STREAM)
+            except socket.gaierror:
+                pass
+        print(before, fds())
+    """)
+    res = run_scio(lab, [PY, "-c", code], timeout=60, SCIO_RESOLUTION_DELAY_MS="10")
+    assert res.returncode == 0, res
+    before, after = res.stdout.split()
+    assert before == after, res
+
+
+def test_setting_is_checked(lab, dns):
+    res = run_scio(lab, [PY, "-c", "import socket; socket.getaddrinfo('dns-dual.test', 1)"],
+                   SCIO_RESOLVER="fast")
+    assert res.returncode == 0 and "SCIO_RESOLVER" in res.stderr, res
