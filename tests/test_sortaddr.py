@@ -38,6 +38,7 @@ address add fec0::1/64 dev vb nodad
 address add 2001:db8:e::1/128 peer 2001:db8:e::2/128 dev vb nodad
 route add 2001:db8:5::/64 dev vb
 route add fd00:7::/64 dev vb
+address add 2001:db8:4::1/64 dev va nodad home
 address add 127.0.0.5/32 dev lo
 route replace local 127.0.0.0/8 dev lo src 127.0.0.5 table local
 """
@@ -47,7 +48,7 @@ POOL6 = [
     "2001:db8:1:0:8000::10", "2001:db8:dd::10", "2001:db8:dd::11",
     "fd00:5::10", "fd00:6::10", "fec0::10", "::1", "fe80::1",
     "2002:c000:204::10", "::ffff:192.0.2.10", "2001:db8:99::1", "ff0e::1",
-    "ff05::1", "2001:db8:e::2", "2001:db8:5::10", "fd00:7::10",
+    "ff05::1", "2001:db8:e::2", "2001:db8:5::10", "fd00:7::10", "2001:db8:4::10",
 ]
 POOL4 = [
     "192.0.2.10", "192.0.2.200", "192.0.2.2", "198.51.100.10",
@@ -65,6 +66,8 @@ KNOWN = [
      ["2001:db8::10", "fe80::1", "2001:db8:99::1"]),
     # rule 3: the destination whose source is deprecated last
     (6, ["2001:db8:dd::10", "2001:db8:1::10"], ["2001:db8:1::10", "2001:db8:dd::10"]),
+    # rule 4: the source flagged a home address first
+    (6, ["2001:db8:1::10", "2001:db8:4::10"], ["2001:db8:4::10", "2001:db8:1::10"]),
     # rule 2 (scope of fec0:: matches its site-local source) before rule 6
     (6, ["2001:db8::10", "fec0::10"], ["fec0::10", "2001:db8::10"]),
     # rule 6: ::1's precedence 50
