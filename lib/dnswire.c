@@ -1,12 +1,15 @@
 /*
  * dnswire.c - one A or AAAA query and the reading of its reply (RFC 1035
- * section 4), judged as glibc 2.36 judges it, so that whatever this file
- * accepts glibc would have accepted with the same addresses. Where glibc
- * would fail, try another server, or take only part of a reply, the
- * verdict is FALLBACK and glibc itself decides. Some replies glibc takes
- * are refused here too (forward compression pointers, a record count
- * beyond the message's end, a CNAME whose RDLENGTH is not its name's
- * length): refusing costs only a lookup through glibc.
+ * section 4), judged as Debian 12's glibc (2.36-9+deb12u14: the 2.36
+ * release's rewritten nss_dns, and the release branch's later res_send.c
+ * fixes) judges it, so that whatever this file takes as an answer glibc
+ * would have taken with the same addresses. Where glibc would fail, try
+ * another server or TCP, or read something this file does not model, the
+ * verdict is FALLBACK and glibc itself decides. Some replies glibc reads
+ * are refused here too (forward compression pointers, a CNAME whose
+ * RDLENGTH is not its name's length, a record of another class that glibc
+ * would use, an address record of the wrong length): refusing costs only
+ * a lookup through glibc.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -21,9 +24,6 @@
 #define CLASS_IN 1
 #define TYPE_CNAME 5
 #define OPCODE_QUERY 0
-/* glibc's MAXHOSTNAMELEN check: a CNAME target of this many characters
- * or more, read before the lookup's first address, is an error. */
-#define CANON_TEXT_LIMIT 63
 
 /* Header bytes 2 and 3 (RFC 1035 4.1.1). */
 #define FLAG_QR 0x80
@@ -32,10 +32,14 @@
 #define FLAG_RD 0x01
 #define FLAG_RA 0x80
 #define RCODE_MASK 0x0f
+#define RCODE_SERVFAIL 2
+#define RCODE_NOTIMP 4
+#define RCODE_REFUSED 5
 
 struct wire_name {
 	unsigned char bytes[NAME_MAX_WIRE];
-	size_t len;   /* with the root's zero byte */
+	size_t len;         /* with the root's zero byte */
+	bool compressed;    /* read through a pointer */
 };
 
 struct question {
@@ -45,6 +49,7 @@ struct question {
 };
 
 struct record {
+	struct wire_name owner;
 	uint16_t type, class, rdlen;
 	size_t rdata;   /* offset of RDATA */
 };
@@ -121,12 +126,14 @@ int scio_dns_query(unsigned char *buf, size_t size, const char *name,
  * inside the message, at most the message's length of bytes visited) and
  * one of ours: each pointer goes to before the stretch of labels it ends,
  * so that positions only decrease and no loop is possible. Returns the
- * bytes the name takes at pos, 0 when it is malformed. */
+ * bytes the name takes at pos (a pointer ends it), 0 when it is
+ * malformed. */
 static size_t unpack_name(const unsigned char *msg, size_t len, size_t pos,
 			  struct wire_name *out)
 {
 	size_t at = pos, stretch = pos, taken = 0, visited = 0;
 	out->len = 0;
+	out->compressed = false;
 	if (pos >= len)
 		return 0;
 	for (;;) {
@@ -143,6 +150,7 @@ static size_t unpack_name(const unsigned char *msg, size_t len, size_t pos,
 				return 0;
 			if (taken == 0)
 				taken = at + 1 - pos;
+			out->compressed = true;
 			visited += 2;
 			if (visited >= len)
 				return 0;
@@ -161,7 +169,7 @@ static size_t unpack_name(const unsigned char *msg, size_t len, size_t pos,
 	return taken ? taken : at - pos;
 }
 
-/* glibc's res_hnok on the name's text: letters, digits, '-', '_' only,
+/* glibc's res_binary_hnok: letters, digits, '-', '_' only,
  * and no '-' first. The root passes. */
 static bool name_hnok(const struct wire_name *n)
 {
@@ -174,15 +182,8 @@ static bool name_hnok(const struct wire_name *n)
 	return true;
 }
 
-/* The length of the name's text as glibc's ns_name_ntop writes it, for a
- * name that passed name_hnok (nothing escaped): no final dot but for the
- * root's ".". */
-static size_t text_len(const struct wire_name *n)
-{
-	return n->len == 1 ? 1 : n->len - 2;
-}
-
-/* Label lengths are below 'A', so folding letters keeps them apart. */
+/* glibc's ns_samebinaryname: ASCII letters in any case. Label lengths
+ * are below 'A', so folding letters keeps them apart. */
 static bool same_name(const struct wire_name *a, const struct wire_name *b)
 {
 	if (a->len != b->len)
@@ -205,14 +206,13 @@ static bool read_question(const unsigned char *msg, size_t len, struct question 
 	return true;
 }
 
-/* One resource record at *pos: the owner name must pass res_hnok (glibc
- * checks it before looking at the class or type), the RDATA must fit. */
+/* One resource record at *pos, as glibc's ns_rr_cursor_next reads it:
+ * the owner name, the fixed part, RDATA that fits. */
 static bool read_record(const unsigned char *msg, size_t len, size_t *pos,
 			struct record *r)
 {
-	struct wire_name owner;
-	size_t taken = unpack_name(msg, len, *pos, &owner);
-	if (taken == 0 || !name_hnok(&owner))
+	size_t taken = unpack_name(msg, len, *pos, &r->owner);
+	if (taken == 0)
 		return false;
 	size_t at = *pos + taken;
 	if (len - at < 10)
@@ -227,16 +227,13 @@ static bool read_record(const unsigned char *msg, size_t len, size_t *pos,
 	return true;
 }
 
-/* A CNAME's target as glibc checks it; `first` while no address has been
- * read yet, when glibc copies it as the canonical name and refuses it
- * from 63 characters on. */
-static bool cname_ok(const unsigned char *msg, size_t len,
-		     const struct record *r, bool first)
+/* A CNAME's target, which glibc then expects as the owner of the
+ * addresses, host name or not. */
+static bool cname_target(const unsigned char *msg, size_t len,
+			 const struct record *r, struct wire_name *target)
 {
-	struct wire_name target;
-	size_t taken = unpack_name(msg, len, r->rdata, &target);
-	return taken != 0 && taken == r->rdlen && name_hnok(&target) &&
-	       !(first && text_len(&target) >= CANON_TEXT_LIMIT);
+	size_t taken = unpack_name(msg, len, r->rdata, target);
+	return taken != 0 && taken == r->rdlen;
 }
 
 /* The address of an A or AAAA record into out[*n]; false when its RDATA
@@ -254,37 +251,42 @@ static bool take_address(const unsigned char *msg, const struct record *r,
 	return true;
 }
 
-/* The answer section, as gaih_getanswer_slice reads it; glibc skips
- * other classes and types but fails a lookup with records and neither an
- * address nor a CNAME. */
+/* The answer section, as gaih_getanswer_slice reads it: a CNAME (from any
+ * owner) makes its target the expected name; a record of the question's
+ * type owned by the expected name is an address; anything else is
+ * skipped, and no address is no data. glibc looks at no record's class:
+ * one of another class that it would use is left to it. */
 static enum scio_dns_verdict read_answers(const unsigned char *msg, size_t len,
-					  size_t pos, uint16_t ancount,
+					  const struct question *q, uint16_t ancount,
 					  struct scio_dns_addr *out, size_t max,
 					  size_t *n)
 {
-	bool canon = false;
+	struct wire_name expected = q->name;
+	size_t pos = q->end;
 	for (uint16_t i = 0; i < ancount; i++) {
 		struct record r;
 		if (!read_record(msg, len, &pos, &r))
 			return SCIO_DNS_FALLBACK;
-		if (r.class != CLASS_IN)
-			continue;
+		bool used = r.type == TYPE_CNAME ||
+			    (r.type == q->type && same_name(&r.owner, &expected));
+		if (used && r.class != CLASS_IN)
+			return SCIO_DNS_FALLBACK;
 		if (r.type == TYPE_CNAME) {
-			if (!cname_ok(msg, len, &r, *n == 0))
+			if (!cname_target(msg, len, &r, &expected))
 				return SCIO_DNS_FALLBACK;
-			canon = true;
-		} else if (r.type == SCIO_DNS_T_A || r.type == SCIO_DNS_T_AAAA) {
-			if (!take_address(msg, &r, out, max, n))
-				return SCIO_DNS_FALLBACK;
+		} else if (used && !take_address(msg, &r, out, max, n)) {
+			return SCIO_DNS_FALLBACK;
 		}
 	}
-	return ancount == 0 || *n > 0 || canon ? SCIO_DNS_ANSWER : SCIO_DNS_FALLBACK;
+	return SCIO_DNS_ANSWER;
 }
 
-/* res_send.c's send_dg: a reply answers the query when its id, question
- * count and question (name in any case, type, class) are the query's;
- * the QR bit and the opcode are checked too. A reply with that id whose
- * question cannot be read is taken by glibc, then fails. */
+/* send_dg's test, res_queriesmatch included: a reply answers the query
+ * when its id, question count and question (name in any case, type,
+ * class) are the query's; the QR bit and the opcode are checked too. A
+ * reply with that id whose question cannot be read is taken by glibc,
+ * then fails, and so does a bare 12-byte SERVFAIL, NOTIMP or REFUSED with
+ * no question (glibc 2.36's branch, bug 31890). */
 static enum scio_dns_verdict match_query(const unsigned char *msg, size_t len,
 					 const unsigned char *query, size_t qlen,
 					 struct question *got)
@@ -293,7 +295,13 @@ static enum scio_dns_verdict match_query(const unsigned char *msg, size_t len,
 	if (qlen < HEADER_LEN || len < HEADER_LEN || !read_question(query, qlen, &asked))
 		return SCIO_DNS_FALLBACK;
 	if (msg[0] != query[0] || msg[1] != query[1] || !(msg[2] & FLAG_QR) ||
-	    (msg[2] >> 3 & 0x0f) != OPCODE_QUERY || get16(msg + 4) != get16(query + 4))
+	    (msg[2] >> 3 & 0x0f) != OPCODE_QUERY)
+		return SCIO_DNS_NOT_OURS;
+	unsigned rcode = msg[3] & RCODE_MASK;
+	if (len == HEADER_LEN && get16(msg + 4) == 0 &&
+	    (rcode == RCODE_SERVFAIL || rcode == RCODE_NOTIMP || rcode == RCODE_REFUSED))
+		return SCIO_DNS_FALLBACK;
+	if (get16(msg + 4) != get16(query + 4))
 		return SCIO_DNS_NOT_OURS;
 	if (!read_question(msg, len, got))
 		return SCIO_DNS_FALLBACK;
@@ -324,9 +332,11 @@ enum scio_dns_verdict scio_dns_answer(const unsigned char *msg, size_t len,
 	enum scio_dns_verdict v = match_query(msg, len, query, qlen, &got);
 	if (v != SCIO_DNS_ANSWER)
 		return v;
-	if (!header_usable(msg) || !name_hnok(&got.name))
+	/* glibc's answer reader wants the question's name uncompressed
+	 * (ns_rr_cursor_init) and a host name (res_binary_hnok). */
+	if (!header_usable(msg) || got.name.compressed || !name_hnok(&got.name))
 		return SCIO_DNS_FALLBACK;
-	v = read_answers(msg, len, got.end, get16(msg + 6), out, max, n);
+	v = read_answers(msg, len, &got, get16(msg + 6), out, max, n);
 	if (v != SCIO_DNS_ANSWER)
 		*n = 0;
 	return v;

@@ -1,8 +1,10 @@
 /*
  * dnswire.h - the DNS wire format of one A or AAAA lookup: the query a
- * stub sends and the reading of its reply, as glibc 2.36's stub resolver
- * reads it (resolv/res_send.c, resolv/nss_dns/dns-host.c). Pure: no
- * system call, no allocation, no global; every input byte is untrusted.
+ * stub sends and the reading of its reply, as Debian 12's glibc
+ * (2.36-9+deb12u14) reads it: resolv/res_send.c's send_dg, then
+ * resolv/nss_dns/dns-host.c's gaih_getanswer_slice as rewritten for the
+ * 2.36 release (glibc bugs 12154, 29305). Pure: no system call, no
+ * allocation, no global; every input byte is untrusted.
  */
 #ifndef SCIO_DNSWIRE_H
 #define SCIO_DNSWIRE_H
@@ -35,20 +37,25 @@ enum scio_dns_verdict {
 	 * question name, type or class): ignore it, keep waiting. */
 	SCIO_DNS_NOT_OURS,
 	/* RCODE 0 and every record read as glibc reads it: *n addresses,
-	 * maybe 0 (no data: no answer record, or only CNAMEs). */
+	 * maybe 0 (no data: no answer record, or none glibc would use). */
 	SCIO_DNS_ANSWER,
 	/* The system's resolver must decide: shorter than a header, TC set,
-	 * an RCODE other than 0, a lame reply (glibc asks the next server),
-	 * a record glibc counts as an error, more than `max` addresses,
-	 * anything malformed. *n is 0. */
+	 * an RCODE other than 0 (a bare 12-byte SERVFAIL, NOTIMP or REFUSED
+	 * with our id included), a lame reply (glibc asks the next server),
+	 * a compressed question name, a record glibc cannot read or that
+	 * this file does not model, more than `max` addresses, anything
+	 * malformed. *n is 0. */
 	SCIO_DNS_FALLBACK,
 };
 
 /* Reads `msg` (len bytes, a UDP payload) as the reply to `query` (qlen
- * bytes, built by scio_dns_query). On SCIO_DNS_ANSWER, out[0..*n) holds
- * the addresses of the answer section's A and AAAA records of class IN,
- * whatever their owner name and whichever the question's type (as glibc
- * takes them), in message order. */
+ * bytes, built by scio_dns_query). On SCIO_DNS_ANSWER, out[0..*n) holds,
+ * in message order, the addresses glibc takes from it: records of the
+ * question's type (so all of one family) owned by the expected name,
+ * which is the question's name until a CNAME record (whatever its owner)
+ * makes its target the expected name. Other records are skipped, as
+ * glibc skips them: an AAAA record in the reply to an A query gives no
+ * address. */
 enum scio_dns_verdict scio_dns_answer(const unsigned char *msg, size_t len,
 				      const unsigned char *query, size_t qlen,
 				      struct scio_dns_addr *out, size_t max, size_t *n);

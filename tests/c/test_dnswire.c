@@ -1,11 +1,11 @@
 /*
  * test_dnswire.c - lib/dnswire.c without a network: the query's bytes
  * against glibc's own res_mkquery, and replies built byte by byte read as
- * glibc 2.36 reads them (resolv/res_send.c's send_dg and
- * resolv/nss_dns/dns-host.c's gaih_getanswer_slice): which replies are
- * not ours, which give addresses, which must go back to glibc. Every
- * reply is also read from a heap block of its exact length, so that
- * AddressSanitizer sees any read past its end.
+ * Debian 12's glibc 2.36 reads them (resolv/res_send.c's send_dg, then
+ * resolv/nss_dns/dns-host.c's gaih_getanswer_slice as rewritten for 2.36):
+ * which replies are not ours, which give addresses, which must go back to
+ * glibc. Every reply is read from a heap block of its exact length, so
+ * that AddressSanitizer sees any read past its end.
  */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -112,6 +112,16 @@ static void add_a(struct msg *m, const char *text)
 	struct in_addr a;
 	CHECK(inet_pton(AF_INET, text, &a) == 1);
 	add_pointer(m, 12);
+	add_fixed(m, SCIO_DNS_T_A, C_IN, 4);
+	add(m, &a, 4);
+}
+
+/* An A record owned by `owner` (uncompressed). */
+static void add_a_of(struct msg *m, const char *owner, const char *text)
+{
+	struct in_addr a;
+	CHECK(inet_pton(AF_INET, text, &a) == 1);
+	add_name(m, owner);
 	add_fixed(m, SCIO_DNS_T_A, C_IN, 4);
 	add(m, &a, 4);
 }
@@ -289,32 +299,39 @@ static void answer_aaaa(void)
 	CHECK(is_addr(&r.a[1], "2001:db8::2"));
 }
 
-/* glibc takes every A and AAAA record of class IN, whatever its owner and
- * whatever the question's type. */
-static void both_families_any_owner(void)
+/* glibc 2.36 takes records of the question's type owned by the expected
+ * name only: an AAAA record in an A reply, or an A record of another
+ * owner, is skipped. */
+static void question_type_and_owner_only(void)
 {
 	ask("www.example.com", SCIO_DNS_T_A);
-	struct msg m = reply(3);
+	struct msg m = reply(4);
 	add_aaaa(&m, "2001:db8::5");
-	add_name(&m, "elsewhere.example.net");
-	add_fixed(&m, SCIO_DNS_T_A, C_IN, 4);
-	add(&m, "\xc6\x33\x64\x07", 4);
+	add_a_of(&m, "elsewhere.example.net", "198.51.100.7");
 	add_a(&m, "203.0.113.9");
+	add_a_of(&m, "WWW.EXAMPLE.COM", "203.0.113.10");   /* any case */
 	struct result r = read_reply(&m);
 	CHECK_EQ(r.v, V_ANSWER);
-	CHECK_EQ(r.n, 3);
-	CHECK(is_addr(&r.a[0], "2001:db8::5"));
-	CHECK(is_addr(&r.a[1], "198.51.100.7"));
-	CHECK(is_addr(&r.a[2], "203.0.113.9"));
+	CHECK_EQ(r.n, 2);
+	CHECK(is_addr(&r.a[0], "203.0.113.9"));
+	CHECK(is_addr(&r.a[1], "203.0.113.10"));
+	/* Nothing glibc would use: no data. */
+	m = reply(2);
+	add_aaaa(&m, "2001:db8::5");
+	add_a_of(&m, "elsewhere.example.net", "198.51.100.7");
+	r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK_EQ(r.n, 0);
 }
 
 /* www.example.com CNAME a.example.net; a.example.net CNAME b.cdn.example.org
- * (compressed: "b.cdn" then a pointer); its A with the owner a pointer to
- * that target. */
+ * (compressed: "b.cdn" then a pointer into the first target); the A
+ * records of the last target, one owned through a pointer, one spelt out;
+ * an A of the question's name, no longer expected, is skipped. */
 static void cname_chain(void)
 {
 	ask("www.example.com", SCIO_DNS_T_A);
-	struct msg m = reply(3);
+	struct msg m = reply(5);
 	add_pointer(&m, 12);
 	add_fixed(&m, T_CNAME, C_IN, 15);
 	size_t a_at = m.len;
@@ -328,36 +345,43 @@ static void cname_chain(void)
 	add_pointer(&m, b_at);
 	add_fixed(&m, SCIO_DNS_T_A, C_IN, 4);
 	add(&m, "\xc0\x00\x02\x07", 4);
-	struct result r = read_reply(&m);
-	CHECK_EQ(r.v, V_ANSWER);
-	CHECK_EQ(r.n, 1);
-	CHECK(is_addr(&r.a[0], "192.0.2.7"));
-}
-
-/* A pointer to a name that itself ends with a pointer, and the question's
- * name reached in two jumps. */
-static void compression(void)
-{
-	ask("www.example.com", SCIO_DNS_T_AAAA);
-	struct msg m = reply(2);
-	/* "v6.www.example.com": a label then the question's name. */
-	size_t v6 = m.len;
-	add(&m, "\2v6", 3);
-	add_pointer(&m, 12);
-	add_fixed(&m, SCIO_DNS_T_AAAA, C_IN, 16);
-	add(&m, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x61", 16);
-	/* "x.v6.www.example.com" */
-	add(&m, "\1x", 2);
-	add_pointer(&m, v6);
-	add_fixed(&m, SCIO_DNS_T_AAAA, C_IN, 16);
-	add(&m, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x62", 16);
+	add_a(&m, "192.0.2.99");
+	add_a_of(&m, "b.cdn.example.net", "192.0.2.8");
 	struct result r = read_reply(&m);
 	CHECK_EQ(r.v, V_ANSWER);
 	CHECK_EQ(r.n, 2);
+	CHECK(is_addr(&r.a[0], "192.0.2.7"));
+	CHECK(is_addr(&r.a[1], "192.0.2.8"));
+	/* A CNAME is followed whatever its owner: glibc checks none. */
+	m = reply(2);
+	add_cname(&m, "unrelated.example", "c.example.org");
+	add_a_of(&m, "c.example.org", "192.0.2.9");
+	r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK_EQ(r.n, 1);
+}
+/* Owners spelt three ways: a pointer to the question, labels then a
+ * pointer into the question, and a pointer to that (two jumps). */
+static void compression(void)
+{
+	ask("www.example.com", SCIO_DNS_T_AAAA);
+	struct msg m = reply(3);
+	add_aaaa(&m, "2001:db8::61");
+	size_t second = m.len;
+	add(&m, "\3www", 4);
+	add_pointer(&m, 16);                  /* "example.com" */
+	add_fixed(&m, SCIO_DNS_T_AAAA, C_IN, 16);
+	add(&m, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x62", 16);
+	add_pointer(&m, second);
+	add_fixed(&m, SCIO_DNS_T_AAAA, C_IN, 16);
+	add(&m, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x63", 16);
+	struct result r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK_EQ(r.n, 3);
 	CHECK(is_addr(&r.a[0], "2001:db8::61"));
 	CHECK(is_addr(&r.a[1], "2001:db8::62"));
+	CHECK(is_addr(&r.a[2], "2001:db8::63"));
 }
-
 static void no_data(void)
 {
 	ask("www.example.com", SCIO_DNS_T_AAAA);
@@ -379,7 +403,7 @@ static void no_data(void)
 	CHECK_EQ(r.n, 0);
 }
 
-/* Records, but neither an address nor a CNAME: glibc's TRYAGAIN. */
+/* Records, but none glibc would use: no data (glibc 2.36's NOTFOUND). */
 static void only_other_types(void)
 {
 	ask("www.example.com", SCIO_DNS_T_A);
@@ -387,16 +411,17 @@ static void only_other_types(void)
 	add_pointer(&m, 12);
 	add_fixed(&m, 16, C_IN, 3);
 	add(&m, "\2hi", 3);
-	CHECK_EQ(verdict(&m), V_FALLBACK);
+	struct result r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK_EQ(r.n, 0);
 	/* Skipped beside an address. */
 	m.b[7] = 2;
 	add_a(&m, "192.0.2.3");
-	struct result r = read_reply(&m);
+	r = read_reply(&m);
 	CHECK_EQ(r.v, V_ANSWER);
 	CHECK_EQ(r.n, 1);
 	CHECK(is_addr(&r.a[0], "192.0.2.3"));
 }
-
 /* send_dg sends an empty reply with neither AA, RA nor additional records
  * to the next server. */
 static void lame_empty_reply(void)
@@ -435,8 +460,19 @@ static void nxdomain_and_servfail(void)
 	CHECK_EQ(verdict(&m), V_FALLBACK);
 	m.b[3] = (unsigned char)((m.b[3] & 0xf0) | 2);
 	CHECK_EQ(verdict(&m), V_FALLBACK);
+	/* Some resolvers refuse with the bare header: glibc's 2.36 branch
+	 * (bug 31890) takes it as the reply to any query of that id. */
+	for (unsigned rcode = 0; rcode < 16; rcode++) {
+		struct msg bare = reply(0);
+		bare.len = 12;
+		bare.b[5] = 0;
+		bare.b[3] = (unsigned char)(0x80 | rcode);
+		int error = rcode == 2 || rcode == 4 || rcode == 5;
+		CHECK_EQ(verdict(&bare), error ? V_FALLBACK : V_NOT_OURS);
+		bare.b[1] ^= 1;
+		CHECK_EQ(verdict(&bare), V_NOT_OURS);
+	}
 }
-
 static void truncated_flag(void)
 {
 	ask("www.example.com", SCIO_DNS_T_A);
@@ -491,7 +527,8 @@ static void not_ours(void)
 }
 
 /* A reply with our id whose question cannot be read: glibc takes it as
- * the reply, then fails the lookup. */
+ * the reply, then fails the lookup. A compressed question name glibc's
+ * answer reader refuses (ns_rr_cursor_init) once it matched. */
 static void unreadable_question(void)
 {
 	ask("www.example.com", SCIO_DNS_T_A);
@@ -501,8 +538,22 @@ static void unreadable_question(void)
 	CHECK_EQ(verdict(&m), V_FALLBACK);
 	m.b[12] = 0x80;                    /* a reserved label type */
 	CHECK_EQ(verdict(&m), V_FALLBACK);
+	/* "a" at offset 9 of the header (NSCOUNT's low byte, ARCOUNT), the
+	 * question a pointer to it. */
+	ask("a", SCIO_DNS_T_A);
+	m = reply(1);
+	m.b[9] = 1;
+	m.b[10] = 'a';
+	m.b[11] = 0;
+	m.len = 12;
+	add_pointer(&m, 9);
+	add16(&m, SCIO_DNS_T_A);
+	add16(&m, C_IN);
+	add_a(&m, "192.0.2.1");
+	CHECK_EQ(verdict(&m), V_FALLBACK);
+	ask("b", SCIO_DNS_T_A);
+	CHECK_EQ(verdict(&m), V_NOT_OURS);
 }
-
 /* Resolvers echo the question's case (or 0x20-randomise it); glibc
  * compares names in any case. */
 static void question_case(void)
@@ -525,16 +576,17 @@ static void question_case(void)
 static void truncated_at_every_length(void)
 {
 	ask("www.example.com", SCIO_DNS_T_A);
-	struct msg m = reply(4);
+	struct msg m = reply(5);
 	add_cname(&m, "www.example.com", "edge.example.net");
-	add_a(&m, "192.0.2.10");
+	add_a_of(&m, "edge.example.net", "192.0.2.10");
 	add_aaaa(&m, "2001:db8::10");
 	add_name(&m, "edge.example.net");
-	add_fixed(&m, SCIO_DNS_T_A, C_IN, 4);
-	add(&m, "\xc0\0\2\x0b", 4);
+	add_fixed(&m, 46, C_IN, 6);
+	add(&m, "\0\1\2\3\4\5", 6);
+	add_a_of(&m, "edge.example.net", "192.0.2.11");
 	struct result full = read_reply(&m);
 	CHECK_EQ(full.v, V_ANSWER);
-	CHECK_EQ(full.n, 3);
+	CHECK_EQ(full.n, 2);
 	for (size_t len = 0; len < m.len; len++) {
 		struct result r = read_len(&m, len, MAX_ADDRS);
 		if (r.v != V_FALLBACK)
@@ -545,7 +597,6 @@ static void truncated_at_every_length(void)
 	add(&m, "\xff\xff\xff", 3);
 	CHECK_EQ(verdict(&m), V_ANSWER);
 }
-
 /* More answers announced than the message holds. */
 static void ancount_past_the_end(void)
 {
@@ -598,14 +649,12 @@ static void forward_pointer(void)
 	add_pointer(&m, at + 2 + 10 + 4);
 	add_fixed(&m, SCIO_DNS_T_A, C_IN, 4);
 	add(&m, "\xc0\0\2\2", 4);
-	add_name(&m, "later.example");
+	add_name(&m, "www.example.com");
 	CHECK_EQ(verdict(&m), V_FALLBACK);
 	/* The same name placed before: fine. */
 	m = reply(2);
 	at = m.len;
-	add_name(&m, "earlier.example");
-	add_fixed(&m, SCIO_DNS_T_A, C_IN, 4);
-	add(&m, "\xc0\0\2\1", 4);
+	add_a_of(&m, "www.example.com", "192.0.2.1");
 	add_pointer(&m, at);
 	add_fixed(&m, SCIO_DNS_T_A, C_IN, 4);
 	add(&m, "\xc0\0\2\2", 4);
@@ -613,7 +662,6 @@ static void forward_pointer(void)
 	CHECK_EQ(r.v, V_ANSWER);
 	CHECK_EQ(r.n, 2);
 }
-
 /* Labels of 64 or more (0x40, 0x80: extended types) and names past 255. */
 static void label_and_name_limits(void)
 {
@@ -657,32 +705,45 @@ static void label_and_name_limits(void)
 
 static void bad_rdlength(void)
 {
+	/* An address record glibc would expect, of the wrong length: glibc
+	 * skips it; we leave that reply to it. */
 	ask("www.example.com", SCIO_DNS_T_A);
 	struct msg m = reply(1);
 	add_pointer(&m, 12);
 	add_fixed(&m, SCIO_DNS_T_A, C_IN, 5);
 	add(&m, "\xc0\0\2\1\0", 5);
 	CHECK_EQ(verdict(&m), V_FALLBACK);
+	ask("www.example.com", SCIO_DNS_T_AAAA);
 	m = reply(1);
 	add_pointer(&m, 12);
 	add_fixed(&m, SCIO_DNS_T_AAAA, C_IN, 4);
 	add(&m, "\xc0\0\2\1", 4);
 	CHECK_EQ(verdict(&m), V_FALLBACK);
-	/* RDATA past the end. */
+	/* One glibc skips anyway (not the question's type): skipped. */
+	ask("www.example.com", SCIO_DNS_T_A);
+	m = reply(2);
+	add_pointer(&m, 12);
+	add_fixed(&m, SCIO_DNS_T_AAAA, C_IN, 4);
+	add(&m, "\xc0\0\2\1", 4);
+	add_a(&m, "192.0.2.1");
+	struct result r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK_EQ(r.n, 1);
+	/* RDATA past the end: glibc fails the reply. */
 	m = reply(1);
 	add_pointer(&m, 12);
 	add_fixed(&m, SCIO_DNS_T_A, C_IN, 4);
 	add(&m, "\xc0\0\2", 3);
 	CHECK_EQ(verdict(&m), V_FALLBACK);
-	/* An error after an address: glibc keeps what it read; we let it. */
+	/* A bad one after an address. */
 	m = reply(2);
 	add_a(&m, "192.0.2.1");
 	add_pointer(&m, 12);
 	add_fixed(&m, SCIO_DNS_T_A, C_IN, 3);
 	add(&m, "\1\2\3", 3);
 	CHECK_EQ(verdict(&m), V_FALLBACK);
-	/* A CNAME whose RDLENGTH is not its name's (glibc goes on after the
-	 * name; we leave that reply to it). */
+	/* A CNAME whose RDLENGTH is not its name's (glibc reads the name,
+	 * then goes on after RDLENGTH's bytes; we leave that to it). */
 	m = reply(2);
 	add_pointer(&m, 12);
 	add_fixed(&m, T_CNAME, C_IN, 2);
@@ -694,18 +755,20 @@ static void bad_rdlength(void)
 	add_fixed(&m, T_CNAME, C_IN, 11 + 4);
 	add_name(&m, "a.example");
 	add(&m, "\0\0\0\0", 4);
-	add_a(&m, "192.0.2.1");
+	add_a_of(&m, "a.example", "192.0.2.1");
 	CHECK_EQ(verdict(&m), V_FALLBACK);
 }
 
-/* Other classes are skipped before their type or RDATA is looked at. */
-static void class_ch_skipped(void)
+/* glibc 2.36 looks at no record's class: a CHAOS record it would not use
+ * anyway is skipped; one it would use (an A of the expected name, a
+ * CNAME) is left to glibc. */
+static void other_classes(void)
 {
 	ask("www.example.com", SCIO_DNS_T_A);
 	struct msg m = reply(3);
 	add_pointer(&m, 12);
-	add_fixed(&m, SCIO_DNS_T_A, 3, 4);
-	add(&m, "\xc0\0\2\x63", 4);
+	add_fixed(&m, 16, 3, 3);
+	add(&m, "abc", 3);
 	add_pointer(&m, 12);
 	add_fixed(&m, SCIO_DNS_T_AAAA, 3, 3);
 	add(&m, "abc", 3);
@@ -714,7 +777,12 @@ static void class_ch_skipped(void)
 	CHECK_EQ(r.v, V_ANSWER);
 	CHECK_EQ(r.n, 1);
 	CHECK(is_addr(&r.a[0], "192.0.2.64"));
-	/* A CNAME of class CH is no canonical name: records, no address. */
+	m = reply(2);
+	add_pointer(&m, 12);
+	add_fixed(&m, SCIO_DNS_T_A, 3, 4);
+	add(&m, "\xc0\0\2\x63", 4);
+	add_a(&m, "192.0.2.64");
+	CHECK_EQ(verdict(&m), V_FALLBACK);
 	m = reply(1);
 	add_pointer(&m, 12);
 	add_fixed(&m, T_CNAME, 3, 2);
@@ -737,67 +805,54 @@ static void too_many_addresses(void)
 	CHECK_EQ(read_len(&m, m.len, 0).v, V_FALLBACK);
 }
 
-/* glibc checks every owner with res_hnok, whatever the record's class. */
-static void owner_not_a_host_name(void)
+/* glibc 2.36 checks no owner with res_hnok: it compares them with the
+ * expected name. Records of other owners, host names or not, are
+ * skipped. */
+static void owners_compared_not_checked(void)
 {
-	const char *const bad[] = { "*.example.com", "-x.example.com", "a b.example",
-				    "a.b\\c", "\xc3\xa9.example", "a.b@c" };
+	const char *const owners[] = { "*.example.com", "-x.example.com", "a b.example",
+				       "a.b\\c", "\xc3\xa9.example", "" };
 	ask("www.example.com", SCIO_DNS_T_A);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		for (uint16_t class = 1; class <= 3; class += 2) {
-			struct msg m = reply(2);
-			add_name(&m, bad[i]);
-			add_fixed(&m, SCIO_DNS_T_A, class, 4);
-			add(&m, "\xc0\0\2\1", 4);
-			add_a(&m, "192.0.2.2");
-			CHECK_EQ(verdict(&m), V_FALLBACK);
-		}
-	}
-	/* A '-' or '_' elsewhere, and the root, pass. */
-	const char *const good[] = { "x-.example.com", "_a._b.example", "" };
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		struct msg m = reply(1);
-		add_name(&m, good[i]);
-		add_fixed(&m, SCIO_DNS_T_A, C_IN, 4);
-		add(&m, "\xc0\0\2\1", 4);
-		CHECK_EQ(verdict(&m), V_ANSWER);
+	for (size_t i = 0; i < sizeof(owners) / sizeof(owners[0]); i++) {
+		struct msg m = reply(2);
+		add_a_of(&m, owners[i], "192.0.2.1");
+		add_a(&m, "192.0.2.2");
+		struct result r = read_reply(&m);
+		CHECK_EQ(r.v, V_ANSWER);
+		CHECK_EQ(r.n, 1);
+		CHECK(is_addr(&r.a[0], "192.0.2.2"));
 	}
 }
 
+/* A CNAME target that is no host name is still followed (glibc bug 12154:
+ * it only cannot be the canonical name). */
 static void cname_target_not_a_host_name(void)
 {
 	ask("www.example.com", SCIO_DNS_T_A);
 	struct msg m = reply(2);
 	add_cname(&m, "www.example.com", "a*b.example");
-	add_a(&m, "192.0.2.1");
-	CHECK_EQ(verdict(&m), V_FALLBACK);
-	m = reply(1);
-	add_cname(&m, "www.example.com", "-a.example");
-	CHECK_EQ(verdict(&m), V_FALLBACK);
+	add_a_of(&m, "a*b.example", "192.0.2.1");
+	struct result r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK_EQ(r.n, 1);
+	CHECK(is_addr(&r.a[0], "192.0.2.1"));
 }
 
-/* glibc 2.36 copies the first CNAME targets, before any address, as the
- * canonical name, and fails from MAXHOSTNAMELEN (64) bytes with its NUL. */
+/* The 2.36 release reads names up to 255 bytes everywhere (the old
+ * MAXHOSTNAMELEN 64 limit on CNAME targets is gone). */
 static void long_cname_target(void)
 {
-	char target[80];
-	memset(target, 'c', 62);
-	memcpy(target + 50, ".example", 9);        /* 58 characters */
+	char t[300];
+	memset(t, 'd', 253);
+	t[63] = t[127] = t[191] = '.';
+	t[253] = 0;
 	ask("www.example.com", SCIO_DNS_T_A);
-	for (int more = 4; more <= 5; more++) {
-		char t[80];
-		memset(t, 'd', (size_t)more);
-		strcpy(t + more, target);              /* 62, then 63 characters */
-		struct msg m = reply(2);
-		add_cname(&m, "www.example.com", t);
-		add_a(&m, "192.0.2.1");
-		CHECK_EQ(verdict(&m), more == 4 ? V_ANSWER : V_FALLBACK);
-		/* After an address it is not copied, not checked. */
-		m = reply(2);
-		add_a(&m, "192.0.2.1");
-		add_cname(&m, "www.example.com", t);
-		CHECK_EQ(verdict(&m), V_ANSWER);
-	}
+	struct msg m = reply(2);
+	add_cname(&m, "www.example.com", t);
+	add_a_of(&m, t, "192.0.2.1");
+	struct result r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK_EQ(r.n, 1);
 }
 
 static void shorter_than_a_header(void)
@@ -815,7 +870,7 @@ int main(void)
 	RUN(query_refuses_what_glibc_would_not_send);
 	RUN(answer_a);
 	RUN(answer_aaaa);
-	RUN(both_families_any_owner);
+	RUN(question_type_and_owner_only);
 	RUN(cname_chain);
 	RUN(compression);
 	RUN(no_data);
@@ -833,9 +888,9 @@ int main(void)
 	RUN(forward_pointer);
 	RUN(label_and_name_limits);
 	RUN(bad_rdlength);
-	RUN(class_ch_skipped);
+	RUN(other_classes);
 	RUN(too_many_addresses);
-	RUN(owner_not_a_host_name);
+	RUN(owners_compared_not_checked);
 	RUN(cname_target_not_a_host_name);
 	RUN(long_cname_target);
 	RUN(shorter_than_a_header);

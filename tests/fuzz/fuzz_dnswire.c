@@ -1,11 +1,11 @@
 /* fuzz_dnswire.c - any bytes as the reply to fixed A and AAAA queries,
- * checked against a model of glibc 2.36's reading (send_dg's match, then
- * gaih_getanswer_slice) built on glibc's own exported name functions:
- * whatever lib/dnswire.c takes as an answer, glibc must take with the same
- * addresses in the same order; what it calls not ours, glibc must ignore
- * too (but for the QR bit and the opcode, which glibc does not look at).
- * The input is also a name for scio_dns_query, whose bytes must be those
- * of glibc's res_mkquery. */
+ * checked against a model of Debian 12's glibc 2.36 (send_dg's match and
+ * checks, then the rewritten gaih_getanswer_slice) built on glibc's own
+ * exported dn_expand and ns_name_unpack: whatever lib/dnswire.c takes as
+ * an answer, glibc must take with the same addresses in the same order;
+ * what it calls not ours, glibc must ignore too (but for the QR bit and
+ * the opcode, which glibc does not look at). The input is also a name for
+ * scio_dns_query, whose bytes must be those of glibc's res_mkquery. */
 #include <arpa/nameser.h>
 #include <netinet/in.h>
 #include <resolv.h>
@@ -32,12 +32,18 @@ static uint16_t at16(const unsigned char *p)
 }
 
 /* send_dg's test, res_queriesmatch included: the id, the question count,
- * then the question; a question glibc cannot read counts as a match. */
+ * then the question; a question glibc cannot read counts as a match, and
+ * so does a bare 12-byte SERVFAIL, NOTIMP or REFUSED. */
 static int model_matches(const unsigned char *msg, size_t len,
 			 const unsigned char *q, size_t qlen)
 {
 	char want[MAXDNAME + 1], have[MAXDNAME + 1];
-	if (at16(msg) != at16(q) || at16(msg + 4) != at16(q + 4))
+	if (at16(msg) != at16(q))
+		return 0;
+	unsigned rcode = msg[3] & 0x0f;
+	if (len == 12 && at16(msg + 4) == 0 && (rcode == 2 || rcode == 4 || rcode == 5))
+		return 1;
+	if (at16(msg + 4) != at16(q + 4))
 		return 0;
 	int qn = dn_expand(q, q + qlen, q + 12, want, sizeof(want));
 	if (qn < 0)
@@ -50,79 +56,95 @@ static int model_matches(const unsigned char *msg, size_t len,
 	       strcasecmp(have, want) == 0;
 }
 
-/* The name at off, unpacked and written as text, must pass res_hnok;
- * returns the bytes it takes, -1 otherwise. */
-static int model_hnok_name(const unsigned char *msg, size_t len, size_t off)
+/* The length of the uncompressed name at p, -1 if it is not one. */
+static int model_plain_name(const unsigned char *p, const unsigned char *end)
 {
-	unsigned char wire[NS_MAXCDNAME];
-	char text[MAXDNAME + 1];
-	int n = ns_name_unpack(msg, msg + len, msg + off, wire, sizeof(wire));
-	if (n < 0 || ns_name_ntop(wire, text, sizeof(text)) < 0 || !res_hnok(text))
-		return -1;
-	return n;
+	const unsigned char *start = p;
+	for (;;) {
+		if (p == end)
+			return -1;
+		unsigned b = *p++;
+		if (b == 0)
+			return p - start > NS_MAXCDNAME ? -1 : (int)(p - start);
+		if (b > 63 || b > (size_t)(end - p))
+			return -1;
+		p += b;
+	}
 }
 
-/* gaih_getanswer_slice for a first reply (no address read before). */
+static int model_host_name(const unsigned char *dn)
+{
+	if (dn[0] > 0 && dn[1] == '-')
+		return 0;
+	for (; *dn; dn += *dn + 1)
+		for (unsigned i = 1; i <= *dn; i++) {
+			unsigned char c = dn[i];
+			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+			      (c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
+				return 0;
+		}
+	return 1;
+}
+
+static unsigned char model_upper(unsigned char c)
+{
+	return c >= 'a' && c <= 'z' ? (unsigned char)(c - 'a' + 'A') : c;
+}
+
+/* ns_samebinaryname. */
+static int model_same_name(const unsigned char *a, const unsigned char *b)
+{
+	for (; *a && *b; a += *a + 1, b += *b + 1) {
+		if (*a != *b)
+			return 0;
+		for (unsigned i = 1; i <= *a; i++)
+			if (model_upper(a[i]) != model_upper(b[i]))
+				return 0;
+	}
+	return *a == 0 && *b == 0;
+}
+
+/* gaih_getanswer_slice as the 2.36 release has it. */
 static enum model model_slice(const unsigned char *msg, size_t len, struct got *g)
 {
 	if (at16(msg + 4) != 1)
 		return M_FAILED;
-	int n = model_hnok_name(msg, len, 12);
-	if (n < 0)
+	int qn = model_plain_name(msg + 12, msg + len);
+	if (qn < 0 || len - 12 - (size_t)qn < 4)
 		return M_FAILED;
-	size_t cp = 12 + (size_t)n + 4;
+	size_t cp = 12 + (size_t)qn + 4;
+	uint16_t qtype = at16(msg + cp - 4);
 	unsigned ancount = at16(msg + 6);
-	if (ancount == 0)
+	unsigned char expected[NS_MAXCDNAME];
+	memcpy(expected, msg + 12, (size_t)qn);
+	if (ancount == 0 || !model_host_name(expected))
 		return M_NOTFOUND;
-	int canon = 0, error = 0, first = 1;
-	while (ancount-- > 0 && cp < len && !error) {
-		n = model_hnok_name(msg, len, cp);
-		if (n < 0 || len - cp - (size_t)n < 10) {
-			error = 1;
-			continue;
-		}
+	for (; ancount > 0; ancount--) {
+		unsigned char owner[NS_MAXCDNAME];
+		int n = ns_name_unpack(msg, msg + len, msg + cp, owner, sizeof(owner));
+		if (n < 0 || len - cp - (size_t)n < 10)
+			return M_FAILED;
 		cp += (size_t)n;
-		uint16_t type = at16(msg + cp), class = at16(msg + cp + 2);
+		uint16_t type = at16(msg + cp);
 		size_t rdlen = at16(msg + cp + 8);
 		cp += 10;
-		if (len - cp < rdlen) {
-			error = 1;
-			continue;
-		}
-		if (class != C_IN) {
-			cp += rdlen;
-			continue;
-		}
-		if (type == T_CNAME) {
-			char target[MAXDNAME + 1];
-			n = dn_expand(msg, msg + len, msg + cp, target, sizeof(target));
-			if (n < 0 || !res_hnok(target) || (first && strlen(target) + 1 >= 64)) {
-				error = 1;
-				continue;
-			}
-			cp += (size_t)n;
-			canon = 1;
-			continue;
-		}
-		if (type != T_A && type != T_AAAA) {
-			cp += rdlen;
-			continue;
-		}
-		if (rdlen != (type == T_A ? 4u : 16u)) {
-			error = 1;
-			continue;
-		}
-		if (g->n < MAX_ADDRS + 1) {
-			g->a[g->n].family = type == T_A ? AF_INET : AF_INET6;
-			memcpy(g->a[g->n].addr, msg + cp, rdlen);
-			g->n++;
-		}
-		first = 0;
+		if (len - cp < rdlen)
+			return M_FAILED;
+		size_t rdata = cp;
 		cp += rdlen;
+		if (type == T_CNAME) {
+			if (ns_name_unpack(msg, msg + len, msg + rdata, expected, sizeof(expected)) < 0)
+				return M_FAILED;
+		} else if (type == qtype && model_same_name(owner, expected) &&
+			   rdlen == (qtype == T_A ? 4u : qtype == T_AAAA ? 16u : 0u)) {
+			if (g->n < MAX_ADDRS + 1) {
+				g->a[g->n].family = type == T_A ? AF_INET : AF_INET6;
+				memcpy(g->a[g->n].addr, msg + rdata, rdlen);
+				g->n++;
+			}
+		}
 	}
-	if (g->n > 0)
-		return M_SUCCESS;
-	return canon ? M_NOTFOUND : M_FAILED;
+	return g->n > 0 ? M_SUCCESS : M_NOTFOUND;
 }
 
 static enum model model_reply(const unsigned char *msg, size_t len,
