@@ -1,8 +1,13 @@
 """C unit tests, no network: the race's state machine, the line I/O, the
 record of a race's sockets across signals and siglongjmp, the table of
 pending non-blocking connects across threads, the answers table when
+<<<<<<< HEAD
 threads look the same name up at once, the comparison of glibc's address
 sort (lib/sortaddr.c)."""
+=======
+threads look the same name up at once, the DNS wire format of the
+in-thread stub's queries and replies."""
+>>>>>>> dnswire
 
 import subprocess
 
@@ -12,7 +17,7 @@ from scio_testlib import prog
 
 
 @pytest.mark.parametrize("name", ["test_engine", "test_stream", "test_orphans", "test_pending",
-                                  "test_answers", "test_sortaddr"])
+                                  "test_answers", "test_sortaddr", "test_dnswire"])
 def test_c_unit(name):
     res = subprocess.run([prog(name)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
