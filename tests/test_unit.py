@@ -1,13 +1,9 @@
 """C unit tests, no network: the race's state machine, the line I/O, the
 record of a race's sockets across signals and siglongjmp, the table of
 pending non-blocking connects across threads, the answers table when
-<<<<<<< HEAD
 threads look the same name up at once, the comparison of glibc's address
-sort (lib/sortaddr.c)."""
-=======
-threads look the same name up at once, the DNS wire format of the
-in-thread stub's queries and replies."""
->>>>>>> dnswire
+sort (lib/sortaddr.c), the DNS wire format of the in-thread stub's
+queries and replies (lib/dnswire.c)."""
 
 import subprocess
 
