@@ -1,7 +1,8 @@
 """C unit tests, no network: the race's state machine, the line I/O, the
 record of a race's sockets across signals and siglongjmp, the table of
 pending non-blocking connects across threads, the answers table when
-threads look the same name up at once."""
+threads look the same name up at once, whether the DNS stub may stand in
+for glibc (resolv.conf, nsswitch.conf and _res read as glibc 2.36 does)."""
 
 import subprocess
 
@@ -11,7 +12,7 @@ from scio_testlib import prog
 
 
 @pytest.mark.parametrize("name", ["test_engine", "test_stream", "test_orphans", "test_pending",
-                                  "test_answers"])
+                                  "test_answers", "test_resconf"])
 def test_c_unit(name):
     res = subprocess.run([prog(name)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
