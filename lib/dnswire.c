@@ -33,6 +33,7 @@
 #define FLAG_RA 0x80
 #define RCODE_MASK 0x0f
 #define RCODE_SERVFAIL 2
+#define RCODE_NXDOMAIN 3
 #define RCODE_NOTIMP 4
 #define RCODE_REFUSED 5
 
@@ -334,8 +335,14 @@ enum scio_dns_verdict scio_dns_answer(const unsigned char *msg, size_t len,
 		return v;
 	/* glibc's answer reader wants the question's name uncompressed
 	 * (ns_rr_cursor_init) and a host name (res_binary_hnok). */
-	if (!header_usable(msg) || got.name.compressed || !name_hnok(&got.name))
+	if (got.name.compressed || !name_hnok(&got.name) || (msg[2] & FLAG_TC))
 		return SCIO_DNS_FALLBACK;
+	if ((msg[3] & RCODE_MASK) == RCODE_NXDOMAIN)
+		return SCIO_DNS_NXDOMAIN;
+	if (!header_usable(msg))
+		return SCIO_DNS_FALLBACK;
+	if (get16(msg + 6) == 0)
+		return SCIO_DNS_NODATA;
 	v = read_answers(msg, len, &got, get16(msg + 6), out, max, n);
 	if (v != SCIO_DNS_ANSWER)
 		*n = 0;

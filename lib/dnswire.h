@@ -36,9 +36,16 @@ enum scio_dns_verdict {
 	/* Not a reply to this query (id, QR bit, opcode, question count,
 	 * question name, type or class): ignore it, keep waiting. */
 	SCIO_DNS_NOT_OURS,
-	/* RCODE 0 and every record read as glibc reads it: *n addresses,
-	 * maybe 0 (no data: no answer record, or none glibc would use). */
+	/* RCODE 0, answer records, every one read as glibc reads it: *n
+	 * addresses, maybe 0 (none glibc would use: glibc's search ends
+	 * here, with no address). */
 	SCIO_DNS_ANSWER,
+	/* RCODE 0 and no answer record (glibc's NO_DATA: its search goes on
+	 * to the next name). */
+	SCIO_DNS_NODATA,
+	/* RCODE 3, no such name (glibc's HOST_NOT_FOUND: its search goes on
+	 * to the next name). */
+	SCIO_DNS_NXDOMAIN,
 	/* The system's resolver must decide: shorter than a header, TC set,
 	 * an RCODE other than 0 (a bare 12-byte SERVFAIL, NOTIMP or REFUSED
 	 * with our id included), a lame reply (glibc asks the next server),

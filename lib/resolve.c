@@ -613,6 +613,7 @@ static struct lookup *lookup_start(const char *node, const char *service,
 
 struct late_family {
 	char *node, *service;
+	char *asked;        /* the name that answered, absolute: no search again */
 	struct addrinfo hints;
 	scio_late_fn late;
 	void *late_arg;
@@ -622,6 +623,7 @@ static void late_family_free(struct late_family *j)
 {
 	free(j->node);
 	free(j->service);
+	free(j->asked);
 	free(j);
 	__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
 }
@@ -630,7 +632,7 @@ static void look_up_late_family(void *arg)
 {
 	struct late_family *j = arg;
 	struct addrinfo *res = NULL;
-	int rc = scio_sys.getaddrinfo(j->node, j->service, &j->hints, &res);
+	int rc = scio_sys.getaddrinfo(j->asked, j->service, &j->hints, &res);
 	j->late(j->node, rc == 0 ? res : NULL, j->late_arg);
 	if (rc == 0)
 		scio_sys.freeaddrinfo(res);
@@ -640,7 +642,7 @@ static void look_up_late_family(void *arg)
 /* The system's lookup of the family the stub's replies lacked, in the
  * background, its answer joining as the helper's AAAA would: 1 when it
  * runs. */
-static int look_up_in_background(const char *node, const char *service,
+static int look_up_in_background(const char *node, const char *asked, const char *service,
 				 const struct addrinfo *hints, int family,
 				 const struct scio_resolve_opts *o)
 {
@@ -654,6 +656,7 @@ static int look_up_in_background(const char *node, const char *service,
 		return 0;
 	}
 	j->node = strdup(node);
+	j->asked = strdup(asked);
 	j->service = service ? strdup(service) : NULL;
 	j->hints = (struct addrinfo){
 		.ai_family = family,
@@ -662,7 +665,7 @@ static int look_up_in_background(const char *node, const char *service,
 	};
 	j->late = o->late;
 	j->late_arg = o->late_arg;
-	if (!j->node || (service && !j->service) ||
+	if (!j->node || !j->asked || (service && !j->service) ||
 	    scio_resolve_in_background(look_up_late_family, j) < 0) {
 		late_family_free(j);
 		return 0;
@@ -685,7 +688,7 @@ static int resolve_by_stub(const char *node, const char *service,
 		return 1;
 	*res = o->prefer_family == AF_INET ? interleave(r.v4, r.v6) : interleave(r.v6, r.v4);
 	if (r.missing != AF_UNSPEC && o->late)
-		o->pending = look_up_in_background(node, service, hints, r.missing, o);
+		o->pending = look_up_in_background(node, r.answered, service, hints, r.missing, o);
 	return 1;
 }
 

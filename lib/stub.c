@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -44,6 +45,8 @@ struct query {
 	unsigned char msg[SCIO_DNS_QUERY_MAX];
 	int len;
 	int done;             /* its reply has been read */
+	enum scio_dns_verdict kind;  /* that reply's: ANSWER, NODATA or NXDOMAIN */
+	size_t naddr;         /* the addresses it gave */
 };
 
 struct exchange {
@@ -97,15 +100,55 @@ static uint16_t query_id(void)
  * without a name. */
 #define STUB_FLAGS (AI_V4MAPPED | AI_ALL | AI_NUMERICSERV | AI_PASSIVE)
 
-/* glibc's res_search asks for the name as it is first when it has at
- * least ndots dots or ends with one; a reply with addresses ends it. */
-static int asked_as_is(const char *node, int ndots)
+/* The names glibc's res_search asks for, in its order: the name as it is
+ * first when it has at least ndots dots or ends with one (then alone),
+ * then the name in each search domain, then as it is unless asked
+ * already (or the root domain was on the list). */
+struct candidates {
+	char name[SCIO_RESCONF_MAXSEARCH + 2][SCIO_STUB_NAME_MAX + 1];
+	int n;
+	int as_is_first;     /* name[0] is the name as it is */
+	int as_is_last;      /* name[n - 1] is */
+};
+
+static int add_candidate(struct candidates *cs, const char *name, const char *domain)
 {
-	int dots = 0;
+	char *out = cs->name[cs->n];
+	size_t len = strlen(name);
+	if (len && name[len - 1] == '.')
+		len--;  /* glibc's querydomain drops it; the wire is the same */
+	int n = domain && *domain ? snprintf(out, SCIO_STUB_NAME_MAX + 1, "%.*s.%s", (int)len, name, domain)
+				  : snprintf(out, SCIO_STUB_NAME_MAX + 1, "%.*s", (int)len, name);
+	if (n < 0 || n > SCIO_STUB_NAME_MAX - 1)
+		return -1;  /* glibc fails such a name before sending */
+	cs->n++;
+	return 0;
+}
+
+static int list_candidates(const char *node, const struct scio_resconf *c, struct candidates *cs)
+{
+	int dots = 0, root_on_list = 0;
 	for (const char *p = node; *p; p++)
 		dots += *p == '.';
 	size_t len = strlen(node);
-	return dots >= ndots || (len && node[len - 1] == '.');
+	int trailing_dot = len && node[len - 1] == '.';
+	cs->n = 0;
+	cs->as_is_first = dots >= c->ndots || trailing_dot;
+	if (cs->as_is_first && add_candidate(cs, node, NULL) < 0)
+		return -1;
+	if (trailing_dot)
+		return 0;
+	const char *d = c->search;
+	for (int i = 0; i < c->nsearch; i++, d += strlen(d) + 1) {
+		const char *domain = *d == '.' ? d + 1 : d;
+		root_on_list |= !*domain;
+		if (add_candidate(cs, node, domain) < 0)
+			return -1;
+	}
+	cs->as_is_last = !cs->as_is_first && !root_on_list;
+	if (cs->as_is_last && add_candidate(cs, node, NULL) < 0)
+		return -1;
+	return 0;
 }
 
 static int build_queries(struct exchange *x, const char *node)
@@ -119,6 +162,8 @@ static int build_queries(struct exchange *x, const char *node)
 		x->q[i].done = 0;
 		if (x->q[i].len < 0)
 			return -1;
+		if (x->conf->trust_ad)
+			x->q[i].msg[3] |= 0x20;  /* AD, as glibc asks with trust-ad */
 	}
 	return 0;
 }
@@ -187,9 +232,11 @@ static int take_reply(struct exchange *x, size_t len)
 							  ADDRS_MAX - x->naddr, &n);
 		if (v == SCIO_DNS_NOT_OURS)
 			continue;
-		if (v != SCIO_DNS_ANSWER)
+		if (v == SCIO_DNS_FALLBACK)
 			return -1;
 		x->q[i].done = 1;
+		x->q[i].kind = v;
+		x->q[i].naddr = n;
 		x->replies++;
 		x->naddr += n;
 		x->positive |= n > 0;
@@ -225,12 +272,22 @@ static int wait_readable(struct exchange *x, int s, int64_t left_us)
 	return n > 0;
 }
 
-enum outcome { PASS = -1, SILENCE = 0, REPLIED = 1 };
+enum outcome { PASS = -1, SILENCE, FOUND, NOT_HERE };
 
-/* What the replies read allow once the wait for them has ended. */
+/* What the replies read tell once the wait for them has ended: FOUND
+ * (addresses, and no reply saying the name does not exist), NOT_HERE
+ * (both say no such name or no data: glibc's search goes on), else the
+ * system's lookup decides. */
 static enum outcome settled(const struct exchange *x)
 {
-	return x->positive ? REPLIED : PASS;
+	int nx = 0, empty = 0;
+	for (int i = 0; i < 2; i++) {
+		nx += x->q[i].done && x->q[i].kind == SCIO_DNS_NXDOMAIN;
+		empty += x->q[i].done && x->q[i].kind != SCIO_DNS_ANSWER;
+	}
+	if (x->positive)
+		return nx ? PASS : FOUND;
+	return empty == 2 ? NOT_HERE : PASS;
 }
 
 /* glibc's schedule: every server in turn, `attempts` times, the open
@@ -400,6 +457,48 @@ static int build(const struct exchange *x, const struct addrinfo *tmpl, int flag
 
 /* ---- the lookup ---- */
 
+/* Asks for one name (replies to earlier names' queries, still on the
+ * sockets, no longer match). */
+static enum outcome ask_name(struct exchange *x, const char *name, int delay_ms)
+{
+	if (build_queries(x, name) < 0)
+		return PASS;
+	x->replies = x->positive = 0;
+	x->naddr = 0;
+	return exchange(x, delay_ms);
+}
+
+/* glibc's search: the next name after no such name or no data; after a
+ * silence, from the name as it is to the search list, but no further
+ * down it.  answered: the name found, absolute.  When no name had addresses the
+ * system's lookup gives the error (no such name or no data, which glibc
+ * tells apart over the whole search); no answer at all is EAI_AGAIN. */
+static enum outcome search(struct exchange *x, const char *node, int delay_ms,
+			   char *answered, size_t size)
+{
+	struct candidates cs;
+	if (list_candidates(node, x->conf, &cs) < 0)
+		return PASS;
+	int silent = 0;
+	for (int i = 0; i < cs.n; i++) {
+		enum outcome o = ask_name(x, cs.name[i], delay_ms);
+		if (o == FOUND) {
+			snprintf(answered, size, "%s.", cs.name[i]);
+			return FOUND;
+		}
+		if (o == PASS)
+			return PASS;
+		if (o == SILENCE) {
+			silent = 1;
+			int in_search_list = (i > 0 || !cs.as_is_first) &&
+					     !(cs.as_is_last && i == cs.n - 1);
+			if (in_search_list)  /* on to the name as it is, if still to ask */
+				i = cs.as_is_last ? cs.n - 2 : cs.n;
+		}
+	}
+	return silent ? SILENCE : PASS;
+}
+
 static void exchange_end(void *arg)
 {
 	struct exchange *x = arg;
@@ -414,7 +513,7 @@ static int eligible(const char *node, const struct addrinfo *hints, struct scio_
 	if (!node || (hints && (hints->ai_family != AF_UNSPEC ||
 				(hints->ai_flags & ~STUB_FLAGS))))
 		return 0;  /* no hints means AI_ADDRCONFIG, which is glibc's */
-	return hints && scio_resconf_get(c) && asked_as_is(node, c->ndots);
+	return hints && scio_resconf_get(c);
 }
 
 /* The exchange and the answer, cancellation acting only in its waits
@@ -422,16 +521,14 @@ static int eligible(const char *node, const struct addrinfo *hints, struct scio_
 static int ask(struct exchange *x, const char *node, const struct addrinfo *tmpl,
 	       int flags, int delay_ms, struct scio_stub_result *out)
 {
-	int made = 0;
+	volatile int made = 0;  /* past the cleanup handler's setjmp */
 	pthread_cleanup_push(exchange_end, x);
-	if (build_queries(x, node) == 0) {
-		enum outcome o = exchange(x, delay_ms);
-		if (o == SILENCE) {
-			out->rc = EAI_AGAIN;  /* glibc's word when no server answered */
-			made = 1;
-		} else if (o == REPLIED) {
-			made = build(x, tmpl, flags, out) == 0;
-		}
+	enum outcome o = search(x, node, delay_ms, out->answered, sizeof(out->answered));
+	if (o == SILENCE) {
+		out->rc = EAI_AGAIN;  /* glibc's word when no server answered */
+		made = 1;
+	} else if (o == FOUND) {
+		made = build(x, tmpl, flags, out) == 0;
 	}
 	pthread_cleanup_pop(1);
 	return made;

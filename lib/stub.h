@@ -10,11 +10,15 @@
 
 #include <netdb.h>
 
+#define SCIO_STUB_NAME_MAX 254  /* a name of 253 characters and its root dot */
+
 struct scio_stub_result {
 	int rc;                  /* getaddrinfo's code */
 	struct addrinfo *v6;     /* each family's entries, glibc's order */
 	struct addrinfo *v4;
 	int missing;             /* a family with no reply yet, or AF_UNSPEC */
+	char answered[SCIO_STUB_NAME_MAX + 1];  /* the name found, absolute
+				    (the search domain's, if one answered) */
 };
 
 /*

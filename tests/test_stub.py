@@ -6,6 +6,7 @@ everything it does not do as glibc does to glibc."""
 
 import json
 import socket
+import subprocess
 import textwrap
 
 import pytest
@@ -20,6 +21,7 @@ STUB_ZONE.update({
     "many.test": {"A": [f"192.0.2.{i}" for i in range(20, 28)],
                   "AAAA": [f"2001:db8::{i:x}" for i in range(0x20, 0x28)]},
     "silent.test": {"mode": "drop"},
+    "silent.test.example": {"mode": "drop"},
     "dns-dual.test.example": {"A": ["198.51.100.7"]},
 })
 
@@ -134,13 +136,48 @@ def test_search_domain_after_no_such_name(lab, dns):
         "192.0.2.10", "2001:db8::10"]
 
 
-def test_name_asked_with_search_domains_first_is_glibcs(lab, dns):
-    """Fewer dots than ndots: glibc tries the search list first, and the
-    stub leaves such a name to it."""
+def test_search_list_first_as_glibc(lab, dns):
+    """Fewer dots than ndots: glibc tries the search list first and stops
+    at the first name with an answer, A or AAAA; so does the stub (the
+    lookups through the system made each family search on its own, and
+    gave this name's AAAA from the next name)."""
     lab.write_etc("resolv.conf", f"nameserver {DNS4}\nsearch example\noptions ndots:5\n")
     stub, _ = entries(lab, "dns-dual.test")
     plain, _ = entries(lab, "dns-dual.test", shim=False)
     assert [a[4][0] for a in stub] == [a[4][0] for a in plain] == ["198.51.100.7"]
+
+
+def test_search_list_like_kubernetes(lab, dns, tmp_path):
+    """ndots:5 and three search domains that do not have the name: the
+    stub walks them as glibc does, then asks for the name as it is, with
+    no thread."""
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\n"
+                  "search ns.svc.cluster.test svc.cluster.test cluster.test\n"
+                  "options ndots:5 timeout:1 attempts:1\n")
+    stub, _ = entries(lab, "dns-dual.test")
+    plain, _ = entries(lab, "dns-dual.test", shim=False)
+    assert sorted(a[4][0] for a in stub) == sorted(a[4][0] for a in plain) == [
+        "192.0.2.10", "2001:db8::10"]
+    assert threads_and_sockets(lab, tmp_path, "dns-dual.test")[0] == 0
+    names = [q["name"] for q in dns.stats()["queries"][-8:]]
+    assert names == [n for n in ["dns-dual.test.ns.svc.cluster.test",
+                                 "dns-dual.test.svc.cluster.test",
+                                 "dns-dual.test.cluster.test", "dns-dual.test"]
+                     for _ in "ab"], names
+
+
+def test_silent_server_with_a_search_list(lab, dns):
+    """No answer at all: glibc asks the name as it is, then the first
+    search domain, then gives up (2 s here); so does the stub."""
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\nsearch example test\n"
+                  "options timeout:1 attempts:1\n")
+    stub, stub_secs = entries(lab, "silent.test")
+    plain, plain_secs = entries(lab, "silent.test", shim=False)
+    assert stub == plain == [socket.EAI_AGAIN]
+    assert abs(stub_secs - plain_secs) < 0.5 * SLACK, (stub_secs, plain_secs)
+    assert 1.8 < stub_secs, stub_secs
+    names = [q["name"] for q in dns.stats()["queries"]]
+    assert "silent.test.test" not in names and names.count("silent.test.example") == 4, names
 
 
 def test_a_dropped_costs_the_resolution_delay(lab, dns):
@@ -172,7 +209,10 @@ def test_second_server_after_the_first_is_silent(lab, dns):
     """glibc's schedule: the first server gets `timeout`, then the next."""
     lab.write_etc("resolv.conf", f"nameserver {DNS6}\nnameserver {DNS4}\n"
                   "options timeout:1 attempts:1\n")
-    lab.fault(DNS6, "blackhole")
+    subprocess.run(["ip", "netns", "exec", lab.srv, "nft", "-f", "-"], check=True, text=True,
+                   input="table inet stubtest {\n chain in {\n"
+                         " type filter hook input priority 0;\n"
+                         f" ip6 daddr {DNS6} udp dport 53 drop\n }}\n}}\n")
     stub, stub_secs = entries(lab, "dns-dual.test")
     plain, plain_secs = entries(lab, "dns-dual.test", shim=False)
     assert sorted(a[4][0] for a in stub) == sorted(a[4][0] for a in plain)

@@ -23,6 +23,8 @@
 #define V_NOT_OURS SCIO_DNS_NOT_OURS
 #define V_ANSWER SCIO_DNS_ANSWER
 #define V_FALLBACK SCIO_DNS_FALLBACK
+#define V_NODATA SCIO_DNS_NODATA
+#define V_NXDOMAIN SCIO_DNS_NXDOMAIN
 
 struct msg {
 	unsigned char b[2048];
@@ -393,9 +395,9 @@ static void no_data(void)
 	add(&m, "\2ns\xc0\x10\4host\xc0\x10", 13);
 	add(&m, "\0\0\0\1\0\0\0\2\0", 9);
 	struct result r = read_reply(&m);
-	CHECK_EQ(r.v, V_ANSWER);
+	CHECK_EQ(r.v, V_NODATA);
 	CHECK_EQ(r.n, 0);
-	/* Only a CNAME: glibc's NOTFOUND, no data either. */
+	/* Only a CNAME: glibc's NOTFOUND, an answer without address. */
 	struct msg c = reply(1);
 	add_cname(&c, "www.example.com", "a.example.net");
 	r = read_reply(&c);
@@ -431,24 +433,25 @@ static void lame_empty_reply(void)
 	m.b[3] &= (unsigned char)~0x80;
 	CHECK_EQ(verdict(&m), V_FALLBACK);
 	m.b[2] |= 0x04;
-	CHECK_EQ(verdict(&m), V_ANSWER);
+	CHECK_EQ(verdict(&m), V_NODATA);
 	m.b[2] &= (unsigned char)~0x04;
 	m.b[11] = 1;
 	add(&m, "\0\0\x29\x04\xd0\0\0\0\0\0\0", 11);
-	CHECK_EQ(verdict(&m), V_ANSWER);
+	CHECK_EQ(verdict(&m), V_NODATA);
 }
 
 static void rcodes_fall_back(void)
 {
 	ask("www.example.com", SCIO_DNS_T_A);
 	for (unsigned rcode = 1; rcode < 16; rcode++) {
+		int want = rcode == 3 ? V_NXDOMAIN : V_FALLBACK;
 		struct msg m = reply(1);
 		m.b[3] |= (unsigned char)rcode;
 		add_a(&m, "192.0.2.1");
-		CHECK_EQ(verdict(&m), V_FALLBACK);
+		CHECK_EQ(verdict(&m), want);
 		struct msg e = reply(0);
 		e.b[3] |= (unsigned char)rcode;
-		CHECK_EQ(verdict(&e), V_FALLBACK);
+		CHECK_EQ(verdict(&e), want);
 	}
 }
 
@@ -457,7 +460,10 @@ static void nxdomain_and_servfail(void)
 	ask("nowhere.example.com", SCIO_DNS_T_AAAA);
 	struct msg m = reply(0);
 	m.b[3] |= 3;
+	CHECK_EQ(verdict(&m), V_NXDOMAIN);
+	m.b[2] |= 0x02;  /* truncated: glibc asks again over TCP */
 	CHECK_EQ(verdict(&m), V_FALLBACK);
+	m.b[2] &= (unsigned char)~0x02;
 	m.b[3] = (unsigned char)((m.b[3] & 0xf0) | 2);
 	CHECK_EQ(verdict(&m), V_FALLBACK);
 	/* Some resolvers refuse with the bare header: glibc's 2.36 branch

@@ -19,7 +19,7 @@
 
 #define MAX_ADDRS 32
 
-enum model { M_IGNORED, M_SUCCESS, M_NOTFOUND, M_FAILED };
+enum model { M_IGNORED, M_SUCCESS, M_NOTFOUND, M_NODATA, M_NXDOMAIN, M_FAILED };
 
 struct got {
 	size_t n;
@@ -158,8 +158,12 @@ static enum model model_reply(const unsigned char *msg, size_t len,
 	unsigned rcode = msg[3] & 0x0f;
 	int lame = rcode == 0 && at16(msg + 6) == 0 && !(msg[2] & 0x04) &&
 		   !(msg[3] & 0x80) && at16(msg + 10) == 0;
-	if (rcode != 0 || lame || (msg[2] & 0x02))
+	if ((msg[2] & 0x02) || (rcode != 0 && rcode != 3) || lame)
 		return M_FAILED;
+	if (rcode == 3)
+		return M_NXDOMAIN;
+	if (at16(msg + 6) == 0)
+		return M_NODATA;
 	return model_slice(msg, len, g);
 }
 
@@ -175,6 +179,8 @@ static void check_reply(const unsigned char *msg, size_t len,
 		abort();
 	if (v == SCIO_DNS_NOT_OURS && m != M_IGNORED && len >= 12 &&
 	    (msg[2] & 0x80) && (msg[2] & 0x78) == 0)
+		abort();
+	if ((v == SCIO_DNS_NXDOMAIN && m != M_NXDOMAIN) || (v == SCIO_DNS_NODATA && m != M_NODATA))
 		abort();
 	if (v != SCIO_DNS_ANSWER)
 		return;
