@@ -74,7 +74,8 @@ static uint64_t mix64(uint64_t x)
 
 /* Unpredictable ids (the reply's source port is the kernel's random
  * pick): the kernel's random bytes given at exec, a counter and the
- * clock, mixed. */
+ * clock (which also parts a forked child's ids from its parent's),
+ * mixed. */
 static uint16_t query_id(void)
 {
 	static uint64_t counter;
@@ -90,7 +91,7 @@ static uint16_t query_id(void)
 	uint64_t n = __atomic_add_fetch(&counter, 0x9e3779b97f4a7c15ULL, __ATOMIC_RELAXED);
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint16_t)mix64(s ^ n ^ (uint64_t)t.tv_nsec ^ ((uint64_t)getpid() << 32));
+	return (uint16_t)mix64(s ^ n ^ (uint64_t)t.tv_nsec ^ ((uint64_t)t.tv_sec << 32));
 }
 
 /* ---- what the stub takes on ---- */
@@ -249,13 +250,14 @@ static int take_reply(struct exchange *x, size_t len)
  * ICMP error: glibc then moves to the next server). */
 static int read_replies(struct exchange *x, int s)
 {
-	for (;;) {
+	while (x->replies < 2) {
 		ssize_t len = recv(s, x->buf, REPLY_MAX, MSG_TRUNC);
 		if (len < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		if ((size_t)len > REPLY_MAX || take_reply(x, (size_t)len) < 0)
 			return -1;
 	}
+	return 0;
 }
 
 /* 1 when s is readable, 0 when the time ran out or a signal came, -1 on

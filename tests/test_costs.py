@@ -1,6 +1,7 @@
 """What the shim costs on the paths almost every program takes (issue 18,
 points 2 and 3), counted in system calls with strace: a healthy DNS
-lookup's handoff to its helper thread, and a blocking connect that wins
+lookup through scio's own queries and through the system's getaddrinfo
+(its handoff to a helper thread), and a blocking connect that wins
 within the Connection Attempt Delay.
 
 The programs are tests/c/bench_gai_connect.c (getaddrinfo and the classic
@@ -20,10 +21,11 @@ RESOLV = "nameserver 192.0.2.10\noptions timeout:1 attempts:1\n"
 pytestmark = pytest.mark.skipif(bool(SAN), reason="counts the plain build's calls")
 
 
-def strace(lab, tmp_path, argv, what="-c"):
+def strace(lab, tmp_path, argv, what="-c", env=(), shim=True):
     out = tmp_path / "strace.txt"
+    preload = [f"LD_PRELOAD={SHIM}"] if shim else []
     res = lab.run(["strace", "-f", "-qq", what, "-o", str(out), "env",
-                   f"LD_PRELOAD={SHIM}", "SCIO_HISTORY=off", *argv], timeout=120)
+                   *preload, "SCIO_HISTORY=off", *env, *argv], timeout=120)
     assert res.returncode == 0, res
     return out.read_text()
 
@@ -37,15 +39,36 @@ def calls_of(summary, name):
 
 
 def test_a_healthy_lookup_hands_off_with_about_one_futex_call(lab, tmp_path):
-    """The caller joins its helper (the Resolution Delay as the join's
-    deadline) instead of a condition variable and a join: about one
-    futex call per lookup, where there were four or five."""
+    """Through the system's getaddrinfo (SCIO_RESOLVER=system, or a setup
+    the stub does not take), the caller joins its helper (the Resolution
+    Delay as the join's deadline) instead of a condition variable and a
+    join: about one futex call per lookup, where there were four or five."""
     Dns(lab, tmp_path, resolv=RESOLV)
     lookups = 50
     summary = strace(lab, tmp_path, [prog("bench_gai_connect"), "dns-dual.test",
-                                     PORT, str(lookups)])
+                                     PORT, str(lookups)], env=["SCIO_RESOLVER=system"])
     assert calls_of(summary, "clone3") >= lookups, summary  # each one raced
     assert calls_of(summary, "futex") <= 2 * lookups, summary
+
+
+def total_calls(summary):
+    return int(next(l for l in summary.splitlines() if l.rstrip().endswith("total")).split()[3])
+
+
+def test_a_healthy_lookup_through_the_stub_costs_fewer_calls_than_glibc(lab, tmp_path):
+    """scio's own queries (lib/stub.c): no thread, no futex, and fewer
+    system calls per lookup and connect than glibc's own lookup makes
+    (which reads /etc/hosts, dumps the addresses over netlink and
+    connects a UDP socket per address to sort them)."""
+    Dns(lab, tmp_path, resolv=RESOLV)
+    lookups = 50
+    argv = [prog("bench_gai_connect"), "dns-dual.test", PORT, str(lookups)]
+    summary = strace(lab, tmp_path, argv)
+    assert calls_of(summary, "clone3") == calls_of(summary, "clone") == 0, summary
+    assert calls_of(summary, "futex") < lookups / 5, summary  # the process's own start
+    assert calls_of(summary, "sendmmsg") == lookups, summary
+    plain = strace(lab, tmp_path, argv, shim=False)
+    assert total_calls(summary) < total_calls(plain), (summary, plain)
 
 
 def test_a_blocking_connect_within_the_delay_costs_seven_calls(lab, tmp_path):
