@@ -354,6 +354,12 @@ static void *res_thread(void *arg)
 	_res.options |= RES_USEVC;
 	CHECK_EQ(res_check(), 0);
 	res_as_glibc_sets_it();
+	/* glibc's res_send sets this itself when a server answered one of
+	 * the two queries and not the other: the thread then asks one at a
+	 * time, for good */
+	_res.options |= RES_SNGLKUP;
+	CHECK_EQ(res_check(), 0);
+	res_as_glibc_sets_it();
 	_res.options &= ~(unsigned long)RES_TRUSTAD;
 	CHECK_EQ(res_check(), 0);
 	res_as_glibc_sets_it();
