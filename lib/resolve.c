@@ -658,11 +658,12 @@ static int look_up_in_background(const char *node, const char *asked, const char
 	j->node = strdup(node);
 	j->asked = strdup(asked);
 	j->service = service ? strdup(service) : NULL;
-	j->hints = (struct addrinfo){
-		.ai_family = family,
-		.ai_flags = hints->ai_flags & ~(AI_V4MAPPED | AI_ALL),
-		.ai_socktype = hints->ai_socktype, .ai_protocol = hints->ai_protocol,
-	};
+	j->hints = (struct addrinfo){ .ai_family = family };
+	if (hints) {
+		j->hints.ai_flags = hints->ai_flags & ~(AI_V4MAPPED | AI_ALL);
+		j->hints.ai_socktype = hints->ai_socktype;
+		j->hints.ai_protocol = hints->ai_protocol;
+	}
 	j->late = o->late;
 	j->late_arg = o->late_arg;
 	if (!j->node || !j->asked || (service && !j->service) ||

@@ -306,6 +306,58 @@ out:
 	return rc;
 }
 
+/* One address of the dump, for AI_ADDRCONFIG: glibc's __check_pf counts
+ * any IPv4 address but 127.0.0.1 and any IPv6 address but ::1. */
+struct seen { bool v4, v6; };
+
+static void seen_address(const struct nlmsghdr *h, void *arg)
+{
+	struct seen *seen = arg;
+	if (h->nlmsg_type != RTM_NEWADDR || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
+		return;
+	const struct ifaddrmsg *ifa = NLMSG_DATA(h);
+	size_t alen = ifa->ifa_family == AF_INET ? 4 : ifa->ifa_family == AF_INET6 ? 16 : 0;
+	const void *address = NULL, *local = NULL;
+	int left = (int)IFA_PAYLOAD(h);
+	for (const struct rtattr *rta = IFA_RTA(ifa); alen && RTA_OK(rta, left);
+	     rta = RTA_NEXT(rta, left)) {
+		if (RTA_PAYLOAD(rta) < alen)
+			continue;
+		if (rta->rta_type == IFA_ADDRESS)
+			address = RTA_DATA(rta);
+		else if (rta->rta_type == IFA_LOCAL)
+			local = RTA_DATA(rta);
+	}
+	if (!address)
+		address = local;
+	if (!address)
+		return;
+	if (alen == 4) {
+		in_addr_t a;
+		memcpy(&a, address, 4);
+		seen->v4 |= a != htonl(INADDR_LOOPBACK);
+	} else {
+		seen->v6 |= !IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)address);
+	}
+}
+
+int scio_addrconfig(bool *v4, bool *v6)
+{
+	if (!libc_is_glibc)
+		return -1;
+	char *buf = malloc(NL_BUF_SIZE);
+	if (!buf)
+		return -1;
+	int saved = errno;
+	struct seen seen = { false, false };
+	int rc = nl_dump(RTM_GETADDR, seen_address, &seen, buf);
+	free(buf);
+	errno = saved;
+	*v4 = seen.v4;
+	*v6 = seen.v6;
+	return rc;
+}
+
 /* ----------------------------------------------------------- the sort */
 
 struct sort_run {

@@ -62,4 +62,10 @@ void scio_sort_derive(struct scio_sort_entry *e);
 /* <0 when x goes first, >0 when y does (never 0 for distinct pos). */
 int scio_sort_compare(const struct scio_sort_entry *x, const struct scio_sort_entry *y);
 
+/* What glibc's AI_ADDRCONFIG looks at (__check_pf): whether the system
+ * has an IPv4 address other than 127.0.0.1 and an IPv6 address other
+ * than ::1, from one netlink dump; -1 when the dump failed (glibc then
+ * assumes both). */
+int scio_addrconfig(bool *v4, bool *v6);
+
 #endif

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,10 @@ static uint16_t query_id(void)
 /* Flags whose answer the stub gives as glibc does with AF_UNSPEC: the
  * mapped-address flags only act on AF_INET6 lookups, AI_PASSIVE only
  * without a name. */
-#define STUB_FLAGS (AI_V4MAPPED | AI_ALL | AI_NUMERICSERV | AI_PASSIVE)
+#define STUB_FLAGS (AI_V4MAPPED | AI_ALL | AI_NUMERICSERV | AI_PASSIVE | AI_ADDRCONFIG)
+
+/* glibc's flags for a call without hints */
+#define DEFAULT_FLAGS (AI_V4MAPPED | AI_ADDRCONFIG)
 
 /* The names glibc's res_search asks for, in its order: the name as it is
  * first when it has at least ndots dots or ends with one (then alone),
@@ -510,12 +514,23 @@ static void exchange_end(void *arg)
 	free(x->buf);
 }
 
-static int eligible(const char *node, const struct addrinfo *hints, struct scio_resconf *c)
+/* AI_ADDRCONFIG narrows glibc's lookup to one family when the system
+ * has addresses (other than loopback's) of that family alone; the stub
+ * asks for both, so it takes the lookup when glibc would too. */
+static int both_families_asked(int flags)
 {
-	if (!node || (hints && (hints->ai_family != AF_UNSPEC ||
-				(hints->ai_flags & ~STUB_FLAGS))))
-		return 0;  /* no hints means AI_ADDRCONFIG, which is glibc's */
-	return hints && scio_resconf_get(c);
+	bool v4, v6;
+	if (!(flags & AI_ADDRCONFIG))
+		return 1;
+	return scio_addrconfig(&v4, &v6) == 0 && v4 == v6;
+}
+
+static int eligible(const char *node, const struct addrinfo *hints, int flags,
+		    struct scio_resconf *c)
+{
+	if (!node || (hints && hints->ai_family != AF_UNSPEC) || (flags & ~STUB_FLAGS))
+		return 0;
+	return scio_resconf_get(c) && both_families_asked(flags);
 }
 
 /* The exchange and the answer, cancellation acting only in its waits
@@ -545,7 +560,8 @@ int scio_stub_lookup(const char *node, const char *service,
 	int saved = errno;
 
 	*out = (struct scio_stub_result){ .missing = AF_UNSPEC };
-	if (!eligible(node, hints, &conf) || template_for(service, hints, &tmpl) < 0) {
+	int flags = hints ? hints->ai_flags : DEFAULT_FLAGS;
+	if (!eligible(node, hints, flags, &conf) || template_for(service, hints, &tmpl) < 0) {
 		errno = saved;
 		return 0;
 	}
@@ -556,7 +572,7 @@ int scio_stub_lookup(const char *node, const char *service,
 	int made = 0;
 	if (x.buf) {
 		x.addr = (struct scio_dns_addr *)(x.buf + REPLY_MAX);
-		made = ask(&x, node, tmpl, hints->ai_flags, delay_ms, out);
+		made = ask(&x, node, tmpl, flags, delay_ms, out);
 	}
 	scio_sys.freeaddrinfo(tmpl);
 	errno = saved;

@@ -56,12 +56,13 @@ def entries(lab, name, port="7000", socktype=socket.SOCK_STREAM, shim=True,
     return json.loads(res.stdout)
 
 
-def threads_and_sockets(lab, tmp_path, name, **env):
-    """(threads started, UDP sockets made) by one lookup under the shim."""
+def threads_and_sockets(lab, tmp_path, name, argv=None, **env):
+    """(threads started, UDP sockets made) by one lookup under the shim
+    (python's, or argv's)."""
     trace = tmp_path / "trace"
     code = f"import socket; socket.getaddrinfo({name!r}, 7000, 0, socket.SOCK_STREAM)"
     res = run_scio(lab, ["strace", "-f", "-qq", "-e", "trace=clone,clone3,socket",
-                         "-o", str(trace), PY, "-c", code], **env)
+                         "-o", str(trace), *(argv or [PY, "-c", code])], **env)
     assert res.returncode == 0, res
     text = trace.read_text()
     return (text.count("clone(") + text.count("clone3("),
@@ -81,11 +82,13 @@ def test_same_entries_as_the_system_lookup(lab, dns, name, port, socktype):
 
 
 @pytest.mark.parametrize("flags", [0, socket.AI_V4MAPPED, socket.AI_V4MAPPED | socket.AI_ALL,
-                                   socket.AI_NUMERICSERV, socket.AI_PASSIVE])
+                                   socket.AI_NUMERICSERV, socket.AI_PASSIVE,
+                                   socket.AI_ADDRCONFIG, -1])
 @pytest.mark.parametrize("service,socktype", [("7000", 0), ("7000", socket.SOCK_STREAM),
                                               ("-", socket.SOCK_DGRAM)])
 def test_every_field_as_the_system_lookup(lab, dns, flags, service, socktype):
-    """ai_flags, ai_addrlen and the whole sockaddr, byte for byte."""
+    """ai_flags, ai_addrlen and the whole sockaddr, byte for byte (flags
+    -1: no hints at all, glibc's AI_V4MAPPED | AI_ADDRCONFIG)."""
     def dump(**env):
         res = run_scio(lab, [prog("gai_probe"), "dump", "multi-dual.test", service,
                              str(int(flags)), str(int(socktype))], **env)
@@ -103,6 +106,28 @@ def test_healthy_lookup_starts_no_thread(lab, dns, tmp_path):
     threads, _ = threads_and_sockets(lab, tmp_path, "dns-dual.test",
                                      SCIO_RESOLVER="system")
     assert threads >= 1
+
+
+@pytest.mark.parametrize("flags", [socket.AI_ADDRCONFIG, -1])
+def test_addrconfig_on_an_ipv4_only_host_is_glibcs(lab, dns, tmp_path, flags):
+    """No IPv6 address but ::1: AI_ADDRCONFIG (and no hints) narrow
+    glibc's lookup to A; the stub leaves it to glibc, which asks for A
+    alone."""
+    subprocess.run(["ip", "-n", lab.cli, "-6", "addr", "flush", "dev", "veth0"], check=True)
+    res = run_scio(lab, [prog("gai_probe"), "dump", "dns-dual.test", "7000", str(flags), "1"])
+    plain = run_scio(lab, [prog("gai_probe"), "dump", "dns-dual.test", "7000", str(flags), "1"],
+                     shim=False)
+    assert res.stdout == plain.stdout and "family=10" not in res.stdout, (res, plain)
+    assert threads_and_sockets(lab, tmp_path, "dns-dual.test")[0] == 0  # no ADDRCONFIG there
+
+
+@pytest.mark.parametrize("flags", [socket.AI_ADDRCONFIG, -1])
+def test_addrconfig_and_no_hints_use_the_stub(lab, dns, tmp_path, flags):
+    """The lab's client has IPv4 and IPv6 addresses: AI_ADDRCONFIG asks
+    for both, and so does a call without hints."""
+    argv = [prog("gai_probe"), "dump", "dns-dual.test", "7000", str(flags), "1"]
+    threads, sockets = threads_and_sockets(lab, tmp_path, None, argv)
+    assert (threads, sockets) == (0, 1)
 
 
 def test_other_name_services_use_the_system_lookup(lab, dns, tmp_path):

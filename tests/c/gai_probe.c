@@ -19,8 +19,8 @@
  *        resolves NAME; the thread count before and right after.
  *   gai_probe dump NAME SERVICE FLAGS SOCKTYPE
  *        getaddrinfo(NAME, SERVICE or NULL for "-", AF_UNSPEC hints with
- *        FLAGS and SOCKTYPE); prints every field of every entry, a line
- *        each, or the error code.
+ *        FLAGS and SOCKTYPE, or no hints for FLAGS -1); prints every
+ *        field of every entry, a line each, or the error code.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -151,7 +151,8 @@ static int dump(const char *name, const char *service, int flags, int socktype)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_flags = flags,
 				  .ai_socktype = socktype }, *res;
-	int rc = getaddrinfo(name, strcmp(service, "-") ? service : NULL, &hints, &res);
+	int rc = getaddrinfo(name, strcmp(service, "-") ? service : NULL,
+			     flags < 0 ? NULL : &hints, &res);
 	if (rc != 0) {
 		printf("rc=%d\n", rc);
 		return 0;
