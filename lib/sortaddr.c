@@ -258,6 +258,13 @@ static void read_gaiconf(void)
 
 typedef void nl_each(const struct nlmsghdr *h, void *arg);
 
+/* NLMSG_OK, without its comparison of a signed and an unsigned length */
+static bool nl_ok(const struct nlmsghdr *h, int left)
+{
+	return left >= (int)sizeof(*h) && h->nlmsg_len >= sizeof(*h) &&
+	       h->nlmsg_len <= (unsigned)left;
+}
+
 /* One dump of the routing socket: 0, or -1 on any failure. */
 static int nl_dump(uint16_t type, nl_each *each, void *arg, char *buf)
 {
@@ -288,7 +295,7 @@ static int nl_dump(uint16_t type, nl_each *each, void *arg, char *buf)
 		if (got <= 0 || (msg.msg_flags & MSG_TRUNC))
 			goto out;
 		int left = (int)got;  /* signed: a short last message ends the walk */
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, left);
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; nl_ok(h, left);
 		     h = NLMSG_NEXT(h, left)) {
 			if (h->nlmsg_seq != req.h.nlmsg_seq)
 				continue;
