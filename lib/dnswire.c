@@ -5,7 +5,9 @@
  * fixes) judges it, so that whatever this file takes as an answer glibc
  * would have taken with the same addresses. Where glibc would fail, try
  * another server or TCP, or read something this file does not model, the
- * verdict is FALLBACK and glibc itself decides. Some replies glibc reads
+ * verdict is FALLBACK and glibc itself decides. A reply to a query with
+ * an OPT record (options edns0) is judged the same way: glibc's send_dg
+ * and answer reader ignore the OPT the server sends back. Some replies glibc reads
  * are refused here too (forward compression pointers, a CNAME whose
  * RDLENGTH is not its name's length, a record of another class that glibc
  * would use, an address record of the wrong length): refusing costs only
@@ -23,6 +25,8 @@
 #define LABEL_MAX 63
 #define CLASS_IN 1
 #define TYPE_CNAME 5
+#define TYPE_OPT 41
+#define OPT_LEN 11          /* root owner, fixed part, no option */
 #define OPCODE_QUERY 0
 
 /* Header bytes 2 and 3 (RFC 1035 4.1.1). */
@@ -120,6 +124,26 @@ int scio_dns_query(unsigned char *buf, size_t size, const char *name,
 	put16(buf + HEADER_LEN + wlen, qtype);
 	put16(buf + HEADER_LEN + wlen + 2, CLASS_IN);
 	return (int)(HEADER_LEN + wlen + 4);
+}
+
+/* The OPT pseudo-record (RFC 6891 6.1.2) glibc's res_query appends with
+ * RES_USE_EDNS0: root owner, the UDP payload size in the class, extended
+ * RCODE, version and flags all 0 (DO only with RES_USE_DNSSEC, which no
+ * resolv.conf option sets), no option; ARCOUNT 1. */
+int scio_dns_query_edns(unsigned char *buf, size_t size, const char *name,
+			uint16_t id, uint16_t qtype, uint16_t payload)
+{
+	unsigned char plain[SCIO_DNS_QUERY_MAX];
+	int n = scio_dns_query(plain, sizeof(plain), name, id, qtype);
+	if (n < 0 || size < (size_t)n + OPT_LEN)
+		return -1;
+	memcpy(buf, plain, (size_t)n);
+	unsigned char *opt = buf + n;
+	memset(opt, 0, OPT_LEN);
+	put16(opt + 1, TYPE_OPT);
+	put16(opt + 3, payload);
+	put16(buf + 10, 1);
+	return n + OPT_LEN;
 }
 
 /* Reads the possibly compressed name at msg[pos] with glibc's limits

@@ -14,7 +14,10 @@
 
 #define SCIO_DNS_T_A     1
 #define SCIO_DNS_T_AAAA  28
-#define SCIO_DNS_QUERY_MAX 288  /* a query for a name of 253 characters fits */
+#define SCIO_DNS_QUERY_MAX 288  /* a query for a name of 253 characters fits, OPT too */
+/* The UDP payload size glibc 2.36 advertises in the A and AAAA queries of
+ * getaddrinfo with RES_USE_EDNS0 (res_query.c: RESOLV_EDNS_BUFFER_SIZE). */
+#define SCIO_DNS_EDNS_PAYLOAD 1200
 
 struct scio_dns_addr {
 	int family;               /* AF_INET or AF_INET6 */
@@ -31,6 +34,14 @@ struct scio_dns_addr {
  * buffer of fewer than the bytes needed. */
 int scio_dns_query(unsigned char *buf, size_t size, const char *name,
 		   uint16_t id, uint16_t qtype);
+
+/* The same query with the OPT record glibc 2.36 appends with `options
+ * edns0` (res_mkquery.c's __res_nopt): after the question, an OPT owned
+ * by the root advertising `payload` bytes, extended RCODE, version and
+ * flags 0, no option, and ARCOUNT 1; 11 bytes more than scio_dns_query,
+ * and -1 in the same cases. */
+int scio_dns_query_edns(unsigned char *buf, size_t size, const char *name,
+			uint16_t id, uint16_t qtype, uint16_t payload);
 
 enum scio_dns_verdict {
 	/* Not a reply to this query (id, QR bit, opcode, question count,
@@ -56,7 +67,13 @@ enum scio_dns_verdict {
 };
 
 /* Reads `msg` (len bytes, a UDP payload) as the reply to `query` (qlen
- * bytes, built by scio_dns_query). On SCIO_DNS_ANSWER, out[0..*n) holds,
+ * bytes, built by scio_dns_query or scio_dns_query_edns). glibc reads a
+ * reply to an EDNS query as any other: it never looks at the additional
+ * section (an OPT there counts only in ARCOUNT, which makes an empty
+ * reply not lame), nor at the extended RCODE in an OPT's TTL (a BADVERS
+ * reply is read by its header's RCODE, 0), and does not ask again without
+ * EDNS after a FORMERR (a FALLBACK, as any RCODE but 0 and 3); so neither
+ * does this. On SCIO_DNS_ANSWER, out[0..*n) holds,
  * in message order, the addresses glibc takes from it: records of the
  * question's type (so all of one family) owned by the expected name,
  * which is the question's name until a CNAME record (whatever its owner)

@@ -7,7 +7,7 @@
  * the stub must send exactly what glibc would: a line glibc skips is
  * skipped here, a value glibc clamps is clamped here.  Where glibc would
  * do something the stub does not (another service, sortlist, rotate,
- * use-vc, edns0, ...), or something odd (attempts:0, a scope id), the
+ * use-vc, single-request, ...), or something odd (attempts:0, a scope id), the
  * answer is 0 and glibc does the lookup.
  */
 #include <arpa/inet.h>
@@ -40,6 +40,8 @@
 #define GLIBC_RES_MAXRETRY 5
 #define GLIBC_RES_MAXNDOTS 15
 #define GLIBC_RES_TRUSTAD 0x04000000UL
+#define GLIBC_RES_USE_EDNS0 0x00100000UL
+#define STUB_OPTIONS (GLIBC_RES_TRUSTAD | GLIBC_RES_USE_EDNS0)  /* the stub does these */
 #define GLIBC_RES_INIT_DEFAULT (0x00000001UL | 0x00000040UL | 0x00000080UL | 0x00000200UL)
 
 static int is_space(char ch)
@@ -339,7 +341,7 @@ static void line_options(struct res_parse *p, const char *s)
 	} known[] = {
 		/* res_init.c's table, in its order: the first prefix wins */
 		{ "rotate", 0x00004000 },
-		{ "edns0", 0x00100000 },
+		{ "edns0", GLIBC_RES_USE_EDNS0 },
 		{ "single-request-reopen", 0x00400000 },
 		{ "single-request", 0x00200000 },
 		{ "no_tld_query", 0x01000000 },
@@ -411,7 +413,7 @@ static void res_defaults(struct res_parse *p)
 static int res_usable(const struct res_parse *p)
 {
 	return !p->sortlist && !p->scoped && p->nsearch >= 0 &&
-	       (p->flags & ~GLIBC_RES_TRUSTAD) == 0 &&
+	       (p->flags & ~STUB_OPTIONS) == 0 &&
 	       p->ndots >= 0 && p->retrans >= 1 && p->retry >= 1;
 }
 
@@ -439,6 +441,7 @@ int scio_resconf_parse_resolv(const char *text, size_t len, struct scio_resconf 
 	c->timeout_s = p.retrans;
 	c->attempts = p.retry;
 	c->trust_ad = (p.flags & GLIBC_RES_TRUSTAD) != 0;
+	c->edns0 = (p.flags & GLIBC_RES_USE_EDNS0) != 0;
 	c->nsearch = p.nsearch;
 	memcpy(c->search, p.search, p.search_len);
 	return 1;
@@ -635,7 +638,8 @@ static int res_state_matches(const struct scio_resconf *c)
 	const struct __res_state *r = &_res;
 	if (!(r->options & RES_INIT))
 		return 1;  /* glibc initializes it from the file */
-	unsigned long options = GLIBC_RES_INIT_DEFAULT | (c->trust_ad ? GLIBC_RES_TRUSTAD : 0);
+	unsigned long options = GLIBC_RES_INIT_DEFAULT | (c->trust_ad ? GLIBC_RES_TRUSTAD : 0) |
+				(c->edns0 ? GLIBC_RES_USE_EDNS0 : 0);
 	if (r->options != options || r->retrans != c->timeout_s || r->retry != c->attempts ||
 	    (int)r->ndots != c->ndots || r->nscount != c->nservers || r->nsort != 0 ||
 	    (r->_u._ext.nscount != 0 && r->_u._ext.nscount != c->nservers))

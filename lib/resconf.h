@@ -3,7 +3,7 @@
  * names, and with which servers and settings?  Only for the plain case:
  * nsswitch.conf's "hosts: files dns", a resolv.conf that glibc 2.36
  * would read to nothing beyond servers, search list, ndots, timeout,
- * attempts and trust-ad, no resolver environment variable, no nscd, and
+ * attempts, trust-ad and edns0, no resolver environment variable, no nscd, and
  * the thread's _res as glibc's res_init would set it from the file.
  * Anything else: 0, and glibc decides everything.
  */
@@ -24,6 +24,7 @@ struct scio_resconf {
 	int timeout_s;   /* 1..30, default 5 (RES_TIMEOUT) */
 	int attempts;    /* 1..5, default 2 (RES_DFLRETRY) */
 	int trust_ad;    /* options trust-ad: glibc sets AD in its queries */
+	int edns0;       /* options edns0: glibc adds an OPT record to them */
 	/* The search list glibc walks (search, domain, or the domain of the
 	 * host name when neither is given): nsearch names, each ending in a
 	 * NUL, one after the other.  Longer lists than _res holds give 0. */

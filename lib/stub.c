@@ -163,7 +163,10 @@ static int build_queries(struct exchange *x, const char *node)
 	if (id[1] == id[0])
 		id[1] ^= 1;  /* a reply must name its query */
 	for (int i = 0; i < 2; i++) {
-		x->q[i].len = scio_dns_query(x->q[i].msg, sizeof(x->q[i].msg), node, id[i], type[i]);
+		x->q[i].len = x->conf->edns0
+			? scio_dns_query_edns(x->q[i].msg, sizeof(x->q[i].msg), node, id[i],
+					      type[i], SCIO_DNS_EDNS_PAYLOAD)
+			: scio_dns_query(x->q[i].msg, sizeof(x->q[i].msg), node, id[i], type[i]);
 		x->q[i].done = 0;
 		if (x->q[i].len < 0)
 			return -1;

@@ -61,9 +61,10 @@ every query is counted and before it is answered, and on SIGUSR1 (without
      "counts": {"dual.test": {"A": 1, "AAAA": 2}},
      "queries": [{"t": 0.0123, "proto": "udp", "client": "192.0.2.2",
                   "id": 6699, "name": "dual.test", "type": "AAAA",
-                  "action": "drop"}, ...]}
+                  "action": "drop", "wire": "0100000100..."}, ...]}
 
-"t" is seconds since the server started; "queries" keeps the last 1000.
+"t" is seconds since the server started; "queries" keeps the last 1000;
+"wire" is the query's bytes after its ID, in hex (EDNS, flags and all).
 
 NAT64 networks: --nat64-prefix PREFIX answers ipv4only.arpa (A: the
 well-known 192.0.0.170 and .171; AAAA: those inside PREFIX, RFC 7050);
@@ -328,7 +329,7 @@ class Stats:
         self.counts: dict[str, dict[str, int]] = {}
         self.queries: list[dict] = []
 
-    def add(self, proto, client, qid, name, tname, action):
+    def add(self, proto, client, qid, name, tname, action, wire=""):
         with self.lock:
             self.total += 1
             per = self.counts.setdefault(name, {})
@@ -336,7 +337,7 @@ class Stats:
             self.queries.append({"t": round(time.monotonic() - self.t0, 4),
                                  "proto": proto, "client": client,
                                  "id": qid, "name": name, "type": tname,
-                                 "action": action})
+                                 "action": action, "wire": wire})
             del self.queries[:-MAX_LOG]
             if self.path:
                 self._write_locked()
@@ -415,7 +416,8 @@ class Server:
         name, tname, action, delay, tail = found
         qid = int.from_bytes(msg[:2], "big")
         try:
-            self.stats.add(proto, client, qid, name, tname, action)
+            self.stats.add(proto, client, qid, name, tname, action,
+                           wire=msg[2:].hex())
         except OSError as e:
             log(f"cannot write stats: {e}")
         resp = msg[:2] + tail if tail is not None else None

@@ -290,3 +290,46 @@ def test_setting_is_checked(lab, dns):
     res = run_scio(lab, [PY, "-c", "import socket; socket.getaddrinfo('dns-dual.test', 1)"],
                    SCIO_RESOLVER="fast")
     assert res.returncode == 0 and "SCIO_RESOLVER" in res.stderr, res
+
+
+# systemd-resolved's stub resolv.conf, with the lab's server
+RESOLVED_LIKE = f"nameserver {DNS4}\noptions edns0 trust-ad\nsearch .\n"
+GLIBC_OPT = bytes([0, 0, 41, 0x04, 0xb0, 0, 0, 0, 0, 0, 0])  # 1200 bytes, no flag
+
+
+def test_edns0_trust_ad_as_systemd_resolved_writes_it(lab, dns, tmp_path):
+    """`options edns0 trust-ad` (Ubuntu's resolv.conf): the stub stands in
+    for glibc, with no thread, and sends glibc's very queries: RD and AD
+    set, the OPT record glibc adds (1200 bytes, version 0, no DO), byte
+    for byte what the system's lookup sent but for the ids."""
+    lab.write_etc("resolv.conf", RESOLVED_LIKE)
+    assert threads_and_sockets(lab, tmp_path, "dns-dual.test") == (0, 1)
+    before = len(dns.stats()["queries"])
+    stub, _ = entries(lab, "dns-dual.test")
+    ours = dns.stats()["queries"][before:]
+    system, _ = entries(lab, "dns-dual.test", SCIO_RESOLVER="system")
+    theirs = dns.stats()["queries"][before + len(ours):]
+    assert stub == system and isinstance(stub[0], list), (stub, system)
+    assert sorted(a[4][0] for a in stub) == ["192.0.2.10", "2001:db8::10"]
+    assert sorted(q["type"] for q in ours) == ["A", "AAAA"], ours
+    for q in ours:
+        wire = bytes.fromhex(q["wire"])  # after the id
+        assert wire[:2] == b"\x01\x20" and wire[8:10] == b"\x00\x01", q
+        assert wire.endswith(GLIBC_OPT), q
+    assert (sorted((q["type"], q["wire"]) for q in ours)
+            == sorted((q["type"], q["wire"]) for q in theirs)), (ours, theirs)
+
+
+@pytest.mark.parametrize("name", ["multi-dual.test", "many.test", "v6only-dns.test",
+                                  "nodata.test", "nx.test"])
+def test_edns0_same_entries_as_the_system_lookup(lab, dns, tmp_path, name):
+    """The server's OPT in each reply (payload 1232) changes nothing glibc
+    reads, nor anything the stub reads."""
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\noptions edns0 timeout:1 attempts:1\n")
+    stub, _ = entries(lab, name)
+    system, _ = entries(lab, name, SCIO_RESOLVER="system")
+    assert stub == system
+    if name == "multi-dual.test":
+        assert threads_and_sockets(lab, tmp_path, name)[0] == 0
+        assert all(bytes.fromhex(q["wire"]).endswith(GLIBC_OPT)
+                   for q in dns.queries(name)), dns.queries(name)

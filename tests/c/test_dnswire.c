@@ -1,6 +1,7 @@
 /*
  * test_dnswire.c - lib/dnswire.c without a network: the query's bytes
- * against glibc's own res_mkquery, and replies built byte by byte read as
+ * against glibc's own res_mkquery (and, with EDNS, against the datagram
+ * glibc's res_query sends to a socket on 127.0.0.1), and replies built byte by byte read as
  * Debian 12's glibc 2.36 reads them (resolv/res_send.c's send_dg, then
  * resolv/nss_dns/dns-host.c's gaih_getanswer_slice as rewritten for 2.36):
  * which replies are not ours, which give addresses, which must go back to
@@ -10,9 +11,12 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <resolv.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "dnswire.h"
@@ -273,6 +277,119 @@ static void query_refuses_what_glibc_would_not_send(void)
 	CHECK(scio_dns_query(b, sizeof(b), "a.-b-.c-", 1, 1) > 0);
 	CHECK_EQ(res_hnok("a.-b-.c-"), 1);
 	CHECK_EQ(res_hnok("-lead.example"), 0);
+}
+
+/* ---- the query with EDNS (options edns0) ---- */
+
+struct capture {
+	int fd;
+	unsigned char b[1024];
+	ssize_t len;
+};
+
+/* Takes one datagram and answers it with a bare REFUSED header, which
+ * glibc takes as the end of its try (send_dg, bug 31890). */
+static void *capture_one(void *arg)
+{
+	struct capture *c = arg;
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	c->len = recvfrom(c->fd, c->b, sizeof(c->b), 0, (struct sockaddr *)&from, &flen);
+	if (c->len >= 12) {
+		unsigned char refused[12] = { c->b[0], c->b[1], 0x80, 0x05 };
+		sendto(c->fd, refused, sizeof(refused), 0, (struct sockaddr *)&from, flen);
+	}
+	return NULL;
+}
+
+/* The datagram glibc's res_nquery sends for name and type with these
+ * options, to a socket of ours on 127.0.0.1: its length, or -1.  With an
+ * answer buffer over 1200 bytes it advertises 1200, as getaddrinfo's
+ * queries always do (res_query.c: RESOLV_EDNS_BUFFER_SIZE). */
+static ssize_t glibc_sends(const char *name, uint16_t type, unsigned long options,
+			   unsigned char *out, size_t size)
+{
+	struct capture c = { .fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), .len = -1 };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t slen = sizeof(sin);
+	struct timeval tv = { .tv_sec = 5 };
+	CHECK(c.fd >= 0);
+	if (c.fd < 0 || bind(c.fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+	    getsockname(c.fd, (struct sockaddr *)&sin, &slen) != 0 ||
+	    setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+		CHECK(!"a socket on 127.0.0.1");
+		if (c.fd >= 0)
+			close(c.fd);
+		return -1;
+	}
+	struct __res_state st;
+	memset(&st, 0, sizeof(st));
+	CHECK_EQ(res_ninit(&st), 0);
+	st.options = options;
+	st.nscount = 1;
+	st.nsaddr_list[0] = sin;
+	st.retrans = 2;
+	st.retry = 1;
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, capture_one, &c), 0);
+	unsigned char answer[4096];
+	CHECK_EQ(res_nquery(&st, name, C_IN, type, answer, sizeof(answer)), -1);  /* refused */
+	pthread_join(t, NULL);
+	res_nclose(&st);
+	close(c.fd);
+	if (c.len < 0 || (size_t)c.len > size)
+		return -1;
+	memcpy(out, c.b, (size_t)c.len);
+	return c.len;
+}
+
+static void query_edns_is_glibcs(const char *name, uint16_t type, int trust_ad)
+{
+	unsigned long options = RES_INIT | RES_DEFAULT | RES_USE_EDNS0 |
+				(trust_ad ? RES_TRUSTAD : 0);
+	unsigned char theirs[1024], ours[SCIO_DNS_QUERY_MAX];
+	ssize_t tn = glibc_sends(name, type, options, theirs, sizeof(theirs));
+	CHECK(tn > 12);
+	if (tn <= 12)
+		return;
+	int on = scio_dns_query_edns(ours, sizeof(ours), name, (uint16_t)(theirs[0] << 8 | theirs[1]),
+				     type, SCIO_DNS_EDNS_PAYLOAD);
+	if (trust_ad)
+		ours[3] |= 0x20;  /* as lib/stub.c does */
+	CHECK_EQ(on, tn);
+	if (on == tn && memcmp(ours, theirs, (size_t)tn) != 0) {
+		fprintf(stderr, "  %s type %u: bytes differ from glibc's\n", name, type);
+		CHECK(0);
+	}
+	/* The OPT: root, type 41, 1200 bytes, RCODE/version/flags 0, no RDATA. */
+	static const unsigned char opt[] = { 0, 0, 41, 0x04, 0xb0, 0, 0, 0, 0, 0, 0 };
+	CHECK(on > 23 && memcmp(ours + on - 11, opt, sizeof(opt)) == 0);
+	CHECK(ours[10] == 0 && ours[11] == 1);
+	/* The plain query's bytes come first; nothing past the end is written. */
+	unsigned char plain[SCIO_DNS_QUERY_MAX];
+	int pn = scio_dns_query(plain, sizeof(plain), name, 7, type);
+	memset(ours, 0xee, sizeof(ours));
+	CHECK_EQ(scio_dns_query_edns(ours, (size_t)pn + 11, name, 7, type, 1200), pn + 11);
+	CHECK(memcmp(ours, plain, 10) == 0 && memcmp(ours + 12, plain + 12, (size_t)pn - 12) == 0);
+	CHECK_EQ(scio_dns_query_edns(ours, (size_t)pn + 10, name, 7, type, 1200), -1);
+}
+
+static void query_edns_as_glibc(void)
+{
+	for (size_t i = 0; i < sizeof(sendable) / sizeof(sendable[0]); i++) {
+		query_edns_is_glibcs(sendable[i], SCIO_DNS_T_A, 0);
+		query_edns_is_glibcs(sendable[i], SCIO_DNS_T_AAAA, 1);
+	}
+	/* The longest name: 12 + 255 + 4 + 11 bytes still fit. */
+	char name[300];
+	memset(name, 'a', 253);
+	name[63] = name[127] = name[191] = '.';
+	name[253] = 0;
+	query_edns_is_glibcs(name, SCIO_DNS_T_AAAA, 0);
+	unsigned char b[SCIO_DNS_QUERY_MAX];
+	CHECK_EQ(scio_dns_query_edns(b, sizeof(b), name, 1, 1, 1200), 12 + 255 + 4 + 11);
+	CHECK_EQ(scio_dns_query_edns(b, sizeof(b), "-lead.example", 1, 1, 1200), -1);
+	CHECK_EQ(scio_dns_query_edns(b, sizeof(b), "a..b", 1, 1, 1200), -1);
 }
 
 /* ---- replies ---- */
@@ -861,6 +978,120 @@ static void long_cname_target(void)
 	CHECK_EQ(r.n, 1);
 }
 
+/* ---- replies to a query with EDNS ---- */
+
+static void ask_edns(const char *name, uint16_t type)
+{
+	int n = scio_dns_query_edns(query, sizeof(query), name, ID, type, SCIO_DNS_EDNS_PAYLOAD);
+	CHECK(n > 11);
+	qlen = n > 0 ? (size_t)n : 0;
+}
+
+/* A reply to the current (EDNS) query: header and question, no OPT yet. */
+static struct msg reply_edns(uint16_t ancount)
+{
+	struct msg m = reply(ancount);
+	m.len -= 11;
+	m.b[10] = m.b[11] = 0;
+	return m;
+}
+
+/* The server's OPT, last in the additional section. */
+static void add_opt(struct msg *m, uint16_t payload, unsigned char ext_rcode, unsigned char version)
+{
+	unsigned char opt[11] = { 0, 0, 41, (unsigned char)(payload >> 8), (unsigned char)payload,
+				  ext_rcode, version, 0, 0, 0, 0 };
+	add(m, opt, sizeof(opt));
+	m->b[11]++;
+}
+
+static void edns_answers(void)
+{
+	ask_edns("www.example.com", SCIO_DNS_T_AAAA);
+	struct msg m = reply_edns(2);
+	add_aaaa(&m, "2001:db8::1");
+	add_aaaa(&m, "2001:db8::2");
+	add_opt(&m, 1232, 0, 0);
+	struct result r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK_EQ(r.n, 2);
+	CHECK(is_addr(&r.a[0], "2001:db8::1"));
+	CHECK(is_addr(&r.a[1], "2001:db8::2"));
+	/* A server that ignores EDNS answers without an OPT: the same. */
+	m = reply_edns(1);
+	add_aaaa(&m, "2001:db8::3");
+	r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK(r.n == 1 && is_addr(&r.a[0], "2001:db8::3"));
+	/* The question must still match: the id, the name, the type. */
+	m = reply_edns(1);
+	m.b[1] ^= 1;
+	add_aaaa(&m, "2001:db8::3");
+	add_opt(&m, 1232, 0, 0);
+	CHECK_EQ(verdict(&m), V_NOT_OURS);
+	ask_edns("www.example.com", SCIO_DNS_T_A);
+	m.b[1] ^= 1;
+	CHECK_EQ(verdict(&m), V_NOT_OURS);
+}
+
+/* Longer than 512 bytes, as EDNS lets the server send: glibc reads it
+ * all (its buffer grows to 64 KiB), and so does this. */
+static void edns_long_reply(void)
+{
+	ask_edns("www.example.com", SCIO_DNS_T_A);
+	struct msg m = reply_edns(46);
+	for (int i = 0; i < 45; i++) {  /* TXT records, skipped */
+		add_pointer(&m, 12);
+		add_fixed(&m, 16, C_IN, 11);
+		add(&m, "\x0a" "0123456789", 11);
+	}
+	add_a(&m, "192.0.2.7");
+	add_opt(&m, 1232, 0, 0);
+	CHECK(m.len > 1000 && m.len <= SCIO_DNS_EDNS_PAYLOAD);
+	struct result r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK(r.n == 1 && is_addr(&r.a[0], "192.0.2.7"));
+}
+
+/* glibc reads no OPT: its extended RCODE (BADVERS is 16, header RCODE 0)
+ * goes unseen, and the OPT alone makes an empty reply with neither AA
+ * nor RA not lame (ARCOUNT 1): no data.  A FORMERR is not asked again
+ * without EDNS by glibc 2.36 (RES_F_EDNS0ERR is never set): an error, so
+ * glibc's to decide. */
+static void edns_rcodes(void)
+{
+	ask_edns("www.example.com", SCIO_DNS_T_A);
+	struct msg m = reply_edns(0);
+	m.b[3] &= (unsigned char)~0x80;
+	CHECK_EQ(verdict(&m), V_FALLBACK);  /* lame */
+	add_opt(&m, 1232, 1, 0);  /* BADVERS */
+	CHECK_EQ(verdict(&m), V_NODATA);
+	m = reply_edns(1);
+	add_a(&m, "192.0.2.8");
+	add_opt(&m, 1232, 1, 1);
+	struct result r = read_reply(&m);
+	CHECK_EQ(r.v, V_ANSWER);
+	CHECK(r.n == 1 && is_addr(&r.a[0], "192.0.2.8"));
+	m = reply_edns(0);
+	m.b[3] |= 3;
+	add_opt(&m, 1232, 0, 0);
+	CHECK_EQ(verdict(&m), V_NXDOMAIN);
+	for (unsigned rcode = 1; rcode < 16; rcode++) {
+		if (rcode == 3)
+			continue;
+		m = reply_edns(0);
+		m.b[3] |= (unsigned char)rcode;
+		CHECK_EQ(verdict(&m), V_FALLBACK);
+		add_opt(&m, 1232, 0, 0);
+		CHECK_EQ(verdict(&m), V_FALLBACK);
+	}
+	/* Truncated: glibc asks again over TCP. */
+	m = reply_edns(0);
+	m.b[2] |= 0x02;
+	add_opt(&m, 1232, 0, 0);
+	CHECK_EQ(verdict(&m), V_FALLBACK);
+}
+
 static void shorter_than_a_header(void)
 {
 	ask("www.example.com", SCIO_DNS_T_A);
@@ -874,6 +1105,7 @@ int main(void)
 {
 	RUN(query_bytes_as_glibc);
 	RUN(query_refuses_what_glibc_would_not_send);
+	RUN(query_edns_as_glibc);
 	RUN(answer_a);
 	RUN(answer_aaaa);
 	RUN(question_type_and_owner_only);
@@ -900,5 +1132,8 @@ int main(void)
 	RUN(cname_target_not_a_host_name);
 	RUN(long_cname_target);
 	RUN(shorter_than_a_header);
+	RUN(edns_answers);
+	RUN(edns_long_reply);
+	RUN(edns_rcodes);
 	return check_exit();
 }

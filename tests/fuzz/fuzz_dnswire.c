@@ -4,8 +4,12 @@
  * exported dn_expand and ns_name_unpack: whatever lib/dnswire.c takes as
  * an answer, glibc must take with the same addresses in the same order;
  * what it calls not ours, glibc must ignore too (but for the QR bit and
- * the opcode, which glibc does not look at). The input is also a name for
- * scio_dns_query, whose bytes must be those of glibc's res_mkquery. */
+ * the opcode, which glibc does not look at). glibc reads no OPT record,
+ * so the model does not either, and replies to the queries with EDNS
+ * (scio_dns_query_edns) must get the same verdicts. The input is also a
+ * name for scio_dns_query, whose bytes must be those of glibc's
+ * res_mkquery, and for scio_dns_query_edns, whose bytes must be those
+ * followed by the OPT record glibc appends. */
 #include <arpa/nameser.h>
 #include <netinet/in.h>
 #include <resolv.h>
@@ -208,18 +212,27 @@ static void check_query(const uint8_t *data, size_t size)
 	theirs[0] = theirs[1] = 0x5a;
 	if (memcmp(ours, theirs, (size_t)on) != 0)
 		abort();
+	static const unsigned char opt[11] = { 0, 0, 41, 0x04, 0xb0 };
+	unsigned char edns[SCIO_DNS_QUERY_MAX];
+	int en = scio_dns_query_edns(edns, sizeof(edns), name, 0x5a5a, SCIO_DNS_T_AAAA, 1200);
+	theirs[11] = 1;
+	if (en != on + 11 || memcmp(edns, theirs, (size_t)on) != 0 ||
+	    memcmp(edns + on, opt, sizeof(opt)) != 0)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static unsigned char qa[SCIO_DNS_QUERY_MAX], q6[SCIO_DNS_QUERY_MAX];
-	static int qalen, q6len;
+	static unsigned char qa[SCIO_DNS_QUERY_MAX], q6[SCIO_DNS_QUERY_MAX], qe[SCIO_DNS_QUERY_MAX];
+	static int qalen, q6len, qelen;
 	if (!qalen) {
 		res_init();
 		_res.options = (_res.options | RES_RECURSE) & ~(unsigned long)RES_TRUSTAD;
 		qalen = scio_dns_query(qa, sizeof(qa), "www.example.com", 0x1234, SCIO_DNS_T_A);
 		q6len = scio_dns_query(q6, sizeof(q6), "www.example.com", 0x1234, SCIO_DNS_T_AAAA);
-		if (qalen <= 0 || q6len <= 0)
+		qelen = scio_dns_query_edns(qe, sizeof(qe), "www.example.com", 0x1234,
+					    SCIO_DNS_T_AAAA, SCIO_DNS_EDNS_PAYLOAD);
+		if (qalen <= 0 || q6len <= 0 || qelen != q6len + 11)
 			abort();
 	}
 	/* The reply in a block of its exact length, for ASan. */
@@ -229,6 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(msg, data, size);
 	check_reply(msg, size, qa, (size_t)qalen);
 	check_reply(msg, size, q6, (size_t)q6len);
+	check_reply(msg, size, qe, (size_t)qelen);
 	if (size >= 3) {  /* the id and QR right, to reach the rest sooner */
 		msg[0] = 0x12;
 		msg[1] = 0x34;

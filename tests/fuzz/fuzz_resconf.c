@@ -57,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	check_servers(&c);
 	if (c.ndots < 0 || c.ndots > 15 || c.timeout_s < 1 || c.timeout_s > 30 ||
-	    c.attempts < 1 || c.attempts > 5 || (c.trust_ad != 0 && c.trust_ad != 1))
+	    c.attempts < 1 || c.attempts > 5 || (c.trust_ad != 0 && c.trust_ad != 1) ||
+	    (c.edns0 != 0 && c.edns0 != 1))
 		abort();
 	check_search(&c);
 	return 0;
