@@ -333,3 +333,15 @@ def test_edns0_same_entries_as_the_system_lookup(lab, dns, tmp_path, name):
         assert threads_and_sockets(lab, tmp_path, name)[0] == 0
         assert all(bytes.fromhex(q["wire"]).endswith(GLIBC_OPT)
                    for q in dns.queries(name)), dns.queries(name)
+
+
+@pytest.mark.parametrize("name", ["dns-dual", "nx.test", "nx", "silent.test"])
+def test_edns0_resolved_search_root_as_glibc(lab, dns, name):
+    """`search .` with edns0 and trust-ad: a dotless name, no such name,
+    no answer at all get what glibc alone gives."""
+    lab.write_etc("resolv.conf", RESOLVED_LIKE.replace("trust-ad", "trust-ad timeout:1 attempts:1"))
+    stub, _ = entries(lab, name)
+    plain, _ = entries(lab, name, shim=False)
+    if isinstance(stub[0], list):
+        stub, plain = sorted(map(str, stub)), sorted(map(str, plain))
+    assert stub == plain
