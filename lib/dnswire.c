@@ -7,11 +7,11 @@
  * another server or TCP, or read something this file does not model, the
  * verdict is FALLBACK and glibc itself decides. A reply to a query with
  * an OPT record (options edns0) is judged the same way: glibc's send_dg
- * and answer reader ignore the OPT the server sends back. Some replies glibc reads
- * are refused here too (forward compression pointers, a CNAME whose
- * RDLENGTH is not its name's length, a record of another class that glibc
- * would use, an address record of the wrong length): refusing costs only
- * a lookup through glibc.
+ * and answer reader ignore the OPT the server sends back. Some replies
+ * glibc reads are refused here too (forward compression pointers, a CNAME
+ * whose RDLENGTH is not its name's length, a record of another class that
+ * glibc would use, an address record of the wrong length): refusing
+ * costs only a lookup through glibc.
  */
 #include <stdbool.h>
 #include <string.h>

@@ -7,8 +7,8 @@
  * the stub must send exactly what glibc would: a line glibc skips is
  * skipped here, a value glibc clamps is clamped here.  Where glibc would
  * do something the stub does not (another service, sortlist, rotate,
- * use-vc, single-request, ...), or something odd (attempts:0, a scope id), the
- * answer is 0 and glibc does the lookup.
+ * use-vc, single-request, ...), or something odd (attempts:0, a scope
+ * id), the answer is 0 and glibc does the lookup.
  */
 #include <arpa/inet.h>
 #include <errno.h>
