@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "clock.h"
 #include "hostsfile.h"
 
 #define HOSTS_PATH "/etc/hosts"
@@ -205,7 +206,9 @@ int scio_hosts_has(const char *name, int64_t now_us)
 {
 	scio_once(&atfork_once, register_atfork);
 	scio_lock(&cache.lock);
-	refresh(now_us);
+	if (now_us < 0)
+		cache.checked = 0;  /* the files looked at now */
+	refresh(now_us < 0 ? scio_now_us() : now_us);
 	int has = cache.files_first && names_find(&cache.names, name, name_len(name));
 	scio_unlock(&cache.lock);
 	return has;

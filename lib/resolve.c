@@ -633,6 +633,8 @@ static void look_up_late_family(void *arg)
 	struct late_family *j = arg;
 	struct addrinfo *res = NULL;
 	int rc = scio_sys.getaddrinfo(j->asked, j->service, &j->hints, &res);
+	if (rc == 0)
+		scio_stub_queries_lost();
 	j->late(j->node, rc == 0 ? res : NULL, j->late_arg);
 	if (rc == 0)
 		scio_sys.freeaddrinfo(res);
@@ -685,9 +687,13 @@ static int resolve_by_stub(const char *node, const char *service,
 	    !scio_stub_lookup(node, service, hints, o->delay_ms, cancel_state, &r))
 		return 0;
 	*rc = r.rc;
-	if (r.rc != 0)
+	if (r.rc != 0) {
+		h_errno = r.herrno;
 		return 1;
+	}
 	*res = o->prefer_family == AF_INET ? interleave(r.v4, r.v6) : interleave(r.v6, r.v4);
+	h_errno = 0;  /* as glibc's search leaves them after an answer */
+	errno = 0;
 	if (r.missing != AF_UNSPEC && o->late)
 		o->pending = look_up_in_background(node, r.answered, service, hints, r.missing, o);
 	return 1;
@@ -699,6 +705,10 @@ int scio_resolve(const char *node, const char *service,
 {
 	o->pending = 0;
 	if (!node || !res || (hints && hints->ai_family != AF_UNSPEC))
+		return scio_sys.getaddrinfo(node, service, hints, res);
+	/* glibc reads /etc/hosts on every lookup: a name just added there is
+	 * its to answer, whole (the caller's check looks at most once a second) */
+	if (scio_hosts_has(node, -1))
 		return scio_sys.getaddrinfo(node, service, hints, res);
 	int cancel_state, rc, saved = errno;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);

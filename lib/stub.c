@@ -23,7 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
+#include <sys/random.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -53,6 +54,8 @@ struct query {
 struct exchange {
 	const struct scio_resconf *conf;
 	int sock[SCIO_RESCONF_MAXNS];
+	int silent;           /* a server let its time pass with no reply */
+	struct addrinfo *tmpl;        /* glibc's entries for one address */
 	struct query q[2];
 	int replies;          /* read so far */
 	int positive;         /* a reply held an address */
@@ -74,18 +77,16 @@ static uint64_t mix64(uint64_t x)
 }
 
 /* Unpredictable ids (the reply's source port is the kernel's random
- * pick): the kernel's random bytes given at exec, a counter and the
- * clock (which also parts a forked child's ids from its parent's),
- * mixed. */
+ * pick): random bytes from the kernel, a counter and the clock (which
+ * also parts a forked child's ids from its parent's), mixed. */
 static uint16_t query_id(void)
 {
 	static uint64_t counter;
 	static uint64_t seed;
 	uint64_t s = __atomic_load_n(&seed, __ATOMIC_RELAXED);
 	if (!s) {
-		const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
-		if (r)
-			memcpy(&s, r + 8, sizeof(s));
+		if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
+			s = (uint64_t)(uintptr_t)&s ^ (uint64_t)scio_now_us();
 		s |= 1;
 		__atomic_store_n(&seed, s, __ATOMIC_RELAXED);
 	}
@@ -96,6 +97,12 @@ static uint16_t query_id(void)
 }
 
 /* ---- what the stub takes on ---- */
+
+/* Set once a server lost one of two queries sent together while the
+ * system's lookup of that family alone got its answer (scio_stub_queries_lost):
+ * glibc would then send one query at a time (its single-request mode),
+ * and this process's lookups go to the system's from then on. */
+static int parallel_loses_queries;
 
 /* Flags whose answer the stub gives as glibc does with AF_UNSPEC: the
  * mapped-address flags only act on AF_INET6 lookups, AI_PASSIVE only
@@ -114,6 +121,7 @@ struct candidates {
 	int n;
 	int as_is_first;     /* name[0] is the name as it is */
 	int as_is_last;      /* name[n - 1] is */
+	int root;            /* the index of the root domain's name, or -1 */
 };
 
 static int add_candidate(struct candidates *cs, const char *name, const char *domain)
@@ -132,12 +140,13 @@ static int add_candidate(struct candidates *cs, const char *name, const char *do
 
 static int list_candidates(const char *node, const struct scio_resconf *c, struct candidates *cs)
 {
-	int dots = 0, root_on_list = 0;
+	int dots = 0;
 	for (const char *p = node; *p; p++)
 		dots += *p == '.';
 	size_t len = strlen(node);
 	int trailing_dot = len && node[len - 1] == '.';
 	cs->n = 0;
+	cs->root = -1;
 	cs->as_is_first = dots >= c->ndots || trailing_dot;
 	if (cs->as_is_first && add_candidate(cs, node, NULL) < 0)
 		return -1;
@@ -146,11 +155,12 @@ static int list_candidates(const char *node, const struct scio_resconf *c, struc
 	const char *d = c->search;
 	for (int i = 0; i < c->nsearch; i++, d += strlen(d) + 1) {
 		const char *domain = *d == '.' ? d + 1 : d;
-		root_on_list |= !*domain;
+		if (!*domain && cs->root < 0)
+			cs->root = cs->n;
 		if (add_candidate(cs, node, domain) < 0)
 			return -1;
 	}
-	cs->as_is_last = !cs->as_is_first && !root_on_list;
+	cs->as_is_last = !cs->as_is_first;  /* unless the root was asked: search() */
 	if (cs->as_is_last && add_candidate(cs, node, NULL) < 0)
 		return -1;
 	return 0;
@@ -186,6 +196,13 @@ static int open_server(struct exchange *x, int ns)
 	int s = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
+	/* ICMP errors (unreachable hosts and networks too) end the wait on
+	 * this server at once, as glibc has them */
+	int on = 1;
+	if (sa->sa_family == AF_INET6)
+		setsockopt(s, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+	else
+		setsockopt(s, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
 	if (scio_sys.connect(s, sa, scio_sockaddr_len(sa)) < 0) {
 		close(s);
 		return -1;
@@ -253,18 +270,27 @@ static int take_reply(struct exchange *x, size_t len)
 	return 0;  /* nobody's: a stray or forged datagram */
 }
 
-/* Reads what waits on s; -1 when the system's resolver must decide (an
- * ICMP error: glibc then moves to the next server). */
+#define SERVER_FAILED (-2)
+
+/* Reads what waits on s: -1 when a reply is for the system's resolver to
+ * read, SERVER_FAILED on an ICMP error (glibc then goes on to the next
+ * server). */
 static int read_replies(struct exchange *x, int s)
 {
 	while (x->replies < 2) {
 		ssize_t len = recv(s, x->buf, REPLY_MAX, MSG_TRUNC);
 		if (len < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+			return errno == EAGAIN || errno == EINTR ? 0 : SERVER_FAILED;
 		if ((size_t)len > REPLY_MAX || take_reply(x, (size_t)len) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+static void close_server(struct exchange *x, int ns)
+{
+	close(x->sock[ns]);
+	x->sock[ns] = -1;
 }
 
 /* 1 when s is readable, 0 when the time ran out or a signal came, -1 on
@@ -301,18 +327,17 @@ static enum outcome settled(const struct exchange *x)
 
 /* glibc's schedule: every server in turn, `attempts` times, the open
  * queries sent again to each.  Once a reply has come the other gets the
- * Resolution Delay.  SILENCE: no server answered; PASS also when none
- * could even be sent to (glibc then says why). */
+ * Resolution Delay.  SILENCE: a server let its time pass and none
+ * answered; PASS also when every server failed at once (glibc then says
+ * why, as quickly). */
 static enum outcome exchange(struct exchange *x, int delay_ms)
 {
 	const struct scio_resconf *c = x->conf;
 	int64_t settle = 0;
-	int sent = 0;
 	for (int attempt = 0; attempt < c->attempts; attempt++) {
 		for (int ns = 0; ns < c->nservers; ns++) {
 			if (open_server(x, ns) < 0 || send_unanswered(x, ns) < 0)
 				continue;  /* glibc skips a server it cannot reach */
-			sent = 1;
 			int64_t end = scio_now_us() + server_wait_us(c, ns);
 			for (;;) {
 				int64_t until = settle ? settle : end;
@@ -320,10 +345,17 @@ static enum outcome exchange(struct exchange *x, int delay_ms)
 				if (left <= 0) {
 					if (settle)
 						return settled(x);
+					x->silent = 1;
 					break;  /* glibc's next server */
 				}
 				int r = wait_readable(x, x->sock[ns], left);
-				if (r < 0 || (r > 0 && read_replies(x, x->sock[ns]) < 0))
+				if (r > 0)
+					r = read_replies(x, x->sock[ns]);
+				if (r == SERVER_FAILED && !x->replies) {
+					close_server(x, ns);
+					break;
+				}
+				if (r < 0)
 					return PASS;
 				if (x->replies == 2)
 					return settled(x);
@@ -332,7 +364,7 @@ static enum outcome exchange(struct exchange *x, int delay_ms)
 			}
 		}
 	}
-	return sent ? SILENCE : PASS;
+	return x->silent ? SILENCE : PASS;
 }
 
 /* ---- the answer, as glibc builds it ---- */
@@ -468,28 +500,55 @@ static int build(const struct exchange *x, const struct addrinfo *tmpl, int flag
 
 /* Asks for one name (replies to earlier names' queries, still on the
  * sockets, no longer match). */
+static void close_servers(struct exchange *x)
+{
+	for (int ns = 0; ns < SCIO_RESCONF_MAXNS; ns++)
+		if (x->sock[ns] >= 0)
+			close_server(x, ns);
+}
+
+/* Asks for one name, on sockets of its own as glibc's (a new source port
+ * for each name). */
 static enum outcome ask_name(struct exchange *x, const char *name, int delay_ms)
 {
+	close_servers(x);
 	if (build_queries(x, name) < 0)
 		return PASS;
-	x->replies = x->positive = 0;
+	x->replies = x->positive = x->silent = 0;
 	x->naddr = 0;
 	return exchange(x, delay_ms);
 }
 
-/* glibc's search: the next name after no such name or no data; after a
- * silence, from the name as it is to the search list, but no further
- * down it.  answered: the name found, absolute.  When no name had addresses the
- * system's lookup gives the error (no such name or no data, which glibc
- * tells apart over the whole search); no answer at all is EAI_AGAIN. */
+/* glibc's h_errno for a name asked with no address found: TRY_AGAIN for
+ * a silence; for two replies without answer records, HOST_NOT_FOUND when
+ * one says there is no such name, else NO_DATA (res_query.c). */
+static int name_herrno(const struct exchange *x, enum outcome o)
+{
+	if (o == SILENCE)
+		return TRY_AGAIN;
+	for (int i = 0; i < 2; i++)
+		if (x->q[i].kind == SCIO_DNS_NXDOMAIN)
+			return HOST_NOT_FOUND;
+	return NO_DATA;
+}
+
+/* glibc's res_search.  The next name after no such name or no data;
+ * after a silence in the search list, on to the name as it is (unless
+ * the root domain's name, the same, was asked).  FOUND with the name
+ * found, absolute, in answered; NOT_HERE with glibc's h_errno for the
+ * whole search in *herrno: that of the name as it is when asked first,
+ * else NO_DATA when a name had no data, else the last name's. */
 static enum outcome search(struct exchange *x, const char *node, int delay_ms,
-			   char *answered, size_t size)
+			   char *answered, size_t size, int *herrno)
 {
 	struct candidates cs;
 	if (list_candidates(node, x->conf, &cs) < 0)
 		return PASS;
-	int silent = 0;
+	int saved = -1, got_nodata = 0, last = HOST_NOT_FOUND, reached = -1;
 	for (int i = 0; i < cs.n; i++) {
+		int as_is_last = cs.as_is_last && i == cs.n - 1;
+		if (as_is_last && cs.root >= 0 && cs.root <= reached)
+			break;
 		enum outcome o = ask_name(x, cs.name[i], delay_ms);
 		if (o == FOUND) {
 			snprintf(answered, size, "%s.", cs.name[i]);
@@ -497,24 +556,29 @@ static enum outcome search(struct exchange *x, const char *node, int delay_ms,
 		}
 		if (o == PASS)
 			return PASS;
-		if (o == SILENCE) {
-			silent = 1;
-			int in_search_list = (i > 0 || !cs.as_is_first) &&
-					     !(cs.as_is_last && i == cs.n - 1);
-			if (in_search_list)  /* on to the name as it is, if still to ask */
-				i = cs.as_is_last ? cs.n - 2 : cs.n;
+		last = name_herrno(x, o);
+		if (i == 0 && cs.as_is_first) {
+			saved = last;
+			continue;
 		}
+		if (as_is_last)
+			continue;
+		reached = i;
+		got_nodata |= last == NO_DATA;
+		if (last == TRY_AGAIN)  /* glibc searches no further down */
+			i = cs.as_is_last ? cs.n - 2 : cs.n;
 	}
-	return silent ? SILENCE : PASS;
+	*herrno = saved != -1 ? saved : got_nodata ? NO_DATA : last;
+	return NOT_HERE;
 }
 
 static void exchange_end(void *arg)
 {
 	struct exchange *x = arg;
-	for (int ns = 0; ns < SCIO_RESCONF_MAXNS; ns++)
-		if (x->sock[ns] >= 0)
-			close(x->sock[ns]);
+	close_servers(x);
 	free(x->buf);
+	if (x->tmpl)
+		scio_sys.freeaddrinfo(x->tmpl);
 }
 
 /* AI_ADDRCONFIG narrows glibc's lookup to one family when the system
@@ -531,27 +595,43 @@ static int both_families_asked(int flags)
 static int eligible(const char *node, const struct addrinfo *hints, int flags,
 		    struct scio_resconf *c)
 {
-	if (!node || (hints && hints->ai_family != AF_UNSPEC) || (flags & ~STUB_FLAGS))
+	if (!node || (hints && hints->ai_family != AF_UNSPEC) || (flags & ~STUB_FLAGS) ||
+	    __atomic_load_n(&parallel_loses_queries, __ATOMIC_RELAXED))
 		return 0;
 	return scio_resconf_get(c) && both_families_asked(flags);
 }
 
 /* The exchange and the answer, cancellation acting only in its waits
  * (which leave through exchange_end). */
-static int ask(struct exchange *x, const char *node, const struct addrinfo *tmpl,
-	       int flags, int delay_ms, struct scio_stub_result *out)
+/* getaddrinfo's code for glibc's h_errno at the end of its search */
+static int code_of(int herrno)
+{
+	return herrno == TRY_AGAIN ? EAI_AGAIN : herrno == NO_DATA ? EAI_NODATA : EAI_NONAME;
+}
+
+/* The search and the answer, cancellation acting only in its waits
+ * (which leave through exchange_end). */
+static int ask(struct exchange *x, const char *node, int flags, int delay_ms,
+	       struct scio_stub_result *out)
 {
 	volatile int made = 0;  /* past the cleanup handler's setjmp */
 	pthread_cleanup_push(exchange_end, x);
-	enum outcome o = search(x, node, delay_ms, out->answered, sizeof(out->answered));
-	if (o == SILENCE) {
-		out->rc = EAI_AGAIN;  /* glibc's word when no server answered */
+	int herrno = 0;
+	enum outcome o = search(x, node, delay_ms, out->answered, sizeof(out->answered), &herrno);
+	if (o == NOT_HERE) {
+		out->rc = code_of(herrno);
+		out->herrno = herrno;
 		made = 1;
 	} else if (o == FOUND) {
-		made = build(x, tmpl, flags, out) == 0;
+		made = build(x, x->tmpl, flags, out) == 0;
 	}
 	pthread_cleanup_pop(1);
 	return made;
+}
+
+void scio_stub_queries_lost(void)
+{
+	__atomic_store_n(&parallel_loses_queries, 1, __ATOMIC_RELAXED);
 }
 
 int scio_stub_lookup(const char *node, const char *service,
@@ -559,26 +639,27 @@ int scio_stub_lookup(const char *node, const char *service,
 		     struct scio_stub_result *out)
 {
 	struct scio_resconf conf;
-	struct addrinfo *tmpl = NULL;
 	int saved = errno;
 
 	*out = (struct scio_stub_result){ .missing = AF_UNSPEC };
 	int flags = hints ? hints->ai_flags : DEFAULT_FLAGS;
-	if (!eligible(node, hints, flags, &conf) || template_for(service, hints, &tmpl) < 0) {
+	struct exchange x = { .conf = &conf, .cancel_state = cancel_state };
+	if (!eligible(node, hints, flags, &conf) || template_for(service, hints, &x.tmpl) < 0) {
 		errno = saved;
 		return 0;
 	}
-	struct exchange x = { .conf = &conf, .cancel_state = cancel_state };
 	for (int ns = 0; ns < SCIO_RESCONF_MAXNS; ns++)
 		x.sock[ns] = -1;
 	x.buf = malloc(REPLY_MAX + ADDRS_MAX * sizeof(*x.addr));
-	int made = 0;
-	if (x.buf) {
-		x.addr = (struct scio_dns_addr *)(x.buf + REPLY_MAX);
-		made = ask(&x, node, tmpl, flags, delay_ms, out);
+	if (!x.buf) {
+		scio_sys.freeaddrinfo(x.tmpl);
+		errno = saved;
+		return 0;
 	}
-	scio_sys.freeaddrinfo(tmpl);
-	errno = saved;
+	x.addr = (struct scio_dns_addr *)(x.buf + REPLY_MAX);
+	int made = ask(&x, node, flags, delay_ms, out);
+	/* glibc leaves EAGAIN after a lookup no server answered */
+	errno = made && out->herrno == TRY_AGAIN ? EAGAIN : saved;
 	return made;
 }
 
@@ -591,6 +672,10 @@ int scio_stub_lookup(const char *node, const char *service,
 	(void)node, (void)service, (void)hints, (void)delay_ms, (void)cancel_state;
 	*out = (struct scio_stub_result){ .missing = AF_UNSPEC };
 	return 0;
+}
+
+void scio_stub_queries_lost(void)
+{
 }
 
 #endif

@@ -17,6 +17,7 @@ struct scio_stub_result {
 	struct addrinfo *v6;     /* each family's entries, glibc's order */
 	struct addrinfo *v4;
 	int missing;             /* a family with no reply yet, or AF_UNSPEC */
+	int herrno;              /* h_errno as glibc leaves it, for rc != 0 */
 	char answered[SCIO_STUB_NAME_MAX + 1];  /* the name found, absolute
 				    (the search domain's, if one answered) */
 };
@@ -24,7 +25,8 @@ struct scio_stub_result {
 /*
  * Looks node up for hints (AF_UNSPEC) when the stub can stand in for the
  * system's lookup: 1 with *out filled (rc 0 with at least one family's
- * entries; or EAI_AGAIN when no server answered, as glibc says then), 0
+ * entries; or glibc's code when no name of its search had an address:
+ * EAI_NONAME, EAI_NODATA, or EAI_AGAIN when no server answered), 0
  * when the system's lookup must decide (nothing is returned, nothing is
  * left open).  Once a reply has come, the other gets at most delay_ms
  * (RFC 8305 section 3's Resolution Delay); a family still unanswered then
@@ -35,5 +37,11 @@ struct scio_stub_result {
 int scio_stub_lookup(const char *node, const char *service,
 		     const struct addrinfo *hints, int delay_ms, int cancel_state,
 		     struct scio_stub_result *out);
+
+/* The family looked up after the stub's lookup returned (out->missing)
+ * got its answer from the system's lookup, asked alone: the server loses
+ * one of two queries sent together (glibc's single-request case), and
+ * the stub leaves this process's lookups to the system's from now on. */
+void scio_stub_queries_lost(void);
 
 #endif

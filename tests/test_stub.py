@@ -23,6 +23,9 @@ STUB_ZONE.update({
     "silent.test": {"mode": "drop"},
     "silent.test.example": {"mode": "drop"},
     "dns-dual.test.example": {"A": ["198.51.100.7"]},
+    "silent.example": {"mode": "drop"},
+    "nodata.example": {"A": [], "AAAA": []},
+    "w4": {"A": ["192.0.2.40"], "AAAA": ["2001:db8::40"]},
 })
 
 RESOLV_FAST = f"nameserver {DNS4}\noptions timeout:1 attempts:1\n"
@@ -95,7 +98,7 @@ def test_every_field_as_the_system_lookup(lab, dns, flags, service, socktype):
         assert res.returncode == 0 and not res.timed_out, res
         return res.stdout
     stub = dump()
-    assert stub.startswith("flags="), stub
+    assert stub.startswith("rc=0 errno=0 h_errno=0\nflags="), stub
     assert stub == dump(SCIO_RESOLVER="system")
 
 
@@ -345,3 +348,67 @@ def test_edns0_resolved_search_root_as_glibc(lab, dns, name):
     if isinstance(stub[0], list):
         stub, plain = sorted(map(str, stub)), sorted(map(str, plain))
     assert stub == plain
+
+
+def dump(lab, name, shim=True, **env):
+    res = run_scio(lab, [prog("gai_probe"), "dump", name, "7000", "0", "1"], shim=shim,
+                   timeout=60, **env)
+    assert res.returncode == 0 and not res.timed_out, res
+    return res.stdout
+
+
+@pytest.mark.parametrize("resolv,name", [
+    ("", "nx.test"),                                   # no such name
+    ("", "nodata.test"),                               # no data
+    ("options ndots:5 timeout:1 attempts:1\nsearch example test", "nodata"),
+    ("search example test\noptions timeout:1 attempts:1", "nx.test"),
+    ("search example\noptions timeout:1 attempts:1", "silent"),   # silence, then nothing
+    ("search silent.example .\noptions timeout:1 attempts:1", "w4"),  # root after a silence
+    ("search . example\noptions timeout:1 attempts:1", "silent"),
+])
+def test_error_codes_errno_and_h_errno_as_glibc(lab, dns, resolv, name):
+    """At the end of a search without an address the stub says what glibc
+    says (EAI_NONAME, EAI_NODATA or EAI_AGAIN, by glibc's res_search rules),
+    leaves errno and h_errno as glibc does, and asks the same names."""
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\n{resolv}\n")
+    before = len(dns.stats()["queries"])
+    stub = dump(lab, name)
+    mid = len(dns.stats()["queries"])
+    plain = dump(lab, name, shim=False)
+    queries = dns.stats()["queries"]
+    assert stub == plain, (stub, plain)
+    asked = [(q["name"], q["type"]) for q in queries[before:mid]]
+    assert sorted(asked) == sorted((q["name"], q["type"]) for q in queries[mid:]), queries
+
+
+def test_server_behind_an_unreachable_route_is_skipped_at_once(lab, dns):
+    """A server whose route answers with ICMP unreachable: glibc (which
+    asks for ICMP errors on its sockets) goes on to the next server at
+    once, and so does the stub."""
+    subprocess.run(["ip", "-n", lab.cli, "route", "add", "198.51.100.0/24", "via", DNS4],
+                   check=True)
+    subprocess.run(["ip", "-n", lab.srv, "route", "add", "unreachable", "198.51.100.53"],
+                   check=True)
+    subprocess.run(["ip", "netns", "exec", lab.srv, "sysctl", "-q", "-w",
+                    "net.ipv4.ip_forward=1"], check=True)
+    lab.write_etc("resolv.conf", f"nameserver 198.51.100.53\nnameserver {DNS4}\n"
+                  "options timeout:3 attempts:1\n")
+    stub, secs = entries(lab, "dns-dual.test")
+    assert sorted(a[4][0] for a in stub) == ["192.0.2.10", "2001:db8::10"]
+    assert secs < 1.0 * SLACK, secs
+
+
+def test_hosts_entry_added_is_seen_by_the_next_lookup(lab, dns):
+    code = textwrap.dedent("""
+        import socket, sys
+        def look():
+            return sorted(a[4][0] for a in socket.getaddrinfo("dns-dual.test", 7000, 0,
+                                                              socket.SOCK_STREAM))
+        print(look())
+        with open("/etc/hosts", "a") as f:
+            f.write("192.0.2.88 dns-dual.test\\n")
+        print(look())
+    """)
+    res = run_scio(lab, [PY, "-c", code], timeout=30)
+    assert res.returncode == 0, res
+    assert res.stdout.splitlines() == ["['192.0.2.10', '2001:db8::10']", "['192.0.2.88']"], res

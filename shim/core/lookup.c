@@ -77,6 +77,7 @@ int scio_intercept_getaddrinfo(const char *node, const char *service,
 			.system_only = cfg->resolver == SCIO_RESOLVER_SYSTEM,
 			.late = scio_answers_late_global,
 		};
+		errno = saved;  /* as the program left it: the lookup may leave it */
 		rc = scio_resolve(node, service, hints, &o, res);
 		pending = o.pending;
 		raced = 1;

@@ -19,8 +19,9 @@
  *        resolves NAME; the thread count before and right after.
  *   gai_probe dump NAME SERVICE FLAGS SOCKTYPE
  *        getaddrinfo(NAME, SERVICE or NULL for "-", AF_UNSPEC hints with
- *        FLAGS and SOCKTYPE, or no hints for FLAGS -1); prints every
- *        field of every entry, a line each, or the error code.
+ *        FLAGS and SOCKTYPE, or no hints for FLAGS -1); prints the code
+ *        with errno and h_errno as the call left them (4242 and 4343
+ *        before it), then every field of every entry, a line each.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -151,12 +152,16 @@ static int dump(const char *name, const char *service, int flags, int socktype)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_flags = flags,
 				  .ai_socktype = socktype }, *res;
+	errno = 4242;
+	h_errno = 4343;
 	int rc = getaddrinfo(name, strcmp(service, "-") ? service : NULL,
 			     flags < 0 ? NULL : &hints, &res);
+	int err = errno, herr = h_errno;
 	if (rc != 0) {
-		printf("rc=%d\n", rc);
+		printf("rc=%d errno=%d h_errno=%d\n", rc, err, herr);
 		return 0;
 	}
+	printf("rc=0 errno=%d h_errno=%d\n", err, herr);
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		printf("flags=%#x family=%d socktype=%d protocol=%d addrlen=%u canon=%s addr=",
 		       ai->ai_flags, ai->ai_family, ai->ai_socktype, ai->ai_protocol,
