@@ -412,3 +412,24 @@ def test_hosts_entry_added_is_seen_by_the_next_lookup(lab, dns):
     res = run_scio(lab, [PY, "-c", code], timeout=30)
     assert res.returncode == 0, res
     assert res.stdout.splitlines() == ["['192.0.2.10', '2001:db8::10']", "['192.0.2.88']"], res
+
+
+def test_a_family_that_came_late_sends_the_process_to_the_system_lookup(lab, dns, tmp_path):
+    """AAAA 200 ms late: the lookup returns A after the Resolution Delay and
+    the system's lookup of AAAA alone, in the background, gets it.  The
+    server answers that query alone but lost or held it beside A: glibc
+    would now send one query at a time (its single-request mode), and the
+    stub leaves this process's lookups to the system's lookup."""
+    trace = tmp_path / "trace"
+    code = textwrap.dedent("""
+        import socket, time
+        for _ in range(2):
+            print(sorted(a[4][0] for a in socket.getaddrinfo("slow-aaaa.test", 7000, 0,
+                                                             socket.SOCK_STREAM)))
+            time.sleep(0.6)
+    """)
+    res = run_scio(lab, ["strace", "-f", "-qq", "-e", "trace=sendmmsg", "-o", str(trace),
+                         PY, "-c", code], timeout=30)
+    assert res.returncode == 0, res
+    assert res.stdout.splitlines()[0] == "['192.0.2.10']", res
+    assert trace.read_text().count("sendmmsg(") == 1, trace.read_text()
