@@ -313,21 +313,21 @@ out:
 	return rc;
 }
 
-/* One address of the dump, for AI_ADDRCONFIG: glibc's __check_pf counts
- * any IPv4 address but 127.0.0.1 and any IPv6 address but ::1. */
-struct seen { bool v4, v6; };
-
-static void seen_address(const struct nlmsghdr *h, void *arg)
+/* An RTM_NEWADDR message's address as glibc's __check_pf takes it: its
+ * IFA_ADDRESS (the peer's on a point-to-point link) when it has one, else
+ * IFA_LOCAL; NULL for another message or family.  *len: 4 or 16. */
+static const void *dump_address(const struct nlmsghdr *h, const struct ifaddrmsg **ifa_out,
+				size_t *len)
 {
-	struct seen *seen = arg;
 	if (h->nlmsg_type != RTM_NEWADDR || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
-		return;
+		return NULL;
 	const struct ifaddrmsg *ifa = NLMSG_DATA(h);
 	size_t alen = ifa->ifa_family == AF_INET ? 4 : ifa->ifa_family == AF_INET6 ? 16 : 0;
+	if (!alen)
+		return NULL;
 	const void *address = NULL, *local = NULL;
 	int left = (int)IFA_PAYLOAD(h);
-	for (const struct rtattr *rta = IFA_RTA(ifa); alen && RTA_OK(rta, left);
-	     rta = RTA_NEXT(rta, left)) {
+	for (const struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, left); rta = RTA_NEXT(rta, left)) {
 		if (RTA_PAYLOAD(rta) < alen)
 			continue;
 		if (rta->rta_type == IFA_ADDRESS)
@@ -335,8 +335,21 @@ static void seen_address(const struct nlmsghdr *h, void *arg)
 		else if (rta->rta_type == IFA_LOCAL)
 			local = RTA_DATA(rta);
 	}
-	if (!address)
-		address = local;
+	*ifa_out = ifa;
+	*len = alen;
+	return address ? address : local;
+}
+
+/* One address of the dump, for AI_ADDRCONFIG: glibc's __check_pf counts
+ * any IPv4 address but 127.0.0.1 and any IPv6 address but ::1. */
+struct seen { bool v4, v6; };
+
+static void seen_address(const struct nlmsghdr *h, void *arg)
+{
+	struct seen *seen = arg;
+	const struct ifaddrmsg *ifa;
+	size_t alen;
+	const void *address = dump_address(h, &ifa, &alen);
 	if (!address)
 		return;
 	if (alen == 4) {
@@ -435,29 +448,14 @@ static void take_facts(struct sort_run *r, const uint8_t key[16],
 	}
 }
 
-/* One interface address of the dump.  Like glibc, its IFA_ADDRESS (the
- * peer's on a point-to-point link) when it has one, else IFA_LOCAL. */
+/* One interface address of the dump (dump_address), its facts kept
+ * under the key glibc looks sources up by. */
 static void each_address(const struct nlmsghdr *h, void *arg)
 {
 	struct sort_run *r = arg;
-	if (h->nlmsg_type != RTM_NEWADDR || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
-		return;
-	const struct ifaddrmsg *ifa = NLMSG_DATA(h);
-	size_t alen = ifa->ifa_family == AF_INET ? 4 : ifa->ifa_family == AF_INET6 ? 16 : 0;
-	if (!alen)
-		return;
-	const void *address = NULL, *local = NULL;
-	int left = (int)IFA_PAYLOAD(h);
-	for (const struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, left); rta = RTA_NEXT(rta, left)) {
-		if (RTA_PAYLOAD(rta) < alen)
-			continue;
-		if (rta->rta_type == IFA_ADDRESS)
-			address = RTA_DATA(rta);
-		else if (rta->rta_type == IFA_LOCAL)
-			local = RTA_DATA(rta);
-	}
-	if (!address)
-		address = local;
+	const struct ifaddrmsg *ifa;
+	size_t alen;
+	const void *address = dump_address(h, &ifa, &alen);
 	if (!address)
 		return;
 	uint8_t key[16] = { [10] = 0xff, [11] = 0xff };
