@@ -1,0 +1,658 @@
+"""Differential tests of scio's DNS stub (lib/stub.c): every lookup is made
+three times, in three processes started side by side in the lab's client
+namespace, and the answers must agree:
+
+  stub    the shim as it is (SCIO_RESOLVER unset): the stub answers what it
+          can stand in for, glibc the rest;
+  system  SCIO_RESOLVER=system: the shim's older path, every lookup through
+          glibc's getaddrinfo;
+  plain   no shim at all: glibc alone.
+
+stub == system byte for byte (every field of every entry, in order, or the
+same error code); stub == plain as the sorted entry lines (the shim
+interleaves the two families, RFC 8305 section 4) or the same error code.
+
+The lookups are plain getaddrinfo calls made through ctypes (so the hints
+can be anything, NULL included), many to a process.  The zones are served
+by tests/dnsserver.py: aliases it follows as a recursive server would,
+crafted replies ("raw") for what a zone cannot hold (duplicate records,
+records of other types or classes, replies longer than 512 bytes without
+TC).
+"""
+
+import itertools
+import json
+import re
+import socket
+import struct
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from scio_testlib import PY, SLACK, run_scio
+from test_dnsserver import DNS4, DNS6, SCRIPT, ZONE
+
+pytestmark = pytest.mark.lab(servers=None)
+
+A, AAAA, CNAME, MX, TXT, RRSIG = 1, 28, 5, 15, 16, 46
+STREAM, DGRAM, RAW = socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW
+F = socket  # the AI_* flags
+
+# ------------------------------------------------------------ the prober
+
+# Reads [[node, service, hints or null], ...] as JSON from the file argv[1]; prints, for
+# each, [entry lines or the error code, seconds].  hints: [flags, family,
+# socktype, protocol].
+PROBE = r"""
+import ctypes, json, sys, time
+class AI(ctypes.Structure):
+    pass
+AI._fields_ = [("flags", ctypes.c_int), ("family", ctypes.c_int),
+               ("socktype", ctypes.c_int), ("protocol", ctypes.c_int),
+               ("addrlen", ctypes.c_uint32), ("addr", ctypes.c_void_p),
+               ("canon", ctypes.c_char_p), ("next", ctypes.POINTER(AI))]
+libc = ctypes.CDLL(None)
+gai, free = libc.getaddrinfo, libc.freeaddrinfo
+gai.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(AI),
+                ctypes.POINTER(ctypes.POINTER(AI))]
+out = []
+for node, service, hints, _ in json.load(open(sys.argv[1])):
+    h = None
+    if hints is not None:
+        h = AI(flags=hints[0], family=hints[1], socktype=hints[2], protocol=hints[3])
+    res = ctypes.POINTER(AI)()
+    t = time.monotonic()
+    rc = gai(None if node is None else node.encode("utf-8", "surrogateescape"),
+             None if service is None else service.encode(),
+             None if h is None else ctypes.byref(h), ctypes.byref(res))
+    secs = time.monotonic() - t
+    if rc:
+        out.append([rc, secs])
+        continue
+    lines, ai = [], res
+    while ai:
+        e = ai.contents
+        addr = ctypes.string_at(e.addr, e.addrlen).hex()
+        lines.append(f"flags={e.flags:#x} family={e.family} socktype={e.socktype} "
+                     f"protocol={e.protocol} addrlen={e.addrlen} "
+                     f"canon={e.canon.decode('utf-8', 'replace') if e.canon else '-'} addr={addr}")
+        ai = e.next
+    free(res)
+    out.append([lines, secs])
+print(json.dumps(out))
+"""
+
+COUNTER = itertools.count()
+# The longest Resolution Delay: a family slow to come (over TCP, say) is
+# waited for, so that what differs is what the answers hold.
+PATIENT = {"SCIO_RESOLUTION_DELAY_MS": "2000"}
+MODES = {"stub": PATIENT, "system": {**PATIENT, "SCIO_RESOLVER": "system"}, "plain": None}
+
+
+def probe_one(lab, lookups, shim, env, timeout=60):
+    """[[lines or rc, secs], ...] for lookups made in one process."""
+    path = lab.tmp / f"lookups{next(COUNTER)}.json"
+    path.write_text(json.dumps(lookups))
+    res = run_scio(lab, [PY, "-c", PROBE, str(path)], shim=shim, timeout=timeout, **env)
+    assert not res.timed_out and res.returncode == 0, res
+    return json.loads(res.stdout)
+
+
+def probe(lab, lookups, timeout=60):
+    """{mode: [[lines or rc, secs], ...]} for the three ways, run side by
+    side."""
+    def one(mode):
+        env = MODES[mode]
+        return probe_one(lab, lookups, env is not None, env or {}, timeout)
+    with ThreadPoolExecutor(3) as pool:
+        return dict(zip(MODES, pool.map(one, MODES)))
+
+
+def brief(result):
+    return f"rc={result}" if isinstance(result, int) else f"{len(result)} entries"
+
+
+def contrast(a, b):
+    """How entry lists a and b differ, shortly."""
+    if isinstance(a, int) or isinstance(b, int):
+        return f"{brief(a)} vs {brief(b)}"
+    only_a = [x for x in a if x not in b][:2]
+    only_b = [x for x in b if x not in a][:2]
+    if not only_a and not only_b:
+        return f"{brief(a)} vs {brief(b)}, same lines, other order or count"
+    return f"{brief(a)} vs {brief(b)}: only first {only_a}, only second {only_b}"
+
+
+def differences(lookups, got, not_system=(), not_plain=()):
+    """The lookups whose answers disagree, described (names in not_system
+    are not compared with the system path, in not_plain not with plain
+    glibc)."""
+    out = []
+    for i, look in enumerate(lookups):
+        stub, system, plain = (got[m][i][0] for m in MODES)
+        if stub != system and look[0] not in not_system:
+            out.append(f"{look}: stub vs system: {contrast(stub, system)}")
+        norm = sorted(stub) if isinstance(stub, list) else stub
+        want = sorted(plain) if isinstance(plain, list) else plain
+        if norm != want and look[0] not in not_plain:
+            out.append(f"{look}: stub vs plain: {contrast(stub, plain)}")
+    return out
+
+
+def assert_same(lab, lookups, timeout=60, not_system=(), not_plain=(), resolve=None):
+    got = probe(lab, lookups, timeout)
+    diffs = differences(lookups, got, not_system, not_plain)
+    assert not diffs, "\n".join(diffs)
+    for look, (stub, _) in zip(lookups, got["stub"]):
+        if look[0] in (RESOLVE if resolve is None else resolve) and look[3] == "stream":
+            assert isinstance(stub, list) and stub, (look, stub)
+    return got
+
+
+# names that have addresses (with a SOCK_STREAM hint): checked to
+RESOLVE = {"dns-dual.test", "multi-dual.test", "Dns-Dual.TEST", "dns-dual.test.",
+           "_under.test", "xn--bcher-kva.test", "alias3.test", "alias-multi.test",
+           "alias-odd.test", "dup.test", "mixed-types.test", "fit.test", "over.test",
+           "huge.test", "big-udp.test", "bigger-udp.test", "localhost"}
+
+
+# ------------------------------------------------------ crafted replies
+
+
+def wire_name(name):
+    labels = [lab for lab in name.rstrip(".").split(".") if lab] if name != "." else []
+    return b"".join(bytes([len(x)]) + x.encode() for x in labels) + b"\0"
+
+
+def rr(rtype, rdata, owner=None, ttl=60, rclass=1):
+    """A record; owner None: a pointer to the question's name."""
+    own = b"\xc0\x0c" if owner is None else wire_name(owner)
+    return own + struct.pack("!HHIH", rtype, rclass, ttl, len(rdata)) + rdata
+
+
+def v4(a):
+    return socket.inet_pton(socket.AF_INET, a)
+
+
+def v6(a):
+    return socket.inet_pton(socket.AF_INET6, a)
+
+
+def reply(name, qtype, records, rcode=0, flags=0x8580, ancount=None, tail=b"",
+          arcount=0):
+    """A reply to (name, qtype) as hex for the zone's "raw": QR AA RD RA by
+    default, the question as asked, records as given (rr())."""
+    head = struct.pack("!HHHHHH", 0, flags | rcode, 1,
+                       len(records) if ancount is None else ancount, 0, arcount)
+    return (head + wire_name(name) + struct.pack("!HH", qtype, 1) + b"".join(records)
+            + tail).hex()
+
+
+def raw_pair(name, a_records, aaaa_records, **kw):
+    return {"A_raw": reply(name, A, a_records, **kw),
+            "AAAA_raw": reply(name, AAAA, aaaa_records, **kw)}
+
+
+def name_of_length(n, suffix="len.test"):
+    """A name of n characters (no trailing dot) ending in suffix."""
+    left = n - len(suffix) - 1
+    labels = []
+    while left > 0:
+        size = min(63, left)
+        if left - size == 1:  # never leave a lone dot with no label
+            size -= 2
+        labels.append("x" * size)
+        left -= size + 1
+    return ".".join(labels + [suffix])
+
+
+LONG_LABEL = "l" * 63 + ".test"
+NAME_253 = name_of_length(253)
+NAME_254 = name_of_length(254)
+LABEL_64 = "l" * 64 + ".test"
+RESOLVE |= {LONG_LABEL, NAME_253}
+ODD_TARGET = "odd\\@target.test"   # '@': not a host name (dnspython's escape)
+
+DUP_A = [rr(A, v4(a)) for a in ["192.0.2.20", "192.0.2.20", "192.0.2.21", "192.0.2.20"]]
+DUP_AAAA = [rr(AAAA, v6(a)) for a in ["2001:db8::20", "2001:db8::21", "2001:db8::20"]]
+
+
+def mixed(qtype, addrs):
+    rtype, pack = (A, v4) if qtype == A else (AAAA, v6)
+    return [rr(TXT, b"\x05hello"), rr(rtype, pack(addrs[0])),
+            rr(MX, b"\x00\x0a" + wire_name("mx.test")),
+            rr(RRSIG, bytes(40)), rr(rtype, pack(addrs[1])),
+            rr(A if qtype == AAAA else AAAA, v4("192.0.2.99") if qtype == AAAA else
+               v6("2001:db8::99"))]
+
+
+ZONE_DIFF = dict(ZONE)
+ZONE_DIFF.update({
+    "nodata.test": {"A": [], "AAAA": []},
+    "v6only-dns.test": {"AAAA": ["2001:db8::10"]},
+    # aliases
+    "alias1.test": {"CNAME": "dns-dual.test."},
+    "alias2.test": {"CNAME": "alias1.test."},
+    "alias3.test": {"CNAME": "alias2.test."},
+    "alias-multi.test": {"CNAME": "MULTI-DUAL.TEST."},
+    "alias-v4.test": {"CNAME": "v4only-dns.test."},
+    "alias-nx.test": {"CNAME": "gone.test."},
+    "alias-loop.test": {"CNAME": "alias-loop.test."},
+    "alias-servfail.test": {"CNAME": "servfail.test."},
+    "alias-under.test": {"CNAME": "_under.test."},
+    "alias-odd.test": {"CNAME": ODD_TARGET + "."},
+    ODD_TARGET: {"A": ["192.0.2.50"], "AAAA": ["2001:db8::50"]},
+    "alias-ttl0.test": {"CNAME": "ttl0.test.", "ttl": 0},
+    # names
+    "_under.test": {"A": ["192.0.2.51"], "AAAA": ["2001:db8::51"]},
+    "_sip._udp.test": {"A": ["192.0.2.52"], "AAAA": ["2001:db8::52"]},
+    "xn--bcher-kva.test": {"A": ["192.0.2.53"], "AAAA": ["2001:db8::53"]},
+    LONG_LABEL: {"A": ["192.0.2.54"], "AAAA": ["2001:db8::54"]},
+    NAME_253: {"A": ["192.0.2.55"], "AAAA": ["2001:db8::55"]},
+    "ttl0.test": {"A": ["192.0.2.56"], "AAAA": ["2001:db8::56"], "ttl": 0},
+    "mapped.test": {"A": ["192.0.2.57"], "AAAA": ["::ffff:192.0.2.57", "2001:db8::57"]},
+    "mapped-only.test": {"AAAA": ["::ffff:192.0.2.58"]},
+    "a-and-mx.test": {"A": ["192.0.2.59"], "MX": ["10 mx.test."], "TXT": ["hi"]},
+    # names glibc takes as IPv4 numbers (inet_aton) or finds in the hosts
+    # file: whatever DNS says must not matter
+    "127.1": {"A": ["192.0.2.60"], "AAAA": ["2001:db8::60"]},
+    "1.2.3": {"A": ["192.0.2.61"], "AAAA": ["2001:db8::61"]},
+    "0x7f.1": {"A": ["192.0.2.62"], "AAAA": ["2001:db8::62"]},
+    "2130706433": {"A": ["192.0.2.63"], "AAAA": ["2001:db8::63"]},
+    "1.2.3.4.5": {"A": ["192.0.2.64"], "AAAA": ["2001:db8::64"]},
+    "dual.test": {"A": ["198.51.100.70"], "AAAA": ["2001:db8:70::70"]},
+    "localhost": {"A": ["198.51.100.71"], "AAAA": ["2001:db8:70::71"]},
+    # many addresses: 30 A and 17 AAAA fit in 512 bytes, one more does not
+    "fit.test": {"A": [f"192.0.2.{i}" for i in range(100, 130)],
+                 "AAAA": [f"2001:db8::{i:x}" for i in range(0x100, 0x111)]},
+    "over.test": {"A": [f"192.0.2.{i}" for i in range(100, 131)],
+                  "AAAA": [f"2001:db8::{i:x}" for i in range(0x100, 0x112)]},
+    "huge.test": {"A": [f"198.51.100.{i}" for i in range(1, 201)],
+                  "AAAA": [f"2001:db8:1::{i:x}" for i in range(1, 201)]},
+    "sorted.test": {"A": ["203.0.113.5", "192.0.2.200", "198.51.100.9", "10.1.2.3",
+                          "127.0.0.2", "169.254.3.4"],
+                    "AAAA": ["2001:db8:ff::1", "fe80::1", "::1", "fd00::5", "2002:c000:0201::1",
+                             "2001:db8::2:1", "64:ff9b::c000:201", "2001::1", "fec0::1"]},
+    # crafted replies
+    "dup.test": raw_pair("dup.test", DUP_A, DUP_AAAA),
+    "mixed-types.test": {"A_raw": reply("mixed-types.test", A,
+                                        mixed(A, ["192.0.2.30", "192.0.2.31"])),
+                         "AAAA_raw": reply("mixed-types.test", AAAA,
+                                           mixed(AAAA, ["2001:db8::30", "2001:db8::31"]))},
+    "other-owner.test": raw_pair("other-owner.test",
+                                 [rr(A, v4("192.0.2.32"), "elsewhere.test"), rr(A, v4("192.0.2.33"))],
+                                 [rr(AAAA, v6("2001:db8::33")),
+                                  rr(AAAA, v6("2001:db8::32"), "elsewhere.test")]),
+    "upper-owner.test": raw_pair("upper-owner.test",
+                                 [rr(A, v4("192.0.2.34"), "UPPER-Owner.TEST")],
+                                 [rr(AAAA, v6("2001:db8::34"), "UPPER-OWNER.test")]),
+    "chaos-class.test": raw_pair("chaos-class.test",
+                                 [rr(A, v4("192.0.2.35"), rclass=3), rr(A, v4("192.0.2.36"))],
+                                 [rr(AAAA, v6("2001:db8::36"))]),
+    "short-rdata.test": raw_pair("short-rdata.test", [rr(A, b"\xc0\x00\x02\x25\x00")],
+                                 [rr(AAAA, v6("2001:db8::37"))]),
+    "v4-in-aaaa.test": raw_pair("v4-in-aaaa.test", [rr(A, v4("192.0.2.38"))],
+                                [rr(AAAA, v4("192.0.2.38"))]),
+    "no-aa-ra.test": raw_pair("no-aa-ra.test", [rr(A, v4("192.0.2.39"))],
+                              [rr(AAAA, v6("2001:db8::39"))], flags=0x8100),
+    "lame.test": raw_pair("lame.test", [], [], flags=0x8100),
+    "nx-with-answer.test": raw_pair("nx-with-answer.test", [rr(A, v4("192.0.2.40"))],
+                                    [rr(AAAA, v6("2001:db8::40"))], rcode=3),
+    "short-count.test": raw_pair("short-count.test", [rr(A, v4("192.0.2.41"))],
+                                 [rr(AAAA, v6("2001:db8::41"))], ancount=2),
+    "trailing-bytes.test": raw_pair("trailing-bytes.test", [rr(A, v4("192.0.2.42"))],
+                                    [rr(AAAA, v6("2001:db8::42"))], tail=b"\x00\x01\x02"),
+    "additional.test": raw_pair("additional.test", [rr(A, v4("192.0.2.43"))],
+                                [rr(AAAA, v6("2001:db8::43"))],
+                                tail=rr(A, v4("192.0.2.44"), "additional.test"), arcount=1),
+    "raw-alias.test": raw_pair("raw-alias.test",
+                               [rr(CNAME, b"\x06target\xc0\x0c"),  # target.raw-alias.test
+                                rr(A, v4("192.0.2.45"), "target.raw-alias.test")],
+                               [rr(CNAME, b"\x06target\xc0\x0c"),
+                                rr(AAAA, v6("2001:db8::45"), "target.raw-alias.test")]),
+    "alias-after.test": raw_pair("alias-after.test",  # the address before its alias
+                                 [rr(A, v4("192.0.2.46"), "t.test"), rr(CNAME, wire_name("t.test"))],
+                                 [rr(CNAME, wire_name("t.test")), rr(AAAA, v6("2001:db8::46"), "t.test")]),
+    "big-udp.test": raw_pair("big-udp.test",
+                             [rr(A, v4(f"198.51.100.{i}")) for i in range(1, 61)],
+                             [rr(AAAA, v6(f"2001:db8:2::{i:x}")) for i in range(1, 61)]),
+    "bigger-udp.test": raw_pair("bigger-udp.test",
+                                [rr(A, v4(f"198.51.100.{i}")) for i in range(1, 71)],
+                                [rr(AAAA, v6(f"2001:db8:2::{i:x}")) for i in range(1, 71)]),
+    # for the search lists
+    "host.corp.test": {"A": ["192.0.2.80"], "AAAA": ["2001:db8::80"]},
+    "host.lab.test": {"A": ["192.0.2.81"], "AAAA": ["2001:db8::81"]},
+    "host": {"A": ["192.0.2.82"], "AAAA": ["2001:db8::82"]},
+    "v4.corp.test": {"A": ["192.0.2.83"]},
+    "v4": {"AAAA": ["2001:db8::84"]},
+    "www.host.corp.test": {"A": ["192.0.2.85"]},
+    "www.host": {"AAAA": ["2001:db8::86"]},
+    "dns-dual.test.corp.test": {"A": ["192.0.2.87"]},
+    "nxsearch.lab.test": {"mode": "servfail"},
+    "alias1.corp.test": {"CNAME": "host.lab.test."},
+    "silent.test": {"mode": "drop"},
+})
+
+
+def start_server(lab, tmp_path, zone, *addrs):
+    """tests/dnsserver.py on port 53 of addrs in the server ns, quiet and
+    without a stats file (writing it after every query would be most of
+    the time these tests take)."""
+    path = tmp_path / f"zone{next(COUNTER)}.json"
+    path.write_text(json.dumps(zone))
+    listen = [arg for addr in addrs for arg in ("--listen", addr)]
+    proc = lab.popen_server([PY, str(SCRIPT), *listen, "--port", "53", "--zone", str(path)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line == "READY\n", (line, proc.poll())
+    return proc
+
+
+@pytest.fixture
+def dns(lab, tmp_path):
+    proc = start_server(lab, tmp_path, ZONE_DIFF, DNS4, DNS6)
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\noptions timeout:1 attempts:1\n")
+    lab.tmp = tmp_path
+    yield proc
+    assert proc.poll() is None, "the DNS server died"
+
+
+# --------------------------------------------------------------- hints
+
+H = {  # name: (service, hints)
+    "no hints": ("7000", None),
+    "zero hints": ("7000", [0, 0, 0, 0]),
+    "stream": ("7000", [0, 0, STREAM, 0]),
+    "dgram domain": ("domain", [0, 0, DGRAM, 0]),
+    "stream http": ("http", [0, 0, STREAM, 0]),
+    "no service": (None, [0, 0, 0, 0]),
+    "raw no service": (None, [0, 0, RAW, 0]),
+    "tcp": ("7000", [0, 0, STREAM, socket.IPPROTO_TCP]),
+    "udp proto only": ("7000", [0, 0, 0, socket.IPPROTO_UDP]),
+    "sctp": ("7000", [0, 0, 0, 132]),
+    "seqpacket": ("7000", [0, 0, socket.SOCK_SEQPACKET, 0]),
+    "bad socktype": ("7000", [0, 0, 99, 0]),
+    "stream udp": ("7000", [0, 0, STREAM, socket.IPPROTO_UDP]),
+    "raw service": ("7000", [0, 0, RAW, 0]),
+    "unknown service": ("no-such-service", [0, 0, STREAM, 0]),
+    "numericserv name": ("http", [F.AI_NUMERICSERV, 0, STREAM, 0]),
+    "port 65536": ("65536", [0, 0, STREAM, 0]),
+    "port 0": ("0", [0, 0, 0, 0]),
+    "passive": ("7000", [F.AI_PASSIVE, 0, STREAM, 0]),
+    "canonname": ("7000", [F.AI_CANONNAME, 0, STREAM, 0]),
+    "canonname passive": (None, [F.AI_CANONNAME | F.AI_PASSIVE, 0, 0, 0]),
+    "v4mapped": ("7000", [F.AI_V4MAPPED, 0, STREAM, 0]),
+    "v4mapped all": ("7000", [F.AI_V4MAPPED | F.AI_ALL, 0, STREAM, 0]),
+    "addrconfig": ("7000", [F.AI_ADDRCONFIG, 0, STREAM, 0]),
+    "addrconfig v4mapped": ("7000", [F.AI_ADDRCONFIG | F.AI_V4MAPPED, 0, 0, 0]),
+    "numerichost": ("7000", [F.AI_NUMERICHOST, 0, STREAM, 0]),
+    "idn": ("7000", [0x40, 0, STREAM, 0]),
+    "canonidn alone": ("7000", [0x80, 0, STREAM, 0]),
+    "idn canon": ("7000", [0x40 | 0x80 | F.AI_CANONNAME, 0, STREAM, 0]),
+    "unknown flag": ("7000", [0x8000, 0, STREAM, 0]),
+    "every stub flag": ("7000", [F.AI_V4MAPPED | F.AI_ALL | F.AI_NUMERICSERV | F.AI_PASSIVE
+                                 | F.AI_ADDRCONFIG, 0, 0, 0]),
+    "inet": ("7000", [0, socket.AF_INET, STREAM, 0]),
+    "inet6": ("7000", [0, socket.AF_INET6, STREAM, 0]),
+    "inet6 v4mapped": ("7000", [F.AI_V4MAPPED, socket.AF_INET6, STREAM, 0]),
+    "inet6 v4mapped all": ("7000", [F.AI_V4MAPPED | F.AI_ALL, socket.AF_INET6, 0, 0]),
+    "unix family": ("7000", [0, socket.AF_UNIX, STREAM, 0]),
+    "bad family": ("7000", [0, 99, STREAM, 0]),
+}
+CANON_HINTS = ["canonname", "canonname passive", "idn canon"]
+ALL_HINTS = [h for h in H if h not in CANON_HINTS]
+FEW_HINTS = ["no hints", "zero hints", "stream", "dgram domain", "no service",
+             "v4mapped all", "inet6 v4mapped"]
+
+
+class Look(list):
+    def __repr__(self):
+        return f"{self[0]!r} {self[3]}"
+
+
+def lookups_for(names, hints=ALL_HINTS):
+    return [Look([name, *H[h], h]) for name in names for h in hints]
+
+
+# ------------------------------------------------- names and hints
+
+NAME_GROUPS = {
+    "plain": ["dns-dual.test", "multi-dual.test", "v4only-dns.test", "v6only-dns.test",
+              "ttl0.test", "a-and-mx.test", "sorted.test"],
+    "spelling": ["Dns-Dual.TEST", "MULTI-dual.test", "dns-dual.test.", "_under.test",
+                 "_sip._udp.test", "xn--bcher-kva.test", "XN--BCHER-KVA.test"],
+    "lengths": [LONG_LABEL, NAME_253, NAME_253 + ".", NAME_254, LABEL_64],
+    "bad names": ["bad!name.test", "sp ace.test", "-lead.test", "trail-.test", "a..b.test",
+                  ".", "", "..", "b\u00fccher.test", "tab\tname.test", ".dns-dual.test"],
+    "aliases": ["alias1.test", "alias3.test", "alias-multi.test", "alias-v4.test",
+                "alias-nx.test", "alias-loop.test", "alias-servfail.test",
+                "alias-under.test", "alias-ttl0.test", "alias-odd.test"],
+    "literals and hosts": ["192.0.2.1", "::ffff:192.0.2.1", "2001:db8::1%1", "dual.test",
+                           "DUAL.TEST", "dual.test.", "localhost", "LocalHost"],
+    "mapped": ["mapped.test", "mapped-only.test"],
+    "crafted": ["dup.test", "mixed-types.test", "other-owner.test", "upper-owner.test",
+                "short-rdata.test", "v4-in-aaaa.test", "no-aa-ra.test",
+                "nx-with-answer.test", "short-count.test", "trailing-bytes.test",
+                "additional.test", "raw-alias.test", "alias-after.test"],
+    "errors": ["nx.test", "nodata.test", "servfail.test", "refused.test",
+               "aaaa-servfail.test", "aaaa-nx.test", "lame.test"],
+}
+# many entries: fewer hints
+BIG_GROUPS = {
+    "many": ["fit.test", "over.test", "huge.test", "trunc.test"],
+    "big udp": ["big-udp.test", "bigger-udp.test"],
+}
+
+STUB_SAYS_NUMBER_IS_A_NAME = (
+    "stub defect: glibc reads these as IPv4 numbers (inet_aton: '127.1', '1.2.3', "
+    "'0x7f.1', '2130706433'), the stub asks DNS for them and gives DNS's addresses "
+    "(scio_resolve_worth_racing checks inet_pton only)")
+SYSTEM_DIGITS_DOTS = (
+    "system path: a name of digits and dots that is no IPv4 number ('1.2.3.4.5') "
+    "is EAI_NONAME for glibc's AF_INET lookup (__nss_hostname_digits_dots) but "
+    "asked in DNS by its AF_UNSPEC lookup; the race asks per family and loses the "
+    "A records (the stub is right; AI_IDN lookups, which the stub leaves, are not)")
+SYSTEM_OTHER_CLASS = (
+    "system path: glibc's AF_UNSPEC reader uses an A record of class CH in an IN "
+    "answer, its per-family reader skips it; the race asks per family and the stub "
+    "leaves such a reply to the race")
+SYSTEM_CANONNAME = (
+    "system path: with AI_CANONNAME each family's list keeps its canonical name, so "
+    "the interleaved answer has ai_canonname on the first entry of both families "
+    "(glibc: the first entry only)")
+
+KNOWN = {
+    "numbers": (["127.1", "1.2.3", "0x7f.1", "2130706433"], STUB_SAYS_NUMBER_IS_A_NAME),
+    "digits and dots": (["1.2.3.4.5"], SYSTEM_DIGITS_DOTS),
+    "other class": (["chaos-class.test"], SYSTEM_OTHER_CLASS),
+}
+
+
+@pytest.mark.parametrize("group", list(NAME_GROUPS))
+def test_names_with_every_hint(lab, dns, group):
+    assert_same(lab, lookups_for(NAME_GROUPS[group]))
+
+
+@pytest.mark.parametrize("group", list(BIG_GROUPS))
+def test_many_addresses(lab, dns, group):
+    assert_same(lab, lookups_for(BIG_GROUPS[group], FEW_HINTS))
+
+
+@pytest.mark.parametrize("group", [
+    pytest.param(g, marks=pytest.mark.xfail(strict=True, reason=why))
+    for g, (_, why) in KNOWN.items()])
+def test_known_differences(lab, dns, group):
+    assert_same(lab, lookups_for(KNOWN[group][0]))
+
+
+@pytest.mark.xfail(strict=True, reason=SYSTEM_CANONNAME)
+def test_canonname(lab, dns):
+    names = ["dns-dual.test", "multi-dual.test", "alias3.test", "v4only-dns.test",
+             "Dns-Dual.TEST.", "nx.test"]
+    assert_same(lab, lookups_for(names, CANON_HINTS))
+
+
+def test_canonname_apart_from_the_second_family(lab, dns):
+    """What AI_CANONNAME gives but for the duplicated name: the entries and
+    the name on the first entry."""
+    names = ["dns-dual.test", "multi-dual.test", "alias3.test", "v4only-dns.test",
+             "v6only-dns.test", "Dns-Dual.TEST.", "alias-odd.test", "nx.test"]
+    lookups = lookups_for(names, CANON_HINTS)
+    got = probe(lab, lookups)
+    for mode in MODES:
+        for result in got[mode]:
+            if isinstance(result[0], list):
+                first, rest = result[0][:1], result[0][1:]
+                result[0] = first + [re.sub(r"canon=\S+", "canon=-", e) for e in rest]
+    diffs = differences(lookups, got)
+    assert not diffs, "\n".join(diffs)
+
+
+# ------------------------------------------------------ resolv.conf
+
+SF4, RF4 = "192.0.2.11", "192.0.2.12"      # SERVFAIL, REFUSED for every name
+SILENT6, CLOSED6 = "2001:db8::11", "2001:db8::12"  # never answers; no server
+FAST = "options timeout:1 attempts:1\n"
+
+
+@pytest.fixture
+def servers(lab, dns, tmp_path):
+    """Besides the lab's DNS server: one that answers SERVFAIL to every
+    query, one REFUSED, one nothing; and nothing on CLOSED6's port 53."""
+    procs = [start_server(lab, tmp_path, {"$default": {"mode": mode}}, addr)
+             for mode, addr in [("servfail", SF4), ("refused", RF4), ("drop", SILENT6)]]
+    yield
+    assert all(p.poll() is None for p in procs), "a DNS server died"
+
+
+RESOLV = {
+    "search ndots:1": f"nameserver {DNS4}\nsearch corp.test lab.test\n{FAST}",
+    "search ndots:0": f"nameserver {DNS4}\nsearch corp.test lab.test\n{FAST}options ndots:0\n",
+    "search ndots:5": f"nameserver {DNS4}\nsearch corp.test lab.test test\n{FAST}options ndots:5\n",
+    "search ndots:16": f"nameserver {DNS4}\nsearch corp.test\n{FAST}options ndots:16\n",
+    "domain": f"nameserver {DNS4}\ndomain corp.test\n{FAST}",
+    "domain then search": f"nameserver {DNS4}\ndomain lab.test\nsearch corp.test\n{FAST}",
+    "search then domain": f"nameserver {DNS4}\nsearch corp.test\ndomain lab.test\n{FAST}",
+    "search .": f"nameserver {DNS4}\nsearch .\n{FAST}",
+    "search with the root": f"nameserver {DNS4}\nsearch corp.test . lab.test\n{FAST}",
+    "search trailing dots": f"nameserver {DNS4}\nsearch corp.test. lab.test.\n{FAST}",
+    "seven search domains": f"nameserver {DNS4}\nsearch a.test b.test c.test d.test "
+                            f"e.test f.test corp.test\n{FAST}",
+    "long search line": f"nameserver {DNS4}\nsearch {'s' * 60}.test {'t' * 60}.test "
+                        f"{'u' * 60}.test {'v' * 60}.test corp.test\n{FAST}",
+    "mixed-case search": f"nameserver {DNS4}\nsearch CORP.Test\n{FAST}",
+    "trust-ad": f"nameserver {DNS4}\nsearch corp.test\n{FAST}options trust-ad\n",
+    "edns0": f"nameserver {DNS4}\n{FAST}options edns0\n",
+    "rotate": f"nameserver {DNS4}\nnameserver {DNS6}\n{FAST}options rotate\n",
+    "single-request": f"nameserver {DNS4}\n{FAST}options single-request\n",
+    "single-request-reopen": f"nameserver {DNS4}\n{FAST}options single-request-reopen\n",
+    "no-aaaa": f"nameserver {DNS4}\n{FAST}options no-aaaa\n",
+    "use-vc": f"nameserver {DNS4}\n{FAST}options use-vc\n",
+    "inet6": f"nameserver {DNS4}\n{FAST}options inet6\n",
+    "sortlist": f"nameserver {DNS4}\nsortlist 198.51.100.0/255.255.255.0 192.0.2.0\n{FAST}",
+    "timeout:0 attempts:0": f"nameserver {DNS4}\noptions timeout:0 attempts:0\n",
+    "timeout:99 attempts:9": f"nameserver {DNS4}\noptions timeout:99 attempts:9\n",
+    "no options": f"nameserver {DNS4}\n",
+    "ipv6 server": f"nameserver {DNS6}\n{FAST}",
+    "scoped ipv6 server": f"nameserver {DNS6}%veth0\n{FAST}",
+    "comments": f"# a comment\n; another\nnameserver {DNS4} # trailing\n   \n{FAST}#end",
+    "crlf": f"nameserver {DNS4}\r\nsearch corp.test\r\n{FAST}",
+    "tabs": f"nameserver\t{DNS4}\nsearch\tcorp.test\tlab.test\n{FAST}",
+    "bad lines": f"nameserver not-an-address\nnameserver {DNS4}\nbogus line\n"
+                 f"options nonsense ndots:x\n{FAST}",
+    "no final newline": f"{FAST}nameserver {DNS4}",
+    "four servers": f"nameserver {DNS4}\nnameserver {DNS6}\nnameserver {SF4}\n"
+                    f"nameserver {RF4}\n{FAST}",
+    "servfail first": f"nameserver {SF4}\nnameserver {DNS4}\n{FAST}",
+    "refused first": f"nameserver {RF4}\nnameserver {DNS4}\n{FAST}",
+    "closed port first": f"nameserver {CLOSED6}\nnameserver {DNS4}\n{FAST}",
+    "servfail refused good": f"nameserver {SF4}\nnameserver {RF4}\nnameserver {DNS6}\n{FAST}",
+    "servfail everywhere": f"nameserver {SF4}\nnameserver {RF4}\n{FAST}",
+    "closed port only": f"nameserver {CLOSED6}\n{FAST}",
+    "no nameserver line": f"search corp.test\n{FAST}",
+    "empty file": "",
+}
+SEARCH_NAMES = ["host", "HOST", "v4", "www.host", "host.corp.test", "dns-dual.test",
+                "dns-dual.test.", "host.", "nxname", "nxsearch", "alias1", "nodata.test",
+                "alias3.test"]
+SEARCH_HINTS = ["no hints", "stream", "dgram domain", "inet6 v4mapped"]
+
+
+# each family found under another name of the search list
+SPLIT_NAMES = {"v4", "www.host"}
+SYSTEM_SPLIT_SEARCH = (
+    "system path: the race looks each family up on its own, so each walks the search "
+    "list alone: 'v4' gives v4.corp.test's A and v4's AAAA, where glibc stops at the "
+    "first name with an answer of either type (the stub does too)")
+
+
+# Where the stub leaves the search to the race (a search list longer than
+# glibc keeps), the split shows against plain glibc.
+STUB_LEAVES_SEARCH = {"seven search domains", "long search line"}
+# with ndots above 1, dns-dual.test is searched too (dns-dual.test.corp.test: A only)
+SPLIT_TOO = {"search ndots:5": {"dns-dual.test"}, "search ndots:16": {"dns-dual.test"}}
+
+
+@pytest.mark.parametrize("variant", list(RESOLV))
+def test_resolv_conf(lab, servers, variant):
+    """stub == plain and stub == system for every name but the split ones
+    (SYSTEM_SPLIT_SEARCH), which the system path gets wrong."""
+    lab.write_etc("resolv.conf", RESOLV[variant])
+    split = SPLIT_NAMES | SPLIT_TOO.get(variant, set())
+    assert_same(lab, lookups_for(SEARCH_NAMES, SEARCH_HINTS), resolve=(),
+                not_system=split if variant not in STUB_LEAVES_SEARCH else (),
+                not_plain=split if variant in STUB_LEAVES_SEARCH else ())
+
+
+@pytest.mark.xfail(strict=True, reason=SYSTEM_SPLIT_SEARCH)
+@pytest.mark.parametrize("variant", ["search ndots:1", "seven search domains"])
+def test_resolv_conf_split_search(lab, servers, variant):
+    lab.write_etc("resolv.conf", RESOLV[variant])
+    assert_same(lab, lookups_for(sorted(SPLIT_NAMES), ["stream"]))
+
+
+# --------------------------------------------------- silence, timing
+
+SILENCES = {  # resolv.conf, name, the error or None for addresses
+    "silent server": (f"nameserver {SILENT6}\noptions timeout:1 attempts:2\n",
+                      "dns-dual.test", socket.EAI_AGAIN),
+    "silent then good": (f"nameserver {SILENT6}\nnameserver {DNS4}\n{FAST}",
+                         "dns-dual.test", None),
+    "silent then servfail": (f"nameserver {SILENT6}\nnameserver {SF4}\n{FAST}",
+                             "dns-dual.test", socket.EAI_AGAIN),
+    "dropped by both servers": (f"nameserver {DNS4}\nnameserver {DNS6}\n{FAST}",
+                                "silent.test", socket.EAI_AGAIN),
+    "silent search list": (f"nameserver {SILENT6}\nsearch corp.test lab.test\n{FAST}",
+                           "host", socket.EAI_AGAIN),
+    "silent then no such name": (f"nameserver {SILENT6}\nnameserver {DNS4}\n{FAST}",
+                                 "nx.test", socket.EAI_NONAME),
+}
+STUB_WAITS_TWICE = (
+    "stub defect: after waiting out a silent first server the stub leaves the "
+    "failure from the next one to glibc, which waits for the silent server again: "
+    "twice glibc's time")
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=STUB_WAITS_TWICE))
+    if c in ("silent then servfail", "silent then no such name") else c
+    for c in SILENCES])
+def test_silence_takes_glibcs_time(lab, servers, case):
+    """Default Resolution Delay here: the lookups only wait for servers."""
+    text, name, error = SILENCES[case]
+    lab.write_etc("resolv.conf", text)
+    lookups = [Look([name, *H["stream"], "stream"])]
+    got = {}
+
+    def one(mode):
+        env = {} if mode == "stub" else {"SCIO_RESOLVER": "system"}
+        return probe_one(lab, lookups, mode != "plain", env)
+    with ThreadPoolExecutor(3) as pool:
+        got = dict(zip(MODES, pool.map(one, MODES)))
+    diffs = differences(lookups, got)
+    assert not diffs, "\n".join(diffs)
+    (stub, stub_secs), (_, plain_secs) = got["stub"][0], got["plain"][0]
+    assert stub == error if error else isinstance(stub, list), stub
+    assert abs(stub_secs - plain_secs) < 0.5 * SLACK, (stub_secs, plain_secs)
+    assert plain_secs > 0.9, plain_secs  # a server was waited for
