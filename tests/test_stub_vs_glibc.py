@@ -22,6 +22,7 @@ TC).
 
 import itertools
 import json
+import platform
 import re
 import socket
 import struct
@@ -41,11 +42,13 @@ F = socket  # the AI_* flags
 
 # ------------------------------------------------------------ the prober
 
-# Reads [[node, service, hints or null], ...] as JSON from the file argv[1]; prints, for
-# each, [entry lines or the error code, seconds].  hints: [flags, family,
-# socktype, protocol].
+# Reads [[node, service, hints or null, label], ...] as JSON from the file
+# argv[1]; prints, for each, [entry lines or the error code, seconds].
+# hints: [flags, family, socktype, protocol].  PROBE_SETUP: Python run
+# first (libc at hand); PROBE_THREADS=N: N threads make every lookup, and
+# the output is a list per thread.
 PROBE = r"""
-import ctypes, json, sys, time
+import ctypes, json, os, sys, threading, time
 class AI(ctypes.Structure):
     pass
 AI._fields_ = [("flags", ctypes.c_int), ("family", ctypes.c_int),
@@ -56,8 +59,8 @@ libc = ctypes.CDLL(None)
 gai, free = libc.getaddrinfo, libc.freeaddrinfo
 gai.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(AI),
                 ctypes.POINTER(ctypes.POINTER(AI))]
-out = []
-for node, service, hints, _ in json.load(open(sys.argv[1])):
+
+def look(node, service, hints):
     h = None
     if hints is not None:
         h = AI(flags=hints[0], family=hints[1], socktype=hints[2], protocol=hints[3])
@@ -68,8 +71,7 @@ for node, service, hints, _ in json.load(open(sys.argv[1])):
              None if h is None else ctypes.byref(h), ctypes.byref(res))
     secs = time.monotonic() - t
     if rc:
-        out.append([rc, secs])
-        continue
+        return [rc, secs]
     lines, ai = [], res
     while ai:
         e = ai.contents
@@ -79,7 +81,25 @@ for node, service, hints, _ in json.load(open(sys.argv[1])):
                      f"canon={e.canon.decode('utf-8', 'replace') if e.canon else '-'} addr={addr}")
         ai = e.next
     free(res)
-    out.append([lines, secs])
+    return [lines, secs]
+
+def run(lookups):
+    return [look(node, service, hints) for node, service, hints, _ in lookups]
+
+lookups = json.load(open(sys.argv[1]))
+exec(os.environ.get("PROBE_SETUP", ""))
+threads = int(os.environ.get("PROBE_THREADS", "0"))
+if threads:
+    out = [None] * threads
+    def worker(i):
+        out[i] = run(lookups)
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+else:
+    out = run(lookups)
 print(json.dumps(out))
 """
 
@@ -90,8 +110,9 @@ PATIENT = {"SCIO_RESOLUTION_DELAY_MS": "2000"}
 MODES = {"stub": PATIENT, "system": {**PATIENT, "SCIO_RESOLVER": "system"}, "plain": None}
 
 
-def probe_one(lab, lookups, shim, env, timeout=60):
+def probe_one(lab, lookups, shim, env, timeout=60, **more):
     """[[lines or rc, secs], ...] for lookups made in one process."""
+    env = {**env, **more}
     path = lab.tmp / f"lookups{next(COUNTER)}.json"
     path.write_text(json.dumps(lookups))
     res = run_scio(lab, [PY, "-c", PROBE, str(path)], shim=shim, timeout=timeout, **env)
@@ -99,12 +120,12 @@ def probe_one(lab, lookups, shim, env, timeout=60):
     return json.loads(res.stdout)
 
 
-def probe(lab, lookups, timeout=60):
+def probe(lab, lookups, timeout=60, **extra):
     """{mode: [[lines or rc, secs], ...]} for the three ways, run side by
-    side."""
+    side (extra: more variables for each)."""
     def one(mode):
         env = MODES[mode]
-        return probe_one(lab, lookups, env is not None, env or {}, timeout)
+        return probe_one(lab, lookups, env is not None, {**(env or {}), **extra}, timeout)
     with ThreadPoolExecutor(3) as pool:
         return dict(zip(MODES, pool.map(one, MODES)))
 
@@ -140,8 +161,9 @@ def differences(lookups, got, not_system=(), not_plain=()):
     return out
 
 
-def assert_same(lab, lookups, timeout=60, not_system=(), not_plain=(), resolve=None):
-    got = probe(lab, lookups, timeout)
+def assert_same(lab, lookups, timeout=60, not_system=(), not_plain=(), resolve=None,
+                **extra):
+    got = probe(lab, lookups, timeout, **extra)
     diffs = differences(lookups, got, not_system, not_plain)
     assert not diffs, "\n".join(diffs)
     for look, (stub, _) in zip(lookups, got["stub"]):
@@ -331,6 +353,31 @@ ZONE_DIFF.update({
     "dns-dual.test.corp.test": {"A": ["192.0.2.87"]},
     "nxsearch.lab.test": {"mode": "servfail"},
     "alias1.corp.test": {"CNAME": "host.lab.test."},
+    **{f"chain{i}.test": {"CNAME": f"chain{i + 1}.test."} for i in range(10)},
+    "chain10.test": {"A": ["192.0.2.90"], "AAAA": ["2001:db8::90"]},
+    "alias-long.test": {"CNAME": NAME_253 + "."},
+    "a-nx.test": {"A_mode": "nxdomain", "AAAA": ["2001:db8::91"]},
+    "a-servfail.test": {"A_mode": "servfail", "AAAA": ["2001:db8::92"]},
+    "notimp.test": {"mode": "notimp"},
+    "slow-aaaa.test": {"A": ["192.0.2.93"], "AAAA": ["2001:db8::93"], "AAAA_delay_ms": 200},
+    "slow-a.test": {"A": ["192.0.2.94"], "AAAA": ["2001:db8::94"], "A_delay_ms": 200},
+    "question-case.test": raw_pair("QUESTION-Case.TEST", [rr(A, v4("192.0.2.95"))],
+                                   [rr(AAAA, v6("2001:db8::95"))]),
+    "owner-not-target.test": raw_pair(
+        "owner-not-target.test",
+        [rr(CNAME, wire_name("t2.test")), rr(A, v4("192.0.2.96"))],
+        [rr(CNAME, wire_name("t2.test")), rr(AAAA, v6("2001:db8::96"), "t2.test")]),
+    "two-cnames.test": raw_pair(
+        "two-cnames.test",
+        [rr(CNAME, wire_name("t3.test")), rr(CNAME, wire_name("t4.test")),
+         rr(A, v4("192.0.2.97"), "t3.test"), rr(A, v4("192.0.2.98"), "t4.test")],
+        [rr(CNAME, wire_name("t3.test")), rr(AAAA, v6("2001:db8::97"), "t3.test")]),
+    "formerr.test": raw_pair("formerr.test", [], [], rcode=1),
+    "yxdomain.test": raw_pair("yxdomain.test", [], [], rcode=6),
+    "ttl-high.test": raw_pair("ttl-high.test", [rr(A, v4("192.0.2.99"), ttl=0x80000000)],
+                              [rr(AAAA, v6("2001:db8::99"), ttl=0xffffffff)]),
+    "zero-address.test": {"A": ["0.0.0.0"], "AAAA": ["::"]},
+    "loopback-dns.test": {"A": ["127.0.0.1", "192.0.2.100"], "AAAA": ["::1", "2001:db8::100"]},
     "silent.test": {"mode": "drop"},
 })
 
@@ -427,16 +474,21 @@ NAME_GROUPS = {
                   ".", "", "..", "b\u00fccher.test", "tab\tname.test", ".dns-dual.test"],
     "aliases": ["alias1.test", "alias3.test", "alias-multi.test", "alias-v4.test",
                 "alias-nx.test", "alias-loop.test", "alias-servfail.test",
-                "alias-under.test", "alias-ttl0.test", "alias-odd.test"],
+                "alias-under.test", "alias-ttl0.test", "alias-odd.test", "chain0.test",
+                "alias-long.test"],
     "literals and hosts": ["192.0.2.1", "::ffff:192.0.2.1", "2001:db8::1%1", "dual.test",
                            "DUAL.TEST", "dual.test.", "localhost", "LocalHost"],
     "mapped": ["mapped.test", "mapped-only.test"],
     "crafted": ["dup.test", "mixed-types.test", "other-owner.test", "upper-owner.test",
                 "short-rdata.test", "v4-in-aaaa.test", "no-aa-ra.test",
                 "nx-with-answer.test", "short-count.test", "trailing-bytes.test",
-                "additional.test", "raw-alias.test", "alias-after.test"],
+                "additional.test", "raw-alias.test", "alias-after.test",
+                "question-case.test", "owner-not-target.test", "two-cnames.test",
+                "ttl-high.test", "zero-address.test", "loopback-dns.test"],
     "errors": ["nx.test", "nodata.test", "servfail.test", "refused.test",
-               "aaaa-servfail.test", "aaaa-nx.test", "lame.test"],
+               "aaaa-servfail.test", "aaaa-nx.test", "lame.test", "a-nx.test",
+               "a-servfail.test", "notimp.test", "formerr.test", "yxdomain.test"],
+
 }
 # many entries: fewer hints
 BIG_GROUPS = {
@@ -477,6 +529,13 @@ def test_names_with_every_hint(lab, dns, group):
 @pytest.mark.parametrize("group", list(BIG_GROUPS))
 def test_many_addresses(lab, dns, group):
     assert_same(lab, lookups_for(BIG_GROUPS[group], FEW_HINTS))
+
+
+def test_slow_family(lab, dns):
+    """200 ms late, with the longest Resolution Delay (PATIENT) waited for.
+    (With the default 50 ms the shim gives the early family alone, as
+    RFC 8305 section 3 asks: by design, not a difference.)"""
+    assert_same(lab, lookups_for(["slow-aaaa.test", "slow-a.test"], ["no hints", "stream"]))
 
 
 @pytest.mark.parametrize("group", [
@@ -656,3 +715,101 @@ def test_silence_takes_glibcs_time(lab, servers, case):
     assert stub == error if error else isinstance(stub, list), stub
     assert abs(stub_secs - plain_secs) < 0.5 * SLACK, (stub_secs, plain_secs)
     assert plain_secs > 0.9, plain_secs  # a server was waited for
+
+
+# ------------------------------------------------ the stub does answer
+
+# answered by the stub itself (no thread), so the agreement above is the
+# stub's and not glibc's with itself
+STUB_TAKES = ["dns-dual.test", "Dns-Dual.TEST", "dns-dual.test.", "_sip._udp.test",
+              "xn--bcher-kva.test", LONG_LABEL, NAME_253, "alias3.test", "chain0.test",
+              "alias-odd.test", "alias-long.test", "dup.test", "mixed-types.test",
+              "other-owner.test", "upper-owner.test", "additional.test", "raw-alias.test",
+              "trailing-bytes.test", "question-case.test", "owner-not-target.test",
+              "two-cnames.test", "ttl-high.test", "fit.test", "big-udp.test", "sorted.test",
+              "ttl0.test", "v4only-dns.test", "alias-after.test", "zero-address.test",
+              "loopback-dns.test"]
+
+
+def threads_per_lookup(lab, tmp_path, names, **env):
+    """The threads each lookup (stream hint) started under the shim: a
+    umask() call between lookups marks where each begins in strace's
+    log."""
+    code = ("import ctypes, os, socket\n"
+            "libc = ctypes.CDLL(None)\n"
+            "exec(os.environ.get('PROBE_SETUP', ''))\n"
+            "for name in os.environ['NAMES'].split('|'):\n"
+            "    os.umask(0o22)\n"
+            "    try:\n"
+            "        socket.getaddrinfo(name, 7000, 0, socket.SOCK_STREAM)\n"
+            "    except socket.gaierror:\n"
+            "        pass\n")
+    trace = tmp_path / "trace"
+    res = run_scio(lab, ["strace", "-f", "-qq", "-e", "trace=clone,clone3,umask",
+                         "-o", str(trace), PY, "-c", code], NAMES="|".join(names), **env)
+    assert res.returncode == 0, res
+    parts = trace.read_text().split("umask(")[1:]
+    assert len(parts) == len(names), trace.read_text()
+    return {name: part.count("clone(") + part.count("clone3(")
+            for name, part in zip(names, parts)}
+
+
+def test_the_stub_answers_these_itself(lab, dns, tmp_path):
+    threads = threads_per_lookup(lab, tmp_path, STUB_TAKES)
+    assert [n for n, t in threads.items() if t] == []
+
+
+# ------------------------------------------ threads, a program's own _res
+
+def test_threads_get_what_one_thread_gets(lab, servers):
+    """Eight threads making the same lookups at once get each what a
+    single thread gets."""
+    lab.write_etc("resolv.conf", RESOLV["search ndots:1"])
+    names = ["dns-dual.test", "alias3.test", "dup.test", "fit.test", "host", "nx.test",
+             "mixed-types.test", "big-udp.test", "multi-dual.test", "nodata.test"]
+    lookups = lookups_for(names, ["no hints", "stream", "dgram domain"])
+    single = assert_same(lab, lookups)["stub"]
+    many = probe_one(lab, lookups, True, PATIENT, PROBE_THREADS="8")
+    for thread in many:
+        diffs = differences(lookups, {"stub": thread, "system": single, "plain": single})
+        assert not diffs, "\n".join(diffs)
+
+
+def res_setup(offset, data):
+    """PROBE_SETUP that calls res_init and writes data into _res at offset
+    (struct __res_state on x86_64: options at 8, nsaddr_list at 20)."""
+    return ("libc.__res_state.restype = ctypes.c_void_p\n"
+            "assert libc.__res_init() == 0\n"
+            f"ctypes.memmove(libc.__res_state() + {offset}, bytes.fromhex('{data.hex()}'), "
+            f"{len(data)})\n")
+
+
+def sockaddr_in(addr, port=53):
+    return (struct.pack("=H", socket.AF_INET) + struct.pack("!H", port)
+            + socket.inet_aton(addr) + bytes(8))
+
+
+RES_CHANGES = {  # what a program does to _res after res_init
+    "first server SERVFAIL": (20, sockaddr_in(SF4)),
+    "first server elsewhere": (20, sockaddr_in(RF4)),
+    "no search (RES_DNSRCH off)": (8, struct.pack("=Q", 0x1 | 0x40 | 0x80)),
+    "no recursion (RES_RECURSE off)": (8, struct.pack("=Q", 0x1 | 0x80 | 0x200)),
+}
+
+
+SYSTEM_THREAD_RES = (
+    "system path: _res is per thread; the race's helper thread looks up with its own, "
+    "read from resolv.conf, not the program's (the stub sees the change and leaves "
+    "the lookup to the race)")
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the _res offsets are x86_64's")
+@pytest.mark.parametrize("change", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=SYSTEM_THREAD_RES))
+    if c.startswith("first server") else c for c in RES_CHANGES])
+def test_a_programs_own_res(lab, servers, change):
+    """A program that sets up _res itself: glibc's lookups use it as set."""
+    lab.write_etc("resolv.conf", f"nameserver {DNS4}\nsearch corp.test\n{FAST}")
+    lookups = lookups_for(["dns-dual.test", "host", "alias3.test"], ["no hints", "stream"])
+    assert_same(lab, lookups, resolve=(), PROBE_SETUP=res_setup(*RES_CHANGES[change]))
+
