@@ -108,6 +108,7 @@ if threads:
         t.join()
 else:
     out = run(lookups)
+exec(os.environ.get("PROBE_TEARDOWN", ""))
 print(json.dumps(out))
 """
 
@@ -911,12 +912,67 @@ def test_hosts_file_changed_between_lookups(lab, hosts):
     names = ["late-h.test", "gone-h.test"]
     lookups = [*lookups_for(names, ["stream"]), Look(["!", edit, None, "edit"]),
                *lookups_for(names, ["stream"])]
+    assert_same_in_turn(lab, lookups, {hosts: text})
+
+
+def assert_same_in_turn(lab, lookups, files):
+    """assert_same for lookups that change files: the three ways one after
+    the other, each starting from files ({path: text})."""
     got = {}
     try:
         for mode, env in MODES.items():
-            hosts.write_text(text)
+            for path, text in files.items():
+                path.write_text(text)
             got[mode] = probe_one(lab, lookups, env is not None, env or {})
     finally:
-        hosts.write_text(text)
+        for path, text in files.items():
+            path.write_text(text)
     diffs = differences(lookups, got)
     assert not diffs, "\n".join(diffs)
+
+
+def test_resolver_files_changed_between_lookups(lab, dns):
+    """resolv.conf and nsswitch.conf rewritten by the program between
+    lookups: glibc sees each change at the next lookup."""
+    resolv = f"nameserver {DNS4}\n{FAST}"
+    nss = "hosts: files dns\n"
+    files = {lab.write_etc("resolv.conf", resolv): resolv,
+             lab.write_etc("nsswitch.conf", nss): nss}
+    edits = [f"open('/etc/resolv.conf', 'w').write({resolv + 'search corp.test' + chr(10)!r})",
+             f"open('/etc/resolv.conf', 'w').write({'nameserver ' + SF4 + chr(10) + FAST!r})",
+             f"open('/etc/resolv.conf', 'w').write({resolv!r})",
+             "open('/etc/nsswitch.conf', 'w').write('hosts: files\\n')",
+             f"open('/etc/nsswitch.conf', 'w').write({nss!r})"]
+    lookups = lookups_for(["host", "dns-dual.test"], ["stream"])
+    for edit in edits:
+        lookups += [Look(["!", edit, None, "edit"]),
+                    *lookups_for(["host", "dns-dual.test"], ["stream"])]
+    assert_same_in_turn(lab, lookups, files)
+
+
+# ------------------------------------------------ an unquiet process
+
+HOSTILE = {
+    # a signal every half millisecond, its handler installed without
+    # SA_RESTART: every wait of the lookup is interrupted, over and over
+    "signal storm": "import signal\n"
+                    "signal.signal(signal.SIGALRM, lambda *a: None)\n"
+                    "signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)\n",
+    # descriptors above FD_SETSIZE in use: the lookup's sockets get high numbers
+    "1100 descriptors": "import resource\n"
+                        "resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))\n"
+                        "keep = [os.open('/dev/null', os.O_RDONLY) for _ in range(1100)]\n",
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_unquiet_process(lab, servers, kind):
+    """Answers, and the time a silent first server costs, as glibc's."""
+    lab.write_etc("resolv.conf", f"nameserver {SILENT6}\nnameserver {DNS4}\n"
+                  "search corp.test\noptions timeout:1 attempts:1\n")
+    lookups = lookups_for(["dns-dual.test", "host"], ["stream"])
+    got = assert_same(lab, lookups, resolve=(), PROBE_SETUP=HOSTILE[kind],
+                      PROBE_TEARDOWN="signal.setitimer(signal.ITIMER_REAL, 0)\n"
+                      if kind == "signal storm" else "")
+    for (stub, stub_secs), (_, plain_secs) in zip(got["stub"], got["plain"]):
+        assert abs(stub_secs - plain_secs) < 0.5 * SLACK, (stub_secs, plain_secs)
