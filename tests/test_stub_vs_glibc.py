@@ -348,6 +348,16 @@ ZONE_DIFF.update({
     "big-udp.test": raw_pair("big-udp.test",
                              [rr(A, v4(f"198.51.100.{i}")) for i in range(1, 61)],
                              [rr(AAAA, v6(f"2001:db8:2::{i:x}")) for i in range(1, 61)]),
+    "edge-udp.test": raw_pair("edge-udp.test",  # the stub's bound: 64 a family
+                              [rr(A, v4(f"198.51.100.{i}")) for i in range(1, 65)],
+                              [rr(AAAA, v6(f"2001:db8:2::{i:x}")) for i in range(1, 65)]),
+    "huge-udp.test": raw_pair("huge-udp.test",  # 4.5 kB datagrams, no TC
+                              [rr(A, v4(f"198.51.100.{i}")) for i in range(1, 201)],
+                              [rr(AAAA, v6(f"2001:db8:2::{i:x}")) for i in range(1, 161)]),
+    "split-alias.test": raw_pair(
+        "split-alias.test",
+        [rr(CNAME, wire_name("t-a.test")), rr(A, v4("192.0.2.110"), "t-a.test")],
+        [rr(CNAME, wire_name("t-b.test")), rr(AAAA, v6("2001:db8::110"), "t-b.test")]),
     "bigger-udp.test": raw_pair("bigger-udp.test",
                                 [rr(A, v4(f"198.51.100.{i}")) for i in range(1, 71)],
                                 [rr(AAAA, v6(f"2001:db8:2::{i:x}")) for i in range(1, 71)]),
@@ -490,7 +500,9 @@ NAME_GROUPS = {
                  "_sip._udp.test", "xn--bcher-kva.test", "XN--BCHER-KVA.test"],
     "lengths": [LONG_LABEL, NAME_253, NAME_253 + ".", NAME_254, LABEL_64],
     "bad names": ["bad!name.test", "sp ace.test", "-lead.test", "trail-.test", "a..b.test",
-                  ".", "", "..", "b\u00fccher.test", "tab\tname.test", ".dns-dual.test"],
+                  ".", "", "..", "b\u00fccher.test", "tab\tname.test", ".dns-dual.test",
+                  "dns\\-dual.test", "a\\.b.test", "dns-dua\\108.test",
+                  "dns-dual.test\n"],
     "aliases": ["alias1.test", "alias3.test", "alias-multi.test", "alias-v4.test",
                 "alias-nx.test", "alias-loop.test", "alias-servfail.test",
                 "alias-under.test", "alias-ttl0.test", "alias-odd.test", "chain0.test",
@@ -503,7 +515,8 @@ NAME_GROUPS = {
                 "nx-with-answer.test", "short-count.test", "trailing-bytes.test",
                 "additional.test", "raw-alias.test", "alias-after.test",
                 "question-case.test", "owner-not-target.test", "two-cnames.test",
-                "ttl-high.test", "zero-address.test", "loopback-dns.test"],
+                "ttl-high.test", "zero-address.test", "loopback-dns.test",
+                "split-alias.test"],
     "errors": ["nx.test", "nodata.test", "servfail.test", "refused.test",
                "aaaa-servfail.test", "aaaa-nx.test", "lame.test", "a-nx.test",
                "a-servfail.test", "notimp.test", "formerr.test", "yxdomain.test"],
@@ -512,7 +525,7 @@ NAME_GROUPS = {
 # many entries: fewer hints
 BIG_GROUPS = {
     "many": ["fit.test", "over.test", "huge.test", "trunc.test"],
-    "big udp": ["big-udp.test", "bigger-udp.test"],
+    "big udp": ["big-udp.test", "edge-udp.test", "bigger-udp.test", "huge-udp.test"],
 }
 
 STUB_SAYS_NUMBER_IS_A_NAME = (
@@ -533,7 +546,13 @@ SYSTEM_CANONNAME = (
     "the interleaved answer has ai_canonname on the first entry of both families "
     "(glibc: the first entry only)")
 
+STUB_TWO_TRAILING_DOTS = (
+    "stub defect: 'dns-dual.test..' is no name for glibc (EAI_NONAME); the stub drops "
+    "one trailing dot (stub.c add_candidate), scio_dns_query the other, and the "
+    "stub answers for dns-dual.test")
+
 KNOWN = {
+    "two trailing dots": (["dns-dual.test..", "alias3.test.."], STUB_TWO_TRAILING_DOTS),
     "numbers": (["127.1", "1.2.3", "0x7f.1", "2130706433"], STUB_SAYS_NUMBER_IS_A_NAME),
     "digits and dots": (["1.2.3.4.5"], SYSTEM_DIGITS_DOTS),
     "other class": (["chaos-class.test"], SYSTEM_OTHER_CLASS),
@@ -620,6 +639,7 @@ RESOLV = {
     "long search line": f"nameserver {DNS4}\nsearch {'s' * 60}.test {'t' * 60}.test "
                         f"{'u' * 60}.test {'v' * 60}.test corp.test\n{FAST}",
     "mixed-case search": f"nameserver {DNS4}\nsearch CORP.Test\n{FAST}",
+    "search past 253": f"nameserver {DNS4}\nsearch {NAME_253[:200]} corp.test\n{FAST}",
     "trust-ad": f"nameserver {DNS4}\nsearch corp.test\n{FAST}options trust-ad\n",
     "edns0": f"nameserver {DNS4}\n{FAST}options edns0\n",
     "rotate": f"nameserver {DNS4}\nnameserver {DNS6}\n{FAST}options rotate\n",
@@ -706,6 +726,8 @@ SILENCES = {  # resolv.conf, name, the error or None for addresses
     "silent then no such name": (f"nameserver {SILENT6}\nnameserver {DNS4}\n{FAST}",
                                  "nx.test", socket.EAI_NONAME),
     "an IPv4 number, silent server": (f"nameserver {SILENT6}\n{FAST}", "127.1", None),
+    "three servers silent": (f"nameserver {SILENT6}\nnameserver {DNS6}\nnameserver {DNS4}\n"
+                             f"{FAST}", "silent.test", socket.EAI_AGAIN),
 }
 STUB_WAITS_TWICE = (
     "stub defect: after waiting out a silent first server the stub leaves the "
