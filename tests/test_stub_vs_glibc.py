@@ -33,6 +33,7 @@ import pytest
 
 import netlab
 
+from conftest import _unavailable
 from scio_testlib import PY, SLACK, run_scio
 from test_dnsserver import DNS4, DNS6, SCRIPT, ZONE
 
@@ -425,13 +426,23 @@ def start_server(lab, tmp_path, zone, *addrs):
     return proc
 
 
+RESOLV_PLAIN = f"nameserver {DNS4}\noptions timeout:1 attempts:1\n"
+
+
 @pytest.fixture
-def dns(lab, tmp_path):
-    proc = start_server(lab, tmp_path, ZONE_DIFF, DNS4, DNS6)
-    lab.write_etc("resolv.conf", f"nameserver {DNS4}\noptions timeout:1 attempts:1\n")
-    lab.tmp = tmp_path
-    yield proc
-    assert proc.poll() is None, "the DNS server died"
+def lab(slab):
+    """This module's shared lab (slab), its resolv.conf the plain one and
+    its other files as the lab made them, again after the test."""
+    etc = netlab.NETNS_ETC / slab.cli
+    saved = {name: (etc / name).read_text() if (etc / name).exists() else None
+             for name in ("hosts", "nsswitch.conf", "gai.conf")}
+    slab.write_etc("resolv.conf", RESOLV_PLAIN)
+    yield slab
+    for name, text in saved.items():
+        if text is None:
+            (etc / name).unlink(missing_ok=True)
+        else:
+            (etc / name).write_text(text)
 
 
 # --------------------------------------------------------------- hints
@@ -560,16 +571,16 @@ KNOWN = {
 
 
 @pytest.mark.parametrize("group", list(NAME_GROUPS))
-def test_names_with_every_hint(lab, dns, group):
+def test_names_with_every_hint(lab, group):
     assert_same(lab, lookups_for(NAME_GROUPS[group]))
 
 
 @pytest.mark.parametrize("group", list(BIG_GROUPS))
-def test_many_addresses(lab, dns, group):
+def test_many_addresses(lab, group):
     assert_same(lab, lookups_for(BIG_GROUPS[group], FEW_HINTS))
 
 
-def test_slow_family(lab, dns):
+def test_slow_family(lab):
     """200 ms late, with the longest Resolution Delay (PATIENT) waited for.
     (With the default 50 ms the shim gives the early family alone, as
     RFC 8305 section 3 asks: by design, not a difference.)"""
@@ -579,18 +590,18 @@ def test_slow_family(lab, dns):
 @pytest.mark.parametrize("group", [
     pytest.param(g, marks=pytest.mark.xfail(strict=True, reason=why))
     for g, (_, why) in KNOWN.items()])
-def test_known_differences(lab, dns, group):
+def test_known_differences(lab, group):
     assert_same(lab, lookups_for(KNOWN[group][0]))
 
 
 @pytest.mark.xfail(strict=True, reason=SYSTEM_CANONNAME)
-def test_canonname(lab, dns):
+def test_canonname(lab):
     names = ["dns-dual.test", "multi-dual.test", "alias3.test", "v4only-dns.test",
              "Dns-Dual.TEST.", "nx.test"]
     assert_same(lab, lookups_for(names, CANON_HINTS))
 
 
-def test_canonname_apart_from_the_second_family(lab, dns):
+def test_canonname_apart_from_the_second_family(lab):
     """What AI_CANONNAME gives but for the duplicated name: the entries and
     the name on the first entry."""
     names = ["dns-dual.test", "multi-dual.test", "alias3.test", "v4only-dns.test",
@@ -613,14 +624,25 @@ SILENT6, CLOSED6 = "2001:db8::11", "2001:db8::12"  # never answers; no server
 FAST = "options timeout:1 attempts:1\n"
 
 
-@pytest.fixture
-def servers(lab, dns, tmp_path):
-    """Besides the lab's DNS server: one that answers SERVFAIL to every
-    query, one REFUSED, one nothing; and nothing on CLOSED6's port 53."""
-    procs = [start_server(lab, tmp_path, {"$default": {"mode": mode}}, addr)
-             for mode, addr in [("servfail", SF4), ("refused", RF4), ("drop", SILENT6)]]
-    yield
-    assert all(p.poll() is None for p in procs), "a DNS server died"
+@pytest.fixture(scope="module")
+def slab(_lab_session, tmp_path_factory):
+    """One lab for this module's resolv.conf tests, with the lab's DNS
+    server and, besides it, one that answers SERVFAIL to every query, one
+    REFUSED, one nothing; and nothing on CLOSED6's port 53.  (A lab and
+    four servers for each of these tests would be most of their time.)"""
+    try:
+        lab = netlab.Lab()
+    except (netlab.LabError, OSError) as e:
+        _unavailable(str(e))
+    try:
+        lab.tmp = tmp_path_factory.mktemp("stub-vs-glibc")
+        procs = [start_server(lab, lab.tmp, ZONE_DIFF, DNS4, DNS6)]
+        procs += [start_server(lab, lab.tmp, {"$default": {"mode": mode}}, addr)
+                  for mode, addr in [("servfail", SF4), ("refused", RF4), ("drop", SILENT6)]]
+        yield lab
+        assert all(p.poll() is None for p in procs), "a DNS server died"
+    finally:
+        lab.close()
 
 
 RESOLV = {
@@ -693,21 +715,21 @@ SPLIT_TOO = {"search ndots:5": {"dns-dual.test"}, "search ndots:16": {"dns-dual.
 
 
 @pytest.mark.parametrize("variant", list(RESOLV))
-def test_resolv_conf(lab, servers, variant):
+def test_resolv_conf(slab, variant):
     """stub == plain and stub == system for every name but the split ones
     (SYSTEM_SPLIT_SEARCH), which the system path gets wrong."""
-    lab.write_etc("resolv.conf", RESOLV[variant])
+    slab.write_etc("resolv.conf", RESOLV[variant])
     split = SPLIT_NAMES | SPLIT_TOO.get(variant, set())
-    assert_same(lab, lookups_for(SEARCH_NAMES, SEARCH_HINTS), resolve=(),
+    assert_same(slab, lookups_for(SEARCH_NAMES, SEARCH_HINTS), resolve=(),
                 not_system=split if variant not in STUB_LEAVES_SEARCH else (),
                 not_plain=split if variant in STUB_LEAVES_SEARCH else ())
 
 
 @pytest.mark.xfail(strict=True, reason=SYSTEM_SPLIT_SEARCH)
 @pytest.mark.parametrize("variant", ["search ndots:1", "seven search domains"])
-def test_resolv_conf_split_search(lab, servers, variant):
-    lab.write_etc("resolv.conf", RESOLV[variant])
-    assert_same(lab, lookups_for(sorted(SPLIT_NAMES), ["stream"]))
+def test_resolv_conf_split_search(slab, variant):
+    slab.write_etc("resolv.conf", RESOLV[variant])
+    assert_same(slab, lookups_for(sorted(SPLIT_NAMES), ["stream"]))
 
 
 # --------------------------------------------------- silence, timing
@@ -721,7 +743,7 @@ SILENCES = {  # resolv.conf, name, the error or None for addresses
                              "dns-dual.test", socket.EAI_AGAIN),
     "dropped by both servers": (f"nameserver {DNS4}\nnameserver {DNS6}\n{FAST}",
                                 "silent.test", socket.EAI_AGAIN),
-    "silent search list": (f"nameserver {SILENT6}\nsearch corp.test lab.test\n{FAST}",
+    "silent search list": (f"nameserver {SILENT6}\nsearch corp.test slab.test\n{FAST}",
                            "host", socket.EAI_AGAIN),
     "silent then no such name": (f"nameserver {SILENT6}\nnameserver {DNS4}\n{FAST}",
                                  "nx.test", socket.EAI_NONAME),
@@ -741,16 +763,16 @@ STUB_WAITS_TWICE = (
     pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=STUB_SAYS_NUMBER_IS_A_NAME))
     if c == "an IPv4 number, silent server" else c
     for c in SILENCES])
-def test_silence_takes_glibcs_time(lab, servers, case):
+def test_silence_takes_glibcs_time(slab, case):
     """Default Resolution Delay here: the lookups only wait for servers."""
     text, name, error = SILENCES[case]
-    lab.write_etc("resolv.conf", text)
+    slab.write_etc("resolv.conf", text)
     lookups = [Look([name, *H["stream"], "stream"])]
     got = {}
 
     def one(mode):
         env = {} if mode == "stub" else {"SCIO_RESOLVER": "system"}
-        return probe_one(lab, lookups, mode != "plain", env)
+        return probe_one(slab, lookups, mode != "plain", env)
     with ThreadPoolExecutor(3) as pool:
         got = dict(zip(MODES, pool.map(one, MODES)))
     diffs = differences(lookups, got)
@@ -798,22 +820,22 @@ def threads_per_lookup(lab, tmp_path, names, **env):
             for name, part in zip(names, parts)}
 
 
-def test_the_stub_answers_these_itself(lab, dns, tmp_path):
+def test_the_stub_answers_these_itself(lab, tmp_path):
     threads = threads_per_lookup(lab, tmp_path, STUB_TAKES)
     assert [n for n, t in threads.items() if t] == []
 
 
 # ------------------------------------------ threads, a program's own _res
 
-def test_threads_get_what_one_thread_gets(lab, servers):
+def test_threads_get_what_one_thread_gets(slab):
     """Eight threads making the same lookups at once get each what a
     single thread gets."""
-    lab.write_etc("resolv.conf", RESOLV["search ndots:1"])
+    slab.write_etc("resolv.conf", RESOLV["search ndots:1"])
     names = ["dns-dual.test", "alias3.test", "dup.test", "fit.test", "host", "nx.test",
              "mixed-types.test", "big-udp.test", "multi-dual.test", "nodata.test"]
     lookups = lookups_for(names, ["no hints", "stream", "dgram domain"])
-    single = assert_same(lab, lookups)["stub"]
-    many = probe_one(lab, lookups, True, PATIENT, PROBE_THREADS="8")
+    single = assert_same(slab, lookups)["stub"]
+    many = probe_one(slab, lookups, True, PATIENT, PROBE_THREADS="8")
     for thread in many:
         diffs = differences(lookups, {"stub": thread, "system": single, "plain": single})
         assert not diffs, "\n".join(diffs)
@@ -851,11 +873,11 @@ SYSTEM_THREAD_RES = (
 @pytest.mark.parametrize("change", [
     pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=SYSTEM_THREAD_RES))
     if c.startswith("first server") else c for c in RES_CHANGES])
-def test_a_programs_own_res(lab, servers, change):
+def test_a_programs_own_res(slab, change):
     """A program that sets up _res itself: glibc's lookups use it as set."""
-    lab.write_etc("resolv.conf", f"nameserver {DNS4}\nsearch corp.test\n{FAST}")
+    slab.write_etc("resolv.conf", f"nameserver {DNS4}\nsearch corp.test\n{FAST}")
     lookups = lookups_for(["dns-dual.test", "host", "alias3.test"], ["no hints", "stream"])
-    assert_same(lab, lookups, resolve=(), PROBE_SETUP=res_setup(*RES_CHANGES[change]))
+    assert_same(slab, lookups, resolve=(), PROBE_SETUP=res_setup(*RES_CHANGES[change]))
 
 
 
@@ -872,7 +894,7 @@ GAI_CONF = {  # the stub sorts only with glibc's built-in tables
 
 
 @pytest.mark.parametrize("variant", list(GAI_CONF))
-def test_gai_conf(lab, dns, variant):
+def test_gai_conf(lab, variant):
     lab.write_etc("gai.conf", GAI_CONF[variant])
     names = ["sorted.test", "prefix.test", "multi-dual.test", "dup.test", "fit.test"]
     assert_same(lab, lookups_for(names, ["no hints", "stream", "v4mapped all"]))
@@ -905,7 +927,7 @@ HOSTS_NAMES = [f"{n}-h.test" for n in ["alias-only", "canonical", "upper", "dott
 
 
 @pytest.fixture
-def hosts(lab, dns):
+def hosts(lab):
     path = lab.write_etc("hosts", netlab.Lab._hosts_text(()) + HOSTS_LINES)
     return path
 
@@ -953,7 +975,7 @@ def assert_same_in_turn(lab, lookups, files):
     assert not diffs, "\n".join(diffs)
 
 
-def test_resolver_files_changed_between_lookups(lab, dns):
+def test_resolver_files_changed_between_lookups(lab):
     """resolv.conf and nsswitch.conf rewritten by the program between
     lookups: glibc sees each change at the next lookup."""
     resolv = f"nameserver {DNS4}\n{FAST}"
@@ -988,12 +1010,12 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
-def test_unquiet_process(lab, servers, kind):
+def test_unquiet_process(slab, kind):
     """Answers, and the time a silent first server costs, as glibc's."""
-    lab.write_etc("resolv.conf", f"nameserver {SILENT6}\nnameserver {DNS4}\n"
-                  "search corp.test\noptions timeout:1 attempts:1\n")
+    slab.write_etc("resolv.conf", f"nameserver {SILENT6}\nnameserver {DNS4}\n"
+                   "search corp.test\noptions timeout:1 attempts:1\n")
     lookups = lookups_for(["dns-dual.test", "host"], ["stream"])
-    got = assert_same(lab, lookups, resolve=(), PROBE_SETUP=HOSTILE[kind],
+    got = assert_same(slab, lookups, resolve=(), PROBE_SETUP=HOSTILE[kind],
                       PROBE_TEARDOWN="signal.setitimer(signal.ITIMER_REAL, 0)\n"
                       if kind == "signal storm" else "")
     for (stub, stub_secs), (_, plain_secs) in zip(got["stub"], got["plain"]):
