@@ -1020,3 +1020,43 @@ def test_unquiet_process(slab, kind):
                       if kind == "signal storm" else "")
     for (stub, stub_secs), (_, plain_secs) in zip(got["stub"], got["plain"]):
         assert abs(stub_secs - plain_secs) < 0.5 * SLACK, (stub_secs, plain_secs)
+
+
+# -------------------------------------------- the client's own addresses
+
+SPARE_LINK = ["ip link add spare0 type veth peer name spare1", "ip link set spare0 up",
+              "ip link set spare1 up"]
+ADDRESSES = {  # ip commands in the client ns: what AI_ADDRCONFIG looks at
+    "IPv6 only": ["ip -4 addr flush dev veth0"],
+    "IPv4 and link-local IPv6": ["ip -6 addr flush dev veth0 scope global"],
+    "IPv4 and deprecated IPv6": ["ip -6 addr change 2001:db8::2/64 dev veth0 preferred_lft 0"],
+    "IPv4 and a ULA elsewhere": ["ip -6 addr flush dev veth0 scope global", *SPARE_LINK,
+                                 "ip -6 addr add fd00::2/64 dev spare0 nodad"],
+    "IPv6 and IPv4 elsewhere": ["ip -4 addr flush dev veth0", *SPARE_LINK,
+                                "ip addr add 10.9.8.7/24 dev spare0"],
+}
+
+
+SYSTEM_V6_ONLY = (
+    "system path: on a host with IPv6 addresses only, glibc turns AI_ADDRCONFIG's "
+    "AF_UNSPEC into AF_INET6, so AI_V4MAPPED (and a call without hints) gives an IPv4 "
+    "name's addresses as ::ffff:a.b.c.d, and a name with A records only is EAI_NODATA; "
+    "through the shim (the stub leaves it to the race) no mapped entries, EAI_NONAME")
+
+
+@pytest.mark.parametrize("variant", [
+    pytest.param(v, marks=pytest.mark.xfail(strict=True, reason=SYSTEM_V6_ONLY))
+    if v == "IPv6 only" else v for v in ADDRESSES])
+def test_client_addresses(make_lab, tmp_path, variant):
+    """AI_ADDRCONFIG (and no hints) ask glibc for the families the host
+    has addresses of; the stub must ask for the same or leave it."""
+    own = make_lab()
+    own.tmp = tmp_path
+    server = start_server(own, tmp_path, ZONE_DIFF, DNS4, DNS6)
+    own.write_etc("resolv.conf", f"nameserver {DNS6}\nnameserver {DNS4}\n{FAST}")
+    for cmd in ADDRESSES[variant]:
+        subprocess.run(["ip", "netns", "exec", own.cli, *cmd.split()], check=True)
+    names = ["dns-dual.test", "v4only-dns.test", "v6only-dns.test", "multi-dual.test", "nx.test"]
+    assert_same(own, lookups_for(names, ["no hints", "addrconfig", "addrconfig v4mapped",
+                                         "stream", "every stub flag"]), resolve=())
+    assert server.poll() is None
