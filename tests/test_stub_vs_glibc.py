@@ -34,7 +34,7 @@ import pytest
 import netlab
 
 from conftest import _unavailable
-from scio_testlib import PY, SLACK, run_scio
+from scio_testlib import PY, SLACK, TSAN, run_scio
 from test_dnsserver import DNS4, DNS6, SCRIPT, ZONE
 
 pytestmark = pytest.mark.lab(servers=None)
@@ -820,8 +820,11 @@ def threads_per_lookup(lab, tmp_path, names, **env):
             for name, part in zip(names, parts)}
 
 
+@pytest.mark.skipif(TSAN, reason="TSan's runtime starts threads of its own")
 def test_the_stub_answers_these_itself(lab, tmp_path):
-    threads = threads_per_lookup(lab, tmp_path, STUB_TAKES)
+    # the first lookup, from the hosts file, takes whatever a runtime starts
+    threads = threads_per_lookup(lab, tmp_path, ["localhost", *STUB_TAKES])
+    del threads["localhost"]
     assert [n for n, t in threads.items() if t] == []
 
 
@@ -1041,7 +1044,9 @@ SYSTEM_V6_ONLY = (
     "system path: on a host with IPv6 addresses only, glibc turns AI_ADDRCONFIG's "
     "AF_UNSPEC into AF_INET6, so AI_V4MAPPED (and a call without hints) gives an IPv4 "
     "name's addresses as ::ffff:a.b.c.d, and a name with A records only is EAI_NODATA; "
-    "through the shim (the stub leaves it to the race) no mapped entries, EAI_NONAME")
+    "through the shim (the stub leaves it to the race) no mapped entries, EAI_NONAME "
+    "(docs/DESIGN.md knows the race's EAI_NONAME; NAT64 mends it only where a prefix "
+    "is found, none here)")
 
 
 @pytest.mark.parametrize("variant", [
