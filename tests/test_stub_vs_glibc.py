@@ -419,7 +419,7 @@ def start_server(lab, tmp_path, zone, *addrs):
     """tests/dnsserver.py on port 53 of addrs in the server ns, quiet and
     without a stats file (writing it after every query would be most of
     the time these tests take)."""
-    path = tmp_path / f"zone{next(COUNTER)}.json"
+    path = tmp_path / ("zone.json" if addrs == (DNS4, DNS6) else f"zone{next(COUNTER)}.json")
     path.write_text(json.dumps(zone))
     listen = [arg for addr in addrs for arg in ("--listen", addr)]
     proc = lab.popen_server([PY, str(SCRIPT), *listen, "--port", "53", "--zone", str(path)],
@@ -643,6 +643,8 @@ def slab(_lab_session, tmp_path_factory):
     try:
         lab.tmp = tmp_path_factory.mktemp("stub-vs-glibc")
         procs = [start_server(lab, lab.tmp, ZONE_DIFF, DNS4, DNS6)]
+        lab.zone = lab.tmp / "zone.json"  # the main server's, as it was started
+        lab.zone.write_text(json.dumps(ZONE_DIFF))
         procs += [start_server(lab, lab.tmp, {"$default": {"mode": mode}}, addr)
                   for mode, addr in [("servfail", SF4), ("refused", RF4), ("drop", SILENT6)]]
         yield lab
@@ -982,6 +984,24 @@ def assert_same_in_turn(lab, lookups, files):
             path.write_text(text)
     diffs = differences(lookups, got)
     assert not diffs, "\n".join(diffs)
+    return got
+
+
+def test_answers_changed_between_lookups(lab):
+    """DNS's answers change (a failover, say) between two lookups of a
+    process: glibc keeps no answer, the next lookup has the new ones."""
+    changed = dict(ZONE_DIFF)
+    changed["dns-dual.test"] = {"A": ["198.51.100.99"], "AAAA": ["2001:db8:99::99"]}
+    changed["v4only-dns.test"] = {"AAAA": ["2001:db8:99::98"]}
+    changed["alias1.test"] = {"CNAME": "multi-dual.test."}
+    edit = (f"import json; open({str(lab.zone) + '.new'!r}, 'w').write({json.dumps(changed)!r}); "
+            f"os.replace({str(lab.zone) + '.new'!r}, {str(lab.zone)!r})")
+    names = ["dns-dual.test", "v4only-dns.test", "alias1.test"]
+    lookups = [*lookups_for(names, ["no hints"]), Look(["!", edit, None, "edit"]),
+               *lookups_for(names, ["no hints"])]
+    got = assert_same_in_turn(lab, lookups, {lab.zone: json.dumps(ZONE_DIFF)})
+    before, after = got["stub"][0][0], got["stub"][4][0]
+    assert "c6336463" in " ".join(after) and "c6336463" not in " ".join(before), (before, after)
 
 
 def test_resolver_files_changed_between_lookups(lab):
