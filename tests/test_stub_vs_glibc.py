@@ -376,6 +376,9 @@ ZONE_DIFF.update({
     "dns-dual.test.corp.test": {"A": ["192.0.2.87"]},
     "nxsearch.lab.test": {"mode": "servfail"},
     "alias1.corp.test": {"CNAME": "host.lab.test."},
+    "nd.corp.test": {"A": [], "AAAA": []},     # no data, then found further down
+    "nd.lab.test": {"A": ["192.0.2.88"], "AAAA": ["2001:db8::88"]},
+    "sf.corp.test": {"A": ["192.0.2.89"], "AAAA_mode": "servfail"},
     **{f"chain{i}.test": {"CNAME": f"chain{i + 1}.test."} for i in range(10)},
     "chain10.test": {"A": ["192.0.2.90"], "AAAA": ["2001:db8::90"]},
     "alias-long.test": {"CNAME": NAME_253 + "."},
@@ -703,7 +706,7 @@ RESOLV = {
 }
 SEARCH_NAMES = ["host", "HOST", "v4", "www.host", "host.corp.test", "dns-dual.test",
                 "dns-dual.test.", "host.", "nxname", "nxsearch", "alias1", "nodata.test",
-                "alias3.test"]
+                "alias3.test", "nd", "sf"]
 SEARCH_HINTS = ["no hints", "stream", "dgram domain", "inet6 v4mapped"]
 
 
