@@ -702,6 +702,10 @@ RESOLV = {
     "servfail everywhere": f"nameserver {SF4}\nnameserver {RF4}\n{FAST}",
     "closed port only": f"nameserver {CLOSED6}\n{FAST}",
     "no nameserver line": f"search corp.test\n{FAST}",
+    "v4-mapped server": f"nameserver ::ffff:{DNS4}\n{FAST}",
+    "bracketed server": f"nameserver [{DNS6}]\nnameserver {DNS4}\n{FAST}",
+    "unspecified server": f"nameserver 0.0.0.0\nnameserver {DNS4}\n{FAST}",
+    "loopback server": f"nameserver ::1\nnameserver {DNS6}\n{FAST}",
     "empty file": "",
 }
 SEARCH_NAMES = ["host", "HOST", "v4", "www.host", "host.corp.test", "dns-dual.test",
