@@ -41,7 +41,21 @@ Names are case-insensitive, a trailing dot is optional.  Modes, per type T
     notimp     RCODE 4        refused   RCODE 5
     truncate   over UDP: an empty answer with TC=1; over TCP: like answer
 
-A name not in the zone gets NXDOMAIN.  Query type ANY gets NOTIMP, a class
+A name with CNAME records is an alias (RFC 1034 section 3.6.2): a query
+for another type gets the CNAME record, then, as a recursive server gives
+it, the target's answer for that type (followed through the zone, up to 16
+aliases; a loop ends there), all in the answer section.  A target not in
+the zone makes the answer NXDOMAIN (with the chain); the target's mode
+(servfail, drop, ...) applies to the whole answer.
+
+Crafted replies: "raw" (every type) or "T_raw" (type T), a hex string, is
+sent instead of the reply the server would build, as it is (over UDP with
+no size limit and no TC bit added), only its first two bytes replaced by
+the query's ID.  Modes and delays still apply; raw is used where the
+answer would be.
+
+A name not in the zone gets NXDOMAIN, unless the zone has a "$default"
+entry (an object like a name's): then that entry answers for it.  Query type ANY gets NOTIMP, a class
 other than IN gets REFUSED, an opcode other than QUERY gets NOTIMP.  A
 delayed answer never holds up another query (UDP: a timer thread per
 answer; TCP: a thread per connection).  An EDNS0 query gets an OPT back
@@ -125,18 +139,18 @@ def compile_zone(data) -> dict:
     default_ttl = _ttl(data.get("$ttl", DEFAULT_TTL), "$ttl")
     zone = {}
     for name, spec in data.items():
-        if name.startswith("$"):
+        if name.startswith("$") and name != "$default":
             continue
         if not isinstance(spec, dict):
             raise ZoneError(f"{name}: want an object, got {spec!r}")
         entry = {"ttl": default_ttl, "rdata": {}, "mode": {None: "answer"},
-                 "delay": {None: 0.0}}
+                 "delay": {None: 0.0}, "raw": {}}
         for key, val in spec.items():
             try:
                 _compile_key(entry, key, val)
             except (ValueError, TypeError, dns.exception.DNSException) as e:
                 raise ZoneError(f"{name}: {key}: {e}") from None
-        zone[norm_name(name)] = entry
+        zone[None if name == "$default" else norm_name(name)] = entry
     return zone
 
 
@@ -147,12 +161,18 @@ def _compile_key(entry, key, val):
         entry["mode"][_qtype(key[:-5])] = _mode(val)
     elif key == "delay_ms" or key.endswith("_delay_ms"):
         entry["delay"][_qtype(key[:-9])] = _delay(val)
+    elif key == "raw" or key.endswith("_raw"):
+        raw = bytes.fromhex(val) if isinstance(val, str) else b""
+        if len(raw) < 2:
+            raise ZoneError("want the hex of a whole reply")
+        entry["raw"][_qtype(key[:-4])] = raw
     else:
         texts = [val] if isinstance(val, str) else val
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             raise ZoneError("want a list of records in presentation format")
         qtype = _qtype(key)
-        entry["rdata"][qtype] = [dns.rdata.from_text(IN, qtype, t, dns.name.root)
+        entry["rdata"][qtype] = [dns.rdata.from_text(IN, qtype, t, dns.name.root,
+                                                   relativize=False)
                                  for t in texts]
 
 
@@ -266,32 +286,61 @@ def parse_query(msg: bytes):
 def decide(zone: dict, q) -> tuple[str, float, list, int]:
     """What to do with q: (action, delay_s, rdata, ttl); action is a key
     of RCODES (nxdomain also for a name not in the zone)."""
+    action, delay, rdata, ttl, _, _ = decide_full(zone, q)
+    return action, delay, rdata, ttl
+
+
+CNAME_HOPS = 16
+
+
+def decide_full(zone: dict, q):
+    """decide(), and also the aliases followed (a list of (owner name,
+    CNAME rdata, ttl)) and the crafted reply to send (bytes or None)."""
     question = q.question[0]
     if q.opcode() != dns.opcode.QUERY or question.rdtype == dns.rdatatype.ANY:
-        return "notimp", 0.0, [], 0
+        return "notimp", 0.0, [], 0, [], None
     if question.rdclass != IN:
-        return "refused", 0.0, [], 0
-    entry = zone.get(norm_name(question.name.to_text()))
-    if entry is None:
-        return "nxdomain", 0.0, [], 0
+        return "refused", 0.0, [], 0, [], None
     qtype = question.rdtype
+    name = question.name
+    chain = []
+    entry = zone.get(norm_name(name.to_text()), zone.get(None))
+    while (entry is not None and qtype != dns.rdatatype.CNAME
+           and entry["rdata"].get(dns.rdatatype.CNAME) and len(chain) < CNAME_HOPS):
+        target = entry["rdata"][dns.rdatatype.CNAME][0].target.derelativize(dns.name.root)
+        chain.append((name, target, entry["ttl"]))
+        name = target
+        entry = zone.get(norm_name(name.to_text()), zone.get(None))
+    if entry is None:
+        return "nxdomain", 0.0, [], 0, chain, None
     mode = entry["mode"].get(qtype, entry["mode"][None])
     delay = entry["delay"].get(qtype, entry["delay"][None])
     rdata = entry["rdata"].get(qtype, []) if mode in ("answer", "truncate") else []
-    return mode, delay, rdata, entry["ttl"]
+    if chain and rdata:
+        rdata = [(name, rd) for rd in rdata]
+    raw = entry["raw"].get(qtype, entry["raw"].get(None)) if not chain else None
+    if mode not in ("answer", "nodata"):
+        raw = None
+    return mode, delay, rdata, entry["ttl"], chain, raw
 
 
-def build_response(q, rcode, rdata=(), ttl=DEFAULT_TTL, tc=False):
+def build_response(q, rcode, rdata=(), ttl=DEFAULT_TTL, tc=False, chain=()):
+    """chain: aliases (owner, CNAME rdata, ttl) put first in the answer;
+    with a chain rdata holds (owner, rdata) pairs."""
     r = dns.message.make_response(q, recursion_available=True,
                                   our_payload=EDNS_PAYLOAD)
     r.flags |= dns.flags.AA | (dns.flags.TC if tc else 0)
     r.set_rcode(rcode)
-    if rdata:
-        question = q.question[0]
-        rrset = r.find_rrset(r.answer, question.name, IN, question.rdtype,
-                             create=True)
-        for rd in rdata:
-            rrset.add(rd, ttl)
+    question = q.question[0]
+    for owner, target, cttl in chain:
+        rrset = r.find_rrset(r.answer, owner, IN, dns.rdatatype.CNAME, create=True)
+        rrset.add(dns.rdata.from_text(IN, dns.rdatatype.CNAME, target.to_text()), cttl)
+    for rd in rdata:
+        owner = question.name
+        if chain:
+            owner, rd = rd
+        rrset = r.find_rrset(r.answer, owner, IN, question.rdtype, create=True)
+        rrset.add(rd, ttl)
     return r
 
 
@@ -301,15 +350,17 @@ def respond(zone: dict, msg: bytes, proto: str = "udp"):
     q = parse_query(msg)
     if q is None:
         return None, "ignore", 0.0, None
-    action, delay, rdata, ttl = decide(zone, q)
+    action, delay, rdata, ttl, chain, raw = decide_full(zone, q)
     if action == "drop":
         return q, action, delay, None
+    if raw is not None:
+        return q, "raw", delay, msg[:2] + raw[2:]
     if action == "truncate" and proto == "udp":
         return q, action, delay, build_response(q, 0, tc=True).to_wire()
     limit = 65535
     if proto == "udp":
         limit = max(512, q.payload) if q.edns >= 0 else 512
-    response = build_response(q, RCODES[action], rdata, ttl)
+    response = build_response(q, RCODES[action], rdata, ttl, chain=chain)
     try:  # records in the zone's order, which tests count on
         wire = response.to_wire(max_size=limit, want_shuffle=False)
     except dns.exception.TooBig:

@@ -331,6 +331,41 @@ def test_zone_validation_without_network():
     assert list(z) == ["x.test"] and z["x.test"]["ttl"] == 5
 
 
+
+def test_aliases_raw_replies_and_default_without_network():
+    """CNAMEs followed into the answer (a target outside the zone:
+    NXDOMAIN with the chain), crafted replies sent as they are but for
+    the ID, and "$default" for names the zone does not have."""
+    import dns.message
+    raw = "0000818000010000000000000161047465737400000100 01".replace(" ", "")
+    zone = dnsserver.compile_zone({
+        "a.test": {"CNAME": "B.test."}, "b.test": {"CNAME": "c.test"},
+        "c.test": {"A": ["192.0.2.10"]}, "x.test": {"CNAME": "gone.test."},
+        "loop.test": {"CNAME": "loop.test."}, "r.test": {"A_raw": raw}})
+
+    def answer(name, qtype):
+        q = make_query(name, qtype, qid=0x4242)
+        _, action, _, resp = dnsserver.respond(zone, q)
+        return action, resp, dns.message.from_wire(resp) if action != "raw" else None
+
+    _, _, m = answer("a.test", A)
+    assert [(str(r.name), r.rdtype, [str(x) for x in r]) for r in m.answer] == [
+        ("a.test.", 5, ["B.test."]), ("B.test.", 5, ["c.test."]),
+        ("c.test.", A, ["192.0.2.10"])]
+    _, _, m = answer("a.test", 5)  # the CNAME itself when asked for
+    assert [str(x) for x in m.answer[0]] == ["B.test."] and len(m.answer) == 1
+    _, _, m = answer("x.test", AAAA)
+    assert m.rcode() == 3 and len(m.answer) == 1
+    _, _, m = answer("loop.test", A)
+    assert m.rcode() == 0 and m.answer[0].rdtype == 5
+    action, resp, _ = answer("r.test", A)
+    assert action == "raw" and resp == bytes.fromhex("4242" + raw[4:])
+    assert answer("r.test", AAAA)[2].rcode() == 0  # no raw for AAAA: the zone's answer
+    zone = dnsserver.compile_zone({"$default": {"mode": "refused"}, "x.test": {"A": []}})
+    assert answer("elsewhere.test", A)[2].rcode() == 5
+    assert answer("x.test", A)[2].rcode() == 0
+
+
 # ---------------------------------------------------- in the network lab
 
 
