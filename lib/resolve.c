@@ -481,17 +481,22 @@ static struct addrinfo *interleave(struct addrinfo *first, struct addrinfo *seco
 	return head;
 }
 
-/* AI_CANONNAME: the name belongs on the first node. */
+/* AI_CANONNAME: the name belongs on the first node alone, as glibc puts
+ * it (each family's lookup gave its own). */
 static void canonname_first(struct addrinfo *res)
 {
-	if (!res || res->ai_canonname)
+	if (!res)
 		return;
 	for (struct addrinfo *ai = res->ai_next; ai; ai = ai->ai_next) {
-		if (ai->ai_canonname) {
+		if (!ai->ai_canonname)
+			continue;
+		if (!res->ai_canonname)
 			res->ai_canonname = ai->ai_canonname;
-			ai->ai_canonname = NULL;
-			return;
-		}
+#ifdef __GLIBC__
+		else
+			free(ai->ai_canonname);  /* its own block (musl's is in the node's) */
+#endif
+		ai->ai_canonname = NULL;
 	}
 }
 
@@ -739,14 +744,15 @@ int scio_resolve_in_background(void (*job)(void *), void *arg)
 
 int scio_resolve_worth_racing(const char *node, const struct addrinfo *hints)
 {
-	unsigned char buf[sizeof(struct in6_addr)];
 	if (!node || !*node)
 		return 0;
 	if (hints && (hints->ai_family != AF_UNSPEC ||
 		      (hints->ai_flags & AI_NUMERICHOST)))
 		return 0;
-	if (strchr(node, ':') || inet_pton(AF_INET, node, buf) == 1)
-		return 0;  /* a literal (IPv6, maybe with a %scope, or IPv4) */
+	struct in_addr v4;
+	if (strchr(node, ':') || inet_aton(node, &v4) != 0)
+		return 0;  /* a literal: IPv6, maybe with a %scope, or IPv4 in any
+			      of the forms glibc reads (127.1, 0x7f.1, 2130706433) */
 	return !scio_hosts_has(node, scio_now_us());
 }
 

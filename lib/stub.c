@@ -145,6 +145,8 @@ static int list_candidates(const char *node, const struct scio_resconf *c, struc
 		dots += *p == '.';
 	size_t len = strlen(node);
 	int trailing_dot = len && node[len - 1] == '.';
+	if (len >= 2 && node[len - 2] == '.' && trailing_dot)
+		return -1;  /* an empty label: glibc fails it before asking */
 	cs->n = 0;
 	cs->root = -1;
 	cs->as_is_first = dots >= c->ndots || trailing_dot;

@@ -554,10 +554,6 @@ BIG_GROUPS = {
     "big udp": ["big-udp.test", "edge-udp.test", "bigger-udp.test", "huge-udp.test"],
 }
 
-STUB_SAYS_NUMBER_IS_A_NAME = (
-    "stub defect: glibc reads these as IPv4 numbers (inet_aton: '127.1', '1.2.3', "
-    "'0x7f.1', '2130706433'), the stub asks DNS for them and gives DNS's addresses "
-    "(scio_resolve_worth_racing checks inet_pton only)")
 SYSTEM_DIGITS_DOTS = (
     "system path: a name of digits and dots that is no IPv4 number ('1.2.3.4.5') "
     "is EAI_NONAME for glibc's AF_INET lookup (__nss_hostname_digits_dots) but "
@@ -567,19 +563,13 @@ SYSTEM_OTHER_CLASS = (
     "system path: glibc's AF_UNSPEC reader uses an A record of class CH in an IN "
     "answer, its per-family reader skips it; the race asks per family and the stub "
     "leaves such a reply to the race")
-SYSTEM_CANONNAME = (
-    "system path: with AI_CANONNAME each family's list keeps its canonical name, so "
-    "the interleaved answer has ai_canonname on the first entry of both families "
-    "(glibc: the first entry only)")
 
-STUB_TWO_TRAILING_DOTS = (
-    "stub defect: 'dns-dual.test..' is no name for glibc (EAI_NONAME); the stub drops "
-    "one trailing dot (stub.c add_candidate), scio_dns_query the other, and the "
-    "stub answers for dns-dual.test")
 
+FIXED = {  # differences this file found, fixed since
+    "two trailing dots": ["dns-dual.test..", "alias3.test.."],
+    "numbers": ["127.1", "1.2.3", "0x7f.1", "2130706433"],
+}
 KNOWN = {
-    "two trailing dots": (["dns-dual.test..", "alias3.test.."], STUB_TWO_TRAILING_DOTS),
-    "numbers": (["127.1", "1.2.3", "0x7f.1", "2130706433"], STUB_SAYS_NUMBER_IS_A_NAME),
     "digits and dots": (["1.2.3.4.5"], SYSTEM_DIGITS_DOTS),
     "other class": (["chaos-class.test"], SYSTEM_OTHER_CLASS),
 }
@@ -609,7 +599,14 @@ def test_known_differences(lab, group):
     assert_same(lab, lookups_for(KNOWN[group][0]))
 
 
-@pytest.mark.xfail(strict=True, reason=SYSTEM_CANONNAME)
+@pytest.mark.parametrize("group", list(FIXED))
+def test_fixed_differences(lab, group):
+    """Found here, fixed: IPv4 numbers in glibc's other forms are
+    literals (scio_resolve_worth_racing reads them with inet_aton), and a
+    name ending in two dots is no name (the stub leaves it to glibc)."""
+    assert_same(lab, lookups_for(FIXED[group]))
+
+
 def test_canonname(lab):
     names = ["dns-dual.test", "multi-dual.test", "alias3.test", "v4only-dns.test",
              "Dns-Dual.TEST.", "nx.test"]
@@ -774,16 +771,15 @@ SILENCES = {  # resolv.conf, name, the error or None for addresses
                              f"{FAST}", "silent.test", socket.EAI_AGAIN),
 }
 STUB_WAITS_TWICE = (
-    "stub defect: after waiting out a silent first server the stub leaves the "
-    "failure from the next one to glibc, which waits for the silent server again: "
-    "twice glibc's time")
+    "stub: after waiting out a silent first server the stub leaves the next "
+    "server's SERVFAIL to glibc (which then tries other servers and attempts as "
+    "its send_dg does), and glibc waits for the silent server again: twice "
+    "glibc's time, in a setup with two broken servers")
 
 
 @pytest.mark.parametrize("case", [
     pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=STUB_WAITS_TWICE))
-    if c in ("silent then servfail", "silent then no such name") else
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=STUB_SAYS_NUMBER_IS_A_NAME))
-    if c == "an IPv4 number, silent server" else c
+    if c == "silent then servfail" else c
     for c in SILENCES])
 def test_silence_takes_glibcs_time(slab, case):
     """Default Resolution Delay here: the lookups only wait for servers."""
@@ -963,14 +959,8 @@ def test_hosts_file(lab, hosts):
                 resolve=())
 
 
-STALE_HOSTS = (
-    "stub defect: scio looks at the hosts file at most once a second "
-    "(lib/hostsfile.c RECHECK_US), glibc at every lookup: a name added to it a "
-    "moment ago gets DNS's addresses from the stub (and, through the system path, "
-    "the file's A with DNS's AAAA)")
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_HOSTS)
 def test_hosts_file_changed_between_lookups(lab, hosts):
     """glibc reads the hosts file at every lookup: a name added a moment
     ago is the file's, a name removed is DNS's.  (The three ways one after
