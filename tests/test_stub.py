@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from scio_testlib import PY, SLACK, prog, run_scio
+from scio_testlib import PY, SAN, SLACK, prog, run_scio
 from test_dnsserver import DNS4, DNS6, Dns, ZONE
 
 STUB_ZONE = dict(ZONE)
@@ -78,6 +78,8 @@ def threads_and_sockets(lab, tmp_path, name, argv=None, **env):
                                            ("7000", 0), ("domain", socket.SOCK_DGRAM),
                                            ("-", 0)])
 def test_same_entries_as_the_system_lookup(lab, dns, name, port, socktype):
+    if SAN and (name, port, socktype) != ("multi-dual.test", "7000", 0):
+        pytest.skip("the sanitizer builds run one case: the comparison is the plain build's")
     stub, _ = entries(lab, name, port, socktype)
     system, _ = entries(lab, name, port, socktype, SCIO_RESOLVER="system")
     assert stub == system
@@ -92,6 +94,8 @@ def test_same_entries_as_the_system_lookup(lab, dns, name, port, socktype):
 def test_every_field_as_the_system_lookup(lab, dns, flags, service, socktype):
     """ai_flags, ai_addrlen and the whole sockaddr, byte for byte (flags
     -1: no hints at all, glibc's AI_V4MAPPED | AI_ADDRCONFIG)."""
+    if SAN and (flags not in (0, -1) or (service, socktype) != ("7000", 0)):
+        pytest.skip("the sanitizer builds run two cases: the comparison is the plain build's")
     def dump(**env):
         res = run_scio(lab, [prog("gai_probe"), "dump", "multi-dual.test", service,
                              str(int(flags)), str(int(socktype))], **env)
