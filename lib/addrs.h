@@ -23,6 +23,11 @@ void scio_unmap_v4(struct sockaddr_storage *ss);
  * /etc/gai.conf's precedence lines) puts first of these two. */
 int scio_system_first_family(const struct sockaddr *v6, const struct sockaddr *v4);
 
+/* 1 when /etc/gai.conf holds anything but comments and blank lines (or
+ * could not be read whole): glibc's sort then follows its lines.  Read
+ * once per process, as glibc reads it. */
+int scio_gaiconf_has_lines(void);
+
 /* The family an answer starts with: its first address's when the system
  * sorted it as a whole (sorted), else scio_system_first_family of its
  * first address of each family. */

@@ -46,6 +46,7 @@ static const struct prec default_table[] = {
 
 static struct prec table[GAICONF_MAX];
 static size_t table_n;
+static int file_has_lines;  /* anything but comments and blanks, or unknown */
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static int in_prefix(const struct in6_addr *a, const struct prec *p)
@@ -92,23 +93,28 @@ static void load_table(void)
 	ssize_t len = -1;
 #ifdef __GLIBC__
 	int fd = open(GAICONF_PATH, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int open_err = fd < 0 ? errno : 0;
 #else
-	int fd = -1;  /* musl's sort reads no gai.conf: the default table */
+	int fd = -1, open_err = ENOENT;  /* musl's sort reads no gai.conf: the default table */
 #endif
 	if (fd >= 0) {
 		len = read(fd, buf, sizeof(buf) - 1);
 		close(fd);
 	}
 	table_n = 0;
+	/* a file that could not be read whole, or at all, may hold anything */
+	file_has_lines = fd >= 0 ? len < 0 || len == (ssize_t)sizeof(buf) - 1
+				 : open_err != ENOENT;
 	if (len > 0) {
 		buf[len] = '\0';
 		char *save;
-		for (char *line = strtok_r(buf, "\n", &save); line && table_n < GAICONF_MAX;
+		for (char *line = strtok_r(buf, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save)) {
 			char *hash = strchr(line, '#');
 			if (hash)
 				*hash = '\0';
-			if (parse_line(line, &table[table_n]))
+			file_has_lines |= line[strspn(line, " \t\r\f\v")] != '\0';
+			if (table_n < GAICONF_MAX && parse_line(line, &table[table_n]))
 				table_n++;
 		}
 	}
@@ -141,6 +147,12 @@ static struct in6_addr as_v6(const struct sockaddr *sa)
 	a.s6_addr[10] = a.s6_addr[11] = 0xff;
 	memcpy(&a.s6_addr[12], &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	return a;
+}
+
+int scio_gaiconf_has_lines(void)
+{
+	scio_once(&table_once, load_table);
+	return file_has_lines;
 }
 
 int scio_system_first_family(const struct sockaddr *v6, const struct sockaddr *v4)

@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 
 #include "internal.h"
-#include "clock.h"
 #include "hostsfile.h"
 
 #define HOSTS_PATH "/etc/hosts"
@@ -181,14 +180,17 @@ static void file_id(const char *path, struct file_id *id)
 	}
 }
 
+/* The hosts file is looked at on every call, as glibc reads it on every
+ * lookup (a name just added there is its to answer); nsswitch.conf,
+ * which changes far less often, at most once a second. */
 static void refresh(int64_t now)
 {
-	if (cache.checked && now - cache.checked < RECHECK_US)
-		return;
-	cache.checked = now;
-	struct file_id hosts, nss;
+	struct file_id hosts, nss = cache.nss;
 	file_id(HOSTS_PATH, &hosts);
-	file_id(NSSWITCH_PATH, &nss);
+	if (!cache.checked || now - cache.checked >= RECHECK_US) {
+		cache.checked = now;
+		file_id(NSSWITCH_PATH, &nss);
+	}
 	if (cache.names.cap && !memcmp(&hosts, &cache.hosts, sizeof(hosts)) &&
 	    !memcmp(&nss, &cache.nss, sizeof(nss)))
 		return;
@@ -206,9 +208,7 @@ int scio_hosts_has(const char *name, int64_t now_us)
 {
 	scio_once(&atfork_once, register_atfork);
 	scio_lock(&cache.lock);
-	if (now_us < 0)
-		cache.checked = 0;  /* the files looked at now */
-	refresh(now_us < 0 ? scio_now_us() : now_us);
+	refresh(now_us);
 	int has = cache.files_first && names_find(&cache.names, name, name_len(name));
 	scio_unlock(&cache.lock);
 	return has;

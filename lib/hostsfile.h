@@ -10,9 +10,9 @@
 #include <stdint.h>
 
 /* 1 when `name` appears in the hosts file and nsswitch consults the file
- * first.  The files are re-read when they change (checked at most once a
- * second; now_us -1: checked now, as glibc's lookup reads the file every
- * time).  Thread-safe and fork-safe. */
+ * first.  The files are re-read when they change: the hosts file is
+ * stat()ed on every call (glibc reads it on every lookup), nsswitch.conf
+ * at most once a second.  Thread-safe and fork-safe. */
 int scio_hosts_has(const char *name, int64_t now_us);
 
 /* The same over given files, for tests; no caching. */

@@ -119,6 +119,21 @@ int scio_resolve_in_flight(void)
 	return __atomic_load_n(&in_flight, __ATOMIC_RELAXED);
 }
 
+/* A lookup that may leave a thread running counts in in_flight: 0 when
+ * SCIO_RESOLVE_MAX_IN_FLIGHT are already. */
+static int in_flight_take(void)
+{
+	if (__atomic_add_fetch(&in_flight, 1, __ATOMIC_RELAXED) <= SCIO_RESOLVE_MAX_IN_FLIGHT)
+		return 1;
+	__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static void in_flight_put(void)
+{
+	__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+}
+
 static void lookup_free(struct lookup *l)
 {
 	for (int i = 0; i < 2; i++)
@@ -128,7 +143,7 @@ static void lookup_free(struct lookup *l)
 	free(l->node);
 	free(l->service);
 	free(l);
-	__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+	in_flight_put();
 }
 
 /* Drops a reference; the lock is held on entry and released. */
@@ -599,13 +614,11 @@ static struct lookup *lookup_start(const char *node, const char *service,
 				   const struct addrinfo *hints,
 				   const struct scio_resolve_opts *o)
 {
-	if (__atomic_add_fetch(&in_flight, 1, __ATOMIC_RELAXED) > SCIO_RESOLVE_MAX_IN_FLIGHT) {
-		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+	if (!in_flight_take())
 		return NULL;
-	}
 	struct lookup *l = lookup_new(node, service, hints);
 	if (!l) {
-		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+		in_flight_put();
 		return NULL;
 	}
 	l->refs = 1;
@@ -630,7 +643,7 @@ static void late_family_free(struct late_family *j)
 	free(j->service);
 	free(j->asked);
 	free(j);
-	__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+	in_flight_put();
 }
 
 static void look_up_late_family(void *arg)
@@ -653,13 +666,11 @@ static int look_up_in_background(const char *node, const char *asked, const char
 				 const struct addrinfo *hints, int family,
 				 const struct scio_resolve_opts *o)
 {
-	if (__atomic_add_fetch(&in_flight, 1, __ATOMIC_RELAXED) > SCIO_RESOLVE_MAX_IN_FLIGHT) {
-		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+	if (!in_flight_take())
 		return 0;
-	}
 	struct late_family *j = calloc(1, sizeof(*j));
 	if (!j) {
-		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+		in_flight_put();
 		return 0;
 	}
 	j->node = strdup(node);
@@ -710,10 +721,6 @@ int scio_resolve(const char *node, const char *service,
 {
 	o->pending = 0;
 	if (!node || !res || (hints && hints->ai_family != AF_UNSPEC))
-		return scio_sys.getaddrinfo(node, service, hints, res);
-	/* glibc reads /etc/hosts on every lookup: a name just added there is
-	 * its to answer, whole (the caller's check looks at most once a second) */
-	if (scio_hosts_has(node, -1))
 		return scio_sys.getaddrinfo(node, service, hints, res);
 	int cancel_state, rc, saved = errno;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);

@@ -20,9 +20,7 @@
  * facts, where glibc's binary search would pick one) or a system call
  * fails, the answer is -1 and the caller asks glibc.
  */
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if_arp.h>
@@ -31,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addrs.h"
 #include "internal.h"
 #include "sortaddr.h"
 #include "sys.h"
@@ -41,7 +40,6 @@ static const bool libc_is_glibc = true;
 static const bool libc_is_glibc = false;  /* musl sorts its own way */
 #endif
 
-#define GAICONF_PATH "/etc/gai.conf"
 #define NL_BUF_SIZE 16384
 #define NO_INDEX UINT32_MAX
 
@@ -212,46 +210,6 @@ int scio_sort_compare(const struct scio_sort_entry *x, const struct scio_sort_en
 	if (!r)
 		r = prefer_less((int)x->pos, (int)y->pos);           /* rule 10 */
 	return r;
-}
-
-/* ------------------------------------------------------------ gai.conf */
-
-static bool gaiconf_is_empty;
-static pthread_once_t gaiconf_once = PTHREAD_ONCE_INIT;
-
-/* Whether the text has a character outside comments and white space. */
-static bool has_content(int fd)
-{
-	char buf[1024];
-	bool comment = false;
-	for (;;) {
-		ssize_t got = read(fd, buf, sizeof(buf));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return got < 0;
-		for (ssize_t i = 0; i < got; i++) {
-			if (buf[i] == '\n')
-				comment = false;
-			else if (buf[i] == '#')
-				comment = true;
-			else if (!comment && !isspace((unsigned char)buf[i]))
-				return true;
-		}
-	}
-}
-
-/* Read once per process, as glibc reads it (without "reload yes", which
- * is content and so makes every sort glibc's). */
-static void read_gaiconf(void)
-{
-	int fd = open(GAICONF_PATH, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		gaiconf_is_empty = errno == ENOENT;
-		return;
-	}
-	gaiconf_is_empty = !has_content(fd);
-	close(fd);
 }
 
 /* ------------------------------------------------------------- netlink */
@@ -585,9 +543,8 @@ int scio_sort_like_glibc(struct sockaddr_storage *a, size_t n)
 	/* a thread cancelled in a connect or read would leak the socket */
 	int saved = errno, rc = -1, cancel_state;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
-	scio_once(&gaiconf_once, read_gaiconf);
 	struct sort_run r = { .n = n };
-	char *block = gaiconf_is_empty
+	char *block = !scio_gaiconf_has_lines()
 		? malloc(n * (sizeof(*r.e) + sizeof(*r.order) + sizeof(*r.key)) + NL_BUF_SIZE)
 		: NULL;
 	if (block) {

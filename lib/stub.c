@@ -48,7 +48,6 @@ struct query {
 	int len;
 	int done;             /* its reply has been read */
 	enum scio_dns_verdict kind;  /* that reply's: ANSWER, NODATA or NXDOMAIN */
-	size_t naddr;         /* the addresses it gave */
 };
 
 struct exchange {
@@ -263,7 +262,6 @@ static int take_reply(struct exchange *x, size_t len)
 			return -1;
 		x->q[i].done = 1;
 		x->q[i].kind = v;
-		x->q[i].naddr = n;
 		x->replies++;
 		x->naddr += n;
 		x->positive |= n > 0;
