@@ -133,9 +133,17 @@ ifneq ($(KERNEL_HDRS),)
 $(MUSL_DYNAMIC:%=$(BUILD)/tests/%): EXE_LDFLAGS =
 endif
 
+# The suite runs in TEST_JOBS pytest workers (python3-pytest-xdist): its
+# tests mostly wait (on timers, namespaces, other programs), so twice the
+# CPUs; every test owns its lab, its history store and its files, so they
+# may run side by side (test_deb.py's packages, the system's, stay in one
+# worker).  TEST_JOBS=1 runs them one after another.
+TEST_JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
+PYTEST_JOBS = $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadgroup)
+
 test: deps check all test-progs musl
 	SCIO_BUILD=$(abspath $(BUILD)) SCIO_MUSL_BUILD=$(abspath $(MUSL_BUILD)) \
-		SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_ARGS)
+		SCIO_SAN=$(SAN) $(PYTHON) -m pytest tests $(PYTEST_JOBS) $(PYTEST_ARGS)
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS from the seeds in
 # tests/fuzz/seeds/NAME (corpus grown in build/); crash reproducers land

@@ -29,6 +29,7 @@ need_cmd rsync rsync
 need_cmd ruby ruby
 need_cmd node nodejs
 need_py pytest python3-pytest
+need_py xdist python3-pytest-xdist
 need_py aiosmtpd python3-aiosmtpd
 need_py pyftpdlib python3-pyftpdlib
 need_py dns.message python3-dnspython

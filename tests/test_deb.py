@@ -35,6 +35,9 @@ pytestmark = [
                        "the plain `make test` run tests them"),
     pytest.mark.skipif(shutil.which("apt-get") is None or shutil.which("dpkg") is None,
                        reason="not a Debian system (no apt-get/dpkg)"),
+    # one pytest worker (make test's --dist loadgroup) has them all: the
+    # module's build, install and purge are the system's, not a test's
+    pytest.mark.xdist_group("deb"),
 ]
 
 
