@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,6 +88,7 @@ struct lookup {
 	char *node, *service;
 	struct addrinfo hints;
 	struct family fam[2];
+	char *canon_a;      /* A's name, for an AAAA that answers after the caller left */
 	scio_late_fn late;
 	void *late_arg;
 };
@@ -140,6 +142,7 @@ static void lookup_free(struct lookup *l)
 		if (l->fam[i].res)
 			scio_sys.freeaddrinfo(l->fam[i].res);
 	pthread_mutex_destroy(&l->lock);
+	free(l->canon_a);
 	free(l->node);
 	free(l->service);
 	free(l);
@@ -160,12 +163,36 @@ static int family_of(int which)
 	return which == V6 ? AF_INET6 : AF_INET;
 }
 
+/* The name a family's answer belongs to (its first entry's canonical
+ * name), NULL when there is none to tell. */
+static const char *answer_name(const struct addrinfo *res)
+{
+	return res ? res->ai_canonname : NULL;
+}
+
+/* Each family walks the search list on its own, and may find its records
+ * under another name than the other family did ("v4" giving
+ * v4.corp.test's A and v4.'s AAAA), where glibc stops at the first name
+ * with either: two answers are one host's when their names agree.  Both
+ * follow the same CNAMEs, so one name's answers always agree. */
+static int same_host(const char *a, const char *b)
+{
+	if (!a || !b)
+		return 1;  /* nothing to tell them apart by */
+	size_t la = strlen(a), lb = strlen(b);
+	la -= la > 1 && a[la - 1] == '.';
+	lb -= lb > 1 && b[lb - 1] == '.';
+	return la == lb && strncasecmp(a, b, la) == 0;
+}
+
 /* Looks up one family; the result goes into l->fam[which], lock held on
- * return. */
+ * return.  AI_CANONNAME tells which name of the search list answered
+ * (same_host); finish() takes it away again unless the program asked. */
 static void lookup_family(struct lookup *l, int which)
 {
 	struct addrinfo hints = l->hints, *res = NULL;
 	hints.ai_family = family_of(which);
+	hints.ai_flags |= AI_CANONNAME;
 	int rc = scio_sys.getaddrinfo(l->node, l->service, &hints, &res);
 	int err = errno;
 	pthread_mutex_lock(&l->lock);
@@ -177,8 +204,12 @@ static void look_up_aaaa(void *arg)
 {
 	struct lookup *l = arg;
 	lookup_family(l, V6);
-	if (l->abandoned && l->late)
-		l->late(l->node, l->fam[V6].rc == 0 ? l->fam[V6].res : NULL, l->late_arg);
+	if (l->abandoned && l->late) {
+		const struct addrinfo *res = l->fam[V6].rc == 0 ? l->fam[V6].res : NULL;
+		if (!same_host(answer_name(res), l->canon_a))
+			res = NULL;  /* another name's: not the program's host */
+		l->late(l->node, res, l->late_arg);
+	}
 	lookup_put(l);
 }
 
@@ -496,6 +527,16 @@ static struct addrinfo *interleave(struct addrinfo *first, struct addrinfo *seco
 	return head;
 }
 
+/* Frees one node's canonical name where it has an allocation of its
+ * own (glibc's; musl's is in its node). */
+static void free_canonname(struct addrinfo *ai)
+{
+#ifdef __GLIBC__
+	free(ai->ai_canonname);
+#endif
+	ai->ai_canonname = NULL;
+}
+
 /* AI_CANONNAME: the name belongs on the first node alone, as glibc puts
  * it (each family's lookup gave its own). */
 static void canonname_first(struct addrinfo *res)
@@ -505,43 +546,69 @@ static void canonname_first(struct addrinfo *res)
 	for (struct addrinfo *ai = res->ai_next; ai; ai = ai->ai_next) {
 		if (!ai->ai_canonname)
 			continue;
-		if (!res->ai_canonname)
+		if (!res->ai_canonname) {
 			res->ai_canonname = ai->ai_canonname;
-#ifdef __GLIBC__
-		else
-			free(ai->ai_canonname);  /* its own block (musl's is in the node's) */
-#endif
-		ai->ai_canonname = NULL;
+			ai->ai_canonname = NULL;
+		} else {
+			free_canonname(ai);
+		}
 	}
 }
 
+static void free_family(struct family *f)
+{
+	if (f->res)
+		scio_sys.freeaddrinfo(f->res);
+	f->res = NULL;
+}
+
+/* An AAAA still to come may join the answer (lock held) under A's name
+ * alone (same_host); when that name cannot be kept, it may not join. */
+static void await_aaaa(struct lookup *l, const struct family *v4)
+{
+	const char *name = v4->rc == 0 ? answer_name(v4->res) : NULL;
+	if (name && !(l->canon_a = strdup(name)))
+		l->late = NULL;
+}
+
+/* The lookup's answer: 1 with getaddrinfo's code in *rc, 0 when the
+ * families found two hosts (same_host) and glibc's own lookup must say
+ * which one it stops at. */
 static int finish(struct lookup *l, struct scio_resolve_opts *o,
-		  struct addrinfo **res)
+		  struct addrinfo **res, int *rc)
 {
 	struct family v6 = l->fam[V6], v4 = l->fam[V4];
 	int flags = l->flags;
 	l->fam[V6].res = l->fam[V4].res = NULL;  /* ours now */
 	o->pending = !v6.done || !v4.done;
+	if (o->pending)
+		await_aaaa(l, &v4);
 	l->abandoned = 1;
 	lookup_put(l);
 
 	if (v6.rc != 0 && v4.rc != 0) {
-		int rc = combined_error(&v6, &v4);
-		if (rc == EAI_SYSTEM)
+		*rc = combined_error(&v6, &v4);
+		if (*rc == EAI_SYSTEM)
 			errno = v6.rc == EAI_SYSTEM ? v6.err : v4.err;
-		if (v6.res)
-			scio_sys.freeaddrinfo(v6.res);
-		if (v4.res)
-			scio_sys.freeaddrinfo(v4.res);
-		return rc;
+		free_family(&v6);
+		free_family(&v4);
+		return 1;
+	}
+	if (v6.rc == 0 && v4.rc == 0 && !same_host(answer_name(v6.res), answer_name(v4.res))) {
+		free_family(&v6);
+		free_family(&v4);
+		return 0;
 	}
 	struct addrinfo *a = v6.rc == 0 ? v6.res : NULL;
 	struct addrinfo *b = v4.rc == 0 ? v4.res : NULL;
 	*res = o->prefer_family == AF_INET ? interleave(b, a) : interleave(a, b);
 	canonname_first(*res);
+	if (*res && !(flags & AI_CANONNAME))
+		free_canonname(*res);
 	for (struct addrinfo *ai = *res; ai; ai = ai->ai_next)
 		ai->ai_flags = flags;  /* as glibc's: the flags asked */
-	return 0;
+	*rc = 0;
+	return 1;
 }
 
 struct caller {
@@ -583,8 +650,8 @@ static void look_up_and_wait(struct caller *c, int delay_ms, int cancel_state)
 	c->locked = 1;
 }
 
-/* 0 when no helper could start (l is freed), else 1 with getaddrinfo's
- * code in *rc. */
+/* 1 with getaddrinfo's code in *rc; 0 when the plain call must decide:
+ * no helper could start (l is freed), or the families found two hosts. */
 static int resolve_raced(struct lookup *l, struct scio_resolve_opts *o,
 			 struct addrinfo **res, int cancel_state, int *rc)
 {
@@ -598,14 +665,14 @@ static int resolve_raced(struct lookup *l, struct scio_resolve_opts *o,
 		return 0;
 	}
 	look_up_and_wait(&c, o->delay_ms, cancel_state);
-	*rc = finish(l, o, res);
+	int answered = finish(l, o, res, rc);
 	if (c.joined)
 		helper_joined(c.h);
 	else if (o->pending)
 		leave_helper(c.h);
 	else
 		join_helper(c.h);  /* it answered after the deadline: it is ending */
-	return 1;
+	return answered;
 }
 
 /* The lookup raced, or NULL when the plain call must do (too many
@@ -732,7 +799,7 @@ int scio_resolve(const char *node, const char *service,
 	struct lookup *l = lookup_start(node, service, hints, o);
 	int raced = l && resolve_raced(l, o, res, cancel_state, &rc);
 	pthread_setcancelstate(cancel_state, NULL);
-	if (!raced) {  /* no helper: the plain call, as without scio */
+	if (!raced) {  /* no helper, or two hosts: the plain call, as without scio */
 		errno = saved;
 		rc = scio_sys.getaddrinfo(node, service, hints, res);
 	}

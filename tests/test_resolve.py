@@ -106,6 +106,34 @@ def test_late_ipv6_joins_the_connect_race(lab, dns):
     assert res.elapsed < 1.5 * SLACK
 
 
+CONNECT_WITHIN = ("import socket,sys\n"
+                  "try:\n"
+                  "    s=socket.create_connection((sys.argv[1],7000),timeout=float(sys.argv[2]))\n"
+                  "    print(s.recv(200).decode().strip())\n"
+                  "except OSError as e:\n"
+                  "    print('failed', e)\n")
+
+
+@pytest.mark.parametrize("resolver", ["stub", "system"])
+def test_late_ipv6_of_another_search_name_stays_out(lab, tmp_path, resolver):
+    """'split' with search corp.test: glibc stops at split.corp.test (A
+    only) and never gives split.'s AAAA, another host's.  Each family's
+    own lookup walks the list alone and found that AAAA 300 ms late; it
+    joined the race for the blackholed A and the program reached a
+    server it never chose.  It must stay out, on both of scio's ways to
+    look up."""
+    zone = {"split.corp.test": {"A": ["192.0.2.10"]},
+            "split": {"AAAA": ["2001:db8::10"], "AAAA_delay_ms": 300}}
+    d = Dns(lab, tmp_path, zone=zone,
+            resolv="nameserver 192.0.2.10\nsearch corp.test\noptions timeout:1 attempts:1\n")
+    lab.fault("ipv4", "blackhole")
+    plain = run(lab, [PY, "-c", CONNECT_WITHIN, "split", "2"], shim=False)
+    assert plain.stdout.startswith("failed"), plain
+    res = run(lab, [PY, "-c", CONNECT_WITHIN, "split", "2"], SCIO_RESOLVER=resolver)
+    assert res.stdout.startswith("failed") and "ipv6" not in res.stdout, res
+    assert d.proc.poll() is None
+
+
 def test_library_connect_with_aaaa_dropped(lab, dns):
     res = lab.run([prog("race_client"), "aaaa-drop.test", PORT], timeout=20)
     assert_no_sanitizer_report(res)

@@ -559,11 +559,6 @@ BIG_GROUPS = {
     "big udp": ["big-udp.test", "edge-udp.test", "bigger-udp.test", "huge-udp.test"],
 }
 
-SYSTEM_DIGITS_DOTS = (
-    "system path: a name of digits and dots that is no IPv4 number ('1.2.3.4.5') "
-    "is EAI_NONAME for glibc's AF_INET lookup (__nss_hostname_digits_dots) but "
-    "asked in DNS by its AF_UNSPEC lookup; the race asks per family and loses the "
-    "A records (the stub is right; AI_IDN lookups, which the stub leaves, are not)")
 SYSTEM_OTHER_CLASS = (
     "system path: glibc's AF_UNSPEC reader uses an A record of class CH in an IN "
     "answer, its per-family reader skips it; the race asks per family and the stub "
@@ -573,9 +568,9 @@ SYSTEM_OTHER_CLASS = (
 FIXED = {  # differences this file found, fixed since
     "two trailing dots": ["dns-dual.test..", "alias3.test.."],
     "numbers": ["127.1", "1.2.3", "0x7f.1", "2130706433"],
+    "digits and dots": ["1.2.3.4.5", "1.2.3.4.5.", "10.0.0.256"],
 }
 KNOWN = {
-    "digits and dots": (["1.2.3.4.5"], SYSTEM_DIGITS_DOTS),
     "other class": (["chaos-class.test"], SYSTEM_OTHER_CLASS),
 }
 
@@ -607,8 +602,13 @@ def test_known_differences(lab, group):
 @pytest.mark.parametrize("group", list(FIXED))
 def test_fixed_differences(lab, group):
     """Found here, fixed: IPv4 numbers in glibc's other forms are
-    literals (scio_resolve_worth_racing reads them with inet_aton), and a
-    name ending in two dots is no name (the stub leaves it to glibc)."""
+    literals (scio_resolve_worth_racing reads them with inet_aton); a
+    name ending in two dots is no name (the stub leaves it to glibc); a
+    name of digits and dots that is no IPv4 number is EAI_NONAME for
+    glibc's plain AF_INET lookup (__nss_hostname_digits_dots) but asked
+    in DNS by its AF_UNSPEC one, and the system path's A lookup now asks
+    with AI_CANONNAME (resolve.c's same_host), which takes glibc's
+    AF_UNSPEC road."""
     assert_same(lab, lookups_for(FIXED[group]))
 
 
@@ -725,35 +725,32 @@ SEARCH_HINTS = ["no hints", "stream", "dgram domain", "inet6 v4mapped"]
 
 # each family found under another name of the search list
 SPLIT_NAMES = {"v4", "www.host"}
-SYSTEM_SPLIT_SEARCH = (
-    "system path: the race looks each family up on its own, so each walks the search "
-    "list alone: 'v4' gives v4.corp.test's A and v4's AAAA, where glibc stops at the "
-    "first name with an answer of either type (the stub does too)")
-
-
-# Where the stub leaves the search to the race (a search list longer than
-# glibc keeps), the split shows against plain glibc.
-STUB_LEAVES_SEARCH = {"seven search domains", "long search line"}
 # with ndots above 1, dns-dual.test is searched too (dns-dual.test.corp.test: A only)
 SPLIT_TOO = {"search ndots:5": {"dns-dual.test"}, "search ndots:16": {"dns-dual.test"}}
 
 
 @pytest.mark.parametrize("variant", list(RESOLV))
 def test_resolv_conf(slab, variant):
-    """stub == plain and stub == system for every name but the split ones
-    (SYSTEM_SPLIT_SEARCH), which the system path gets wrong."""
+    """stub == plain == system for every name, the split ones included."""
     slab.write_etc("resolv.conf", RESOLV[variant])
-    split = SPLIT_NAMES | SPLIT_TOO.get(variant, set())
-    assert_same(slab, lookups_for(SEARCH_NAMES, SEARCH_HINTS), resolve=(),
-                not_system=split if variant not in STUB_LEAVES_SEARCH else (),
-                not_plain=split if variant in STUB_LEAVES_SEARCH else ())
+    assert_same(slab, lookups_for(SEARCH_NAMES, SEARCH_HINTS), resolve=())
 
 
-@pytest.mark.xfail(strict=True, reason=SYSTEM_SPLIT_SEARCH)
-@pytest.mark.parametrize("variant", ["search ndots:1", "seven search domains"])
+@pytest.mark.parametrize("variant", ["search ndots:1", "seven search domains",
+                                     "search ndots:5", "search ndots:16"])
 def test_resolv_conf_split_search(slab, variant):
+    """Found here, fixed: the system path looked each family up on its
+    own, so each walked the search list alone: 'v4' gave v4.corp.test's A
+    and v4.'s AAAA, another host's, where glibc stops at the first name
+    with an answer of either type (the stub does too).  Now the two
+    answers' names must agree, or glibc's own lookup decides (resolve.c's
+    same_host).  "seven search domains" is one the stub leaves to the
+    system path."""
     slab.write_etc("resolv.conf", RESOLV[variant])
-    assert_same(slab, lookups_for(sorted(SPLIT_NAMES), ["stream"]))
+    names = sorted(SPLIT_NAMES | SPLIT_TOO.get(variant, set()))
+    lookups = lookups_for(names, ["stream", "no hints", "canonname"])
+    got = assert_same(slab, lookups, resolve=names)
+    assert all(isinstance(entries, list) and entries for entries, _ in got["system"]), got
 
 
 # --------------------------------------------------- silence, timing
