@@ -649,11 +649,73 @@ static int res_state_matches(const struct scio_resconf *c)
 			return 0;
 	return same_search(c, r);
 }
+
+/* One server of two states: IPv4 ones in nsaddr_list, IPv6 ones (a zero
+ * family there) behind _u._ext.nsaddrs. */
+static int same_server_of(const struct __res_state *a, const struct __res_state *b, int i)
+{
+	const struct sockaddr_in *x = &a->nsaddr_list[i], *y = &b->nsaddr_list[i];
+	if (x->sin_family != y->sin_family)
+		return 0;
+	if (x->sin_family == AF_INET)
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	const struct sockaddr_in6 *p = a->_u._ext.nsaddrs[i], *q = b->_u._ext.nsaddrs[i];
+	if (!p || !q)
+		return p == q;
+	return p->sin6_port == q->sin6_port && p->sin6_scope_id == q->sin6_scope_id &&
+	       memcmp(&p->sin6_addr, &q->sin6_addr, sizeof(p->sin6_addr)) == 0;
+}
+
+static int same_search_of(const struct __res_state *a, const struct __res_state *b)
+{
+	for (int i = 0; i < MAXDNSRCH + 1; i++) {
+		if (!a->dnsrch[i] || !b->dnsrch[i])
+			return a->dnsrch[i] == b->dnsrch[i];
+		if (strcmp(a->dnsrch[i], b->dnsrch[i]) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* What glibc's lookups read of a state: the same in both. */
+static int same_state(const struct __res_state *a, const struct __res_state *b)
+{
+	if (a->options != b->options || a->retrans != b->retrans || a->retry != b->retry ||
+	    a->ndots != b->ndots || a->nscount != b->nscount || a->nsort != b->nsort ||
+	    memcmp(a->sort_list, b->sort_list, sizeof(a->sort_list[0]) * (size_t)a->nsort) != 0)
+		return 0;
+	for (int i = 0; i < a->nscount && i < MAXNS; i++)
+		if (!same_server_of(a, b, i))
+			return 0;
+	return same_search_of(a, b);
+}
+
+int scio_resconf_thread_res_changed(void)
+{
+	const struct __res_state *mine = &_res;
+	if (!(mine->options & RES_INIT))
+		return 0;  /* glibc sets it up from the files, as any thread's */
+	int saved = errno, changed = 1;
+	struct __res_state *fresh = calloc(1, sizeof(*fresh));
+	if (fresh && res_ninit(fresh) == 0)
+		changed = !same_state(mine, fresh);
+	if (fresh) {
+		res_nclose(fresh);
+		free(fresh);
+	}
+	errno = saved;
+	return changed;
+}
 #else
 static int res_state_matches(const struct scio_resconf *c)
 {
 	(void)c;
 	return 1;
+}
+
+int scio_resconf_thread_res_changed(void)
+{
+	return 0;  /* musl's lookups read no _res */
 }
 #endif
 

@@ -55,4 +55,12 @@ unsigned long scio_resconf_reads(void);
 int scio_resconf_parse_nsswitch(const char *text, size_t len);
 int scio_resconf_parse_resolv(const char *text, size_t len, struct scio_resconf *c);
 
+/* 1 when the calling thread's _res is not what res_init makes of the
+ * files now: a program set it up itself (its servers, its options), and
+ * glibc's lookups in this thread follow it, where another thread's do
+ * not; 1 too when that cannot be told (no memory).  Also 1, once, for a
+ * thread whose _res dates from a resolv.conf changed since (glibc's next
+ * lookup in it reads the file again).  glibc only; 0 elsewhere. */
+int scio_resconf_thread_res_changed(void);
+
 #endif

@@ -64,6 +64,7 @@
 #include "addrs.h"
 #include "hostsfile.h"
 #include "internal.h"
+#include "resconf.h"
 #include "resolve.h"
 #include "stub.h"
 #include "sys.h"
@@ -796,10 +797,13 @@ int scio_resolve(const char *node, const char *service,
 		pthread_setcancelstate(cancel_state, NULL);
 		return rc;
 	}
-	struct lookup *l = lookup_start(node, service, hints, o);
+	/* the helper thread's lookup would not follow this thread's _res */
+	struct lookup *l = scio_resconf_thread_res_changed() ? NULL
+			   : lookup_start(node, service, hints, o);
 	int raced = l && resolve_raced(l, o, res, cancel_state, &rc);
 	pthread_setcancelstate(cancel_state, NULL);
-	if (!raced) {  /* no helper, or two hosts: the plain call, as without scio */
+	if (!raced) {  /* no helper, two hosts, the program's own _res: the
+			  plain call, as without scio */
 		errno = saved;
 		rc = scio_sys.getaddrinfo(node, service, hints, res);
 	}

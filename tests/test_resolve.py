@@ -134,6 +134,30 @@ def test_late_ipv6_of_another_search_name_stays_out(lab, tmp_path, resolver):
     assert d.proc.poll() is None
 
 
+GAI_TWICE = """
+    import json, socket, sys, time
+    out = []
+    for _ in range(3):
+        t = time.monotonic()
+        r = [ai[4][0] for ai in socket.getaddrinfo(sys.argv[1], 7000, 0, socket.SOCK_STREAM)]
+        out.append([r, time.monotonic() - t])
+    print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("resolver", ["stub", "system"])
+def test_every_lookup_of_a_thread_is_raced(lab, dns, resolver):
+    """A thread's first lookup sets up its _res; the lookups after it are
+    raced too (the check for a program's own _res finds it as the files
+    make it): each returns after the Resolution Delay, not after the AAAA
+    200 ms late."""
+    res = run(lab, [PY, "-c", textwrap.dedent(GAI_TWICE), "slow-aaaa.test"],
+              SCIO_RESOLVER=resolver)
+    assert res.returncode == 0, res
+    for addrs, secs in json.loads(res.stdout):
+        assert addrs == ["192.0.2.10"] and 0.04 <= secs < 0.19 * SLACK, res.stdout
+
+
 def test_library_connect_with_aaaa_dropped(lab, dns):
     res = lab.run([prog("race_client"), "aaaa-drop.test", PORT], timeout=20)
     assert_no_sanitizer_report(res)
