@@ -66,6 +66,7 @@
 #include "internal.h"
 #include "resconf.h"
 #include "resolve.h"
+#include "sortaddr.h"
 #include "stub.h"
 #include "sys.h"
 
@@ -783,6 +784,16 @@ static int resolve_by_stub(const char *node, const char *service,
 	return 1;
 }
 
+/* AI_ADDRCONFIG (glibc's default without hints) on a host with
+ * addresses of one family: glibc asks for that family alone (on an
+ * IPv6-only host mapping IPv4 answers, AI_V4MAPPED), and a family's own
+ * lookup would not say what that one lookup says: nothing to race. */
+static int one_family_asked(const struct addrinfo *hints)
+{
+	return scio_addrconfig_families(hints ? hints->ai_flags
+					: AI_V4MAPPED | AI_ADDRCONFIG) == 1;
+}
+
 int scio_resolve(const char *node, const char *service,
 		 const struct addrinfo *hints, struct scio_resolve_opts *o,
 		 struct addrinfo **res)
@@ -797,13 +808,13 @@ int scio_resolve(const char *node, const char *service,
 		pthread_setcancelstate(cancel_state, NULL);
 		return rc;
 	}
-	/* the helper thread's lookup would not follow this thread's _res */
-	struct lookup *l = scio_resconf_thread_res_changed() ? NULL
-			   : lookup_start(node, service, hints, o);
+	/* nor when the helper thread's lookup would not follow this thread's _res */
+	struct lookup *l = one_family_asked(hints) || scio_resconf_thread_res_changed()
+			   ? NULL : lookup_start(node, service, hints, o);
 	int raced = l && resolve_raced(l, o, res, cancel_state, &rc);
 	pthread_setcancelstate(cancel_state, NULL);
-	if (!raced) {  /* no helper, two hosts, the program's own _res: the
-			  plain call, as without scio */
+	if (!raced) {  /* one family, no helper, two hosts, the program's own
+			  _res: the plain call, as without scio */
 		errno = saved;
 		rc = scio_sys.getaddrinfo(node, service, hints, res);
 	}

@@ -336,6 +336,16 @@ int scio_addrconfig(bool *v4, bool *v6)
 	return rc;
 }
 
+int scio_addrconfig_families(int ai_flags)
+{
+	bool v4, v6;
+	if (!(ai_flags & AI_ADDRCONFIG))
+		return 2;
+	if (scio_addrconfig(&v4, &v6) < 0)
+		return -1;
+	return v4 == v6 ? 2 : 1;
+}
+
 /* ----------------------------------------------------------- the sort */
 
 struct sort_run {

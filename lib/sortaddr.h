@@ -68,4 +68,10 @@ int scio_sort_compare(const struct scio_sort_entry *x, const struct scio_sort_en
  * assumes both). */
 int scio_addrconfig(bool *v4, bool *v6);
 
+/* How many families glibc's getaddrinfo asks for with these ai_flags
+ * and AF_UNSPEC: 2 (no AI_ADDRCONFIG, or addresses of both families or
+ * of neither), 1 (AI_ADDRCONFIG on a host with addresses of one family:
+ * glibc narrows the lookup to it), -1 when the dump failed. */
+int scio_addrconfig_families(int ai_flags);
+
 #endif

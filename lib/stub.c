@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,24 +580,15 @@ static void exchange_end(void *arg)
 		scio_sys.freeaddrinfo(x->tmpl);
 }
 
-/* AI_ADDRCONFIG narrows glibc's lookup to one family when the system
- * has addresses (other than loopback's) of that family alone; the stub
- * asks for both, so it takes the lookup when glibc would too. */
-static int both_families_asked(int flags)
-{
-	bool v4, v6;
-	if (!(flags & AI_ADDRCONFIG))
-		return 1;
-	return scio_addrconfig(&v4, &v6) == 0 && v4 == v6;
-}
-
 static int eligible(const char *node, const struct addrinfo *hints, int flags,
 		    struct scio_resconf *c)
 {
 	if (!node || (hints && hints->ai_family != AF_UNSPEC) || (flags & ~STUB_FLAGS) ||
 	    __atomic_load_n(&parallel_loses_queries, __ATOMIC_RELAXED))
 		return 0;
-	return scio_resconf_get(c) && both_families_asked(flags);
+	/* the stub asks for both families: it takes the lookups glibc makes
+	 * for both (AI_ADDRCONFIG may narrow them to one) */
+	return scio_resconf_get(c) && scio_addrconfig_families(flags) == 2;
 }
 
 /* The exchange and the answer, cancellation acting only in its waits
