@@ -745,9 +745,10 @@ static int look_up_in_background(const char *node, const char *asked, const char
 	j->node = strdup(node);
 	j->asked = strdup(asked);
 	j->service = service ? strdup(service) : NULL;
-	j->hints = (struct addrinfo){ .ai_family = family };
+	/* AI_CANONNAME: glibc's AF_UNSPEC road, as lookup_family's */
+	j->hints = (struct addrinfo){ .ai_family = family, .ai_flags = AI_CANONNAME };
 	if (hints) {
-		j->hints.ai_flags = hints->ai_flags & ~(AI_V4MAPPED | AI_ALL);
+		j->hints.ai_flags |= hints->ai_flags & ~(AI_V4MAPPED | AI_ALL);
 		j->hints.ai_socktype = hints->ai_socktype;
 		j->hints.ai_protocol = hints->ai_protocol;
 	}

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "nat64.h"
 #include "resolve.h"
+#include "sortaddr.h"
 #include "sys.h"
 #include "core.h"
 
@@ -569,7 +570,8 @@ static int wants_synthesis(const struct addrinfo *res)
  * alone (glibc: EAI_NODATA for a name with no AAAA, EAI_ADDRFAMILY for an
  * IPv4 literal; a name that does not exist is not asked again).  When
  * IPv4 has no route, the A records are asked for once more and only
- * their synthesized AAAA records are returned.
+ * their synthesized AAAA records are returned.  A host with an IPv4
+ * address but no route for it had its A query asked already.
  */
 static int asks_no_a_records(const struct addrinfo *hints, int rc)
 {
@@ -577,8 +579,9 @@ static int asks_no_a_records(const struct addrinfo *hints, int rc)
 	int flags = hints ? hints->ai_flags : AI_V4MAPPED | AI_ADDRCONFIG;
 	if (flags & AI_PASSIVE)
 		return 0;
+	bool v4, v6;
 	if (family == AF_UNSPEC)
-		return (flags & AI_ADDRCONFIG) != 0;
+		return (flags & AI_ADDRCONFIG) && scio_addrconfig(&v4, &v6) == 0 && !v4 && v6;
 	return family == AF_INET6 && !(flags & AI_V4MAPPED) &&
 	       (rc == EAI_NODATA || rc == EAI_ADDRFAMILY);
 }
@@ -601,14 +604,21 @@ int scio_nat64_lookup_retry(const char *node, const char *service,
 		h = *hints;
 	h.ai_family = AF_INET;
 	h.ai_flags &= ~(AI_ADDRCONFIG | AI_V4MAPPED | AI_ALL);
+	/* AF_INET without AI_CANONNAME takes glibc's gethostbyname2_r road,
+	 * not its AF_UNSPEC one: a name of digits and dots is no name there,
+	 * and a malformed nsswitch.conf leaves the process's later lookups
+	 * failing (EAI_SYSTEM, EINVAL) */
+	h.ai_flags |= AI_CANONNAME;
 	if (scio_sys.getaddrinfo(node, service, &h, &v4) != 0) {
 		errno = saved;
 		return rc;
 	}
 	struct addrinfo *added = synthesized_list(cfg, v4, node);
 	if (added) {
-		added->ai_canonname = v4->ai_canonname;
-		v4->ai_canonname = NULL;
+		if (hints && (hints->ai_flags & AI_CANONNAME)) {
+			added->ai_canonname = v4->ai_canonname;
+			v4->ai_canonname = NULL;
+		}
 		*res = added;
 		rc = 0;
 	}
