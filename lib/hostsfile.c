@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "hostsfile.h"
+#include "resconf.h"
 
 #define HOSTS_PATH "/etc/hosts"
 #define NSSWITCH_PATH "/etc/nsswitch.conf"
@@ -119,38 +120,6 @@ static int load_hosts(const char *path, struct names *t)
 	return 0;
 }
 
-/* Does nsswitch.conf consult "files" first for hosts?  glibc's default,
- * without the file, is "files dns". */
-static int files_first(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 1;
-	char line[1024];
-	int first = 0, found = 0;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *p = line + strspn(line, " \t");
-		if (strncmp(p, "hosts:", 6) != 0)
-			continue;
-		found = 1;
-		p += 6 + strspn(p + 6, " \t");
-		first = strncmp(p, "files", 5) == 0 &&
-			(p[5] == '\0' || isspace((unsigned char)p[5]));
-	}
-	fclose(f);
-	return found ? first : 1;
-}
-
-int scio_hosts_file_has(const char *hosts_path, const char *nsswitch_path,
-			const char *name)
-{
-	struct names t = { 0 };
-	int has = files_first(nsswitch_path) && load_hosts(hosts_path, &t) == 0 &&
-		  names_find(&t, name, name_len(name));
-	names_free(&t);
-	return has;
-}
-
 /* ---- the process's cache ---- */
 
 struct file_id {
@@ -197,7 +166,7 @@ static void refresh(int64_t now)
 	cache.hosts = hosts;
 	cache.nss = nss;
 	names_free(&cache.names);
-	cache.files_first = files_first(NSSWITCH_PATH);
+	cache.files_first = scio_resconf_files_first_at(NSSWITCH_PATH);
 	if (load_hosts(HOSTS_PATH, &cache.names) < 0)
 		names_free(&cache.names);  /* unknown: every name is raced */
 }

@@ -1,7 +1,8 @@
 /*
- * hostsfile.h - is a name answered from /etc/hosts?  The resolution race
- * costs two threads; a name that glibc finds in the hosts file (nsswitch
- * "hosts: files ...") needs no race and is passed straight to getaddrinfo.
+ * hostsfile.h - is a name answered from /etc/hosts?  A name that glibc
+ * finds in the hosts file (nsswitch "hosts: files ...", as resconf.c
+ * reads the hosts line glibc acts on) needs no race and is passed
+ * straight to getaddrinfo.
  * This only classifies names: it never answers a lookup itself.
  */
 #ifndef SCIO_HOSTSFILE_H
@@ -14,9 +15,5 @@
  * stat()ed on every call (glibc reads it on every lookup), nsswitch.conf
  * at most once a second.  Thread-safe and fork-safe. */
 int scio_hosts_has(const char *name, int64_t now_us);
-
-/* The same over given files, for tests; no caching. */
-int scio_hosts_file_has(const char *hosts_path, const char *nsswitch_path,
-			const char *name);
 
 #endif

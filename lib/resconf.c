@@ -145,10 +145,12 @@ static const char *nss_criteria(const char *s)
 }
 
 /* A database's service list: -1 when glibc finds it malformed; else 0,
- * with *files_dns 1 when it is exactly "files dns" and nothing more. */
-static int nss_services(const char *s, int *files_dns)
+ * with *files_dns 1 when it is exactly "files dns" and nothing more, and
+ * *files_first 1 when "files" is the service asked first. */
+static int nss_services(const char *s, int *files_dns, int *files_first)
 {
 	int n = 0, plain = 1;
+	*files_first = 0;
 	for (;;) {
 		s = skip_space(s);
 		const char *name = s;
@@ -158,7 +160,10 @@ static int nss_services(const char *s, int *files_dns)
 			break;  /* the end, or a '[' with no service: glibc stops */
 		size_t len = (size_t)(s - name);
 		const char *want = n == 0 ? "files" : "dns";
-		plain = plain && n < 2 && len == strlen(want) && memcmp(name, want, len) == 0;
+		int is_want = len == strlen(want) && memcmp(name, want, len) == 0;
+		if (n == 0)
+			*files_first = is_want;
+		plain = plain && n < 2 && is_want;
 		n++;
 		s = skip_space(s);
 		if (*s == '[') {
@@ -173,7 +178,7 @@ static int nss_services(const char *s, int *files_dns)
 
 struct nss_result {
 	int hosts_seen;
-	int files_dns;
+	int files_dns, files_first;  /* of the hosts line glibc acts on */
 };
 
 static int nss_line(char *line, void *arg)
@@ -188,22 +193,31 @@ static int nss_line(char *line, void *arg)
 		*s++ = '\0';
 	if (!is_nss_database(name))
 		return 0;
-	int files_dns;
-	if (nss_services(s, &files_dns) < 0)
+	int files_dns, files_first;
+	if (nss_services(s, &files_dns, &files_first) < 0)
 		return -1;
 	if (strcmp(name, "hosts") == 0) {
 		r->hosts_seen = 1;  /* a later line replaces an earlier one */
 		r->files_dns = files_dns;
+		r->files_first = files_first;
 	}
 	return 0;
 }
 
 int scio_resconf_parse_nsswitch(const char *text, size_t len)
 {
-	struct nss_result r = { 0, 0 };
+	struct nss_result r = { 0, 0, 0 };
 	if (!text || for_each_line(text, len, 0, nss_line, &r) != 0)
 		return 0;
 	return r.hosts_seen && r.files_dns;  /* no line: glibc's default */
+}
+
+int scio_resconf_nsswitch_files_first(const char *text, size_t len)
+{
+	struct nss_result r = { 0, 0, 0 };
+	if (!text || for_each_line(text, len, 0, nss_line, &r) != 0)
+		return 1;  /* glibc's default, "files dns"; or not known */
+	return !r.hosts_seen || r.files_first;
 }
 
 /* ---- resolv.conf ---- */
@@ -557,6 +571,17 @@ static int nsswitch_file_ok(const char *path, struct file_id *id)
 		 scio_resconf_parse_nsswitch(text, len);
 	free(text);
 	return ok;
+}
+
+int scio_resconf_files_first_at(const char *path)
+{
+	char *text;
+	size_t len;
+	struct file_id id;
+	int state = read_file(path, &text, &len, &id);
+	int first = state != FILE_THERE || scio_resconf_nsswitch_files_first(text, len);
+	free(text);
+	return first;
 }
 
 static int resolv_file_ok(const char *path, struct file_id *id, struct scio_resconf *c)

@@ -55,6 +55,14 @@ unsigned long scio_resconf_reads(void);
 int scio_resconf_parse_nsswitch(const char *text, size_t len);
 int scio_resconf_parse_resolv(const char *text, size_t len, struct scio_resconf *c);
 
+/* Does glibc ask the hosts file first for host names, by the hosts line
+ * it acts on (the last one)?  1 also without such a line (glibc's
+ * default is "files dns") and when not known (a file glibc rejects, or
+ * one that cannot be read): 1 keeps the hosts file's names glibc's.
+ * The _at form reads the file at path. */
+int scio_resconf_nsswitch_files_first(const char *text, size_t len);
+int scio_resconf_files_first_at(const char *path);
+
 /* 1 when the calling thread's _res is not what res_init makes of the
  * files now: a program set it up itself (its servers, its options), and
  * glibc's lookups in this thread follow it, where another thread's do

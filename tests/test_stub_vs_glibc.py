@@ -960,6 +960,33 @@ def test_hosts_file(lab, hosts):
 
 
 
+NSSWITCH_HOSTS = {  # nsswitch.conf: whose is a name both files have
+    "two hosts lines, files last": "hosts: dns files\nhosts: files dns\n",
+    "two hosts lines, dns last": "hosts: files dns\nhosts: dns files\n",
+    "space before the colon": "hosts  :\tfiles dns\n",
+    "files with a criterion": "hosts: files [NOTFOUND=return] dns\n",
+    "files alone": "hosts: files\n",
+    "dns alone": "hosts: dns\n",
+    "Files capitalized": "hosts: Files dns\n",
+    "malformed criterion": "hosts: files [BOGUS=return] dns\n",
+    "other databases only": "passwd: files\ngroup: files\n",
+}
+
+
+@pytest.mark.parametrize("variant", list(NSSWITCH_HOSTS))
+def test_nsswitch_hosts_line(lab, hosts, variant):
+    """A name in the hosts file and in DNS, with other addresses: the
+    hosts line glibc acts on says whose it is.  Found here, fixed: scio
+    read nsswitch.conf twice, hostsfile.c's first hosts line (is files
+    first?) and resconf.c's last one, glibc's (is it files dns?), so with
+    "dns files" then "files dns" the stub answered a hosts-file name from
+    DNS; now one parser (resconf.c) answers both questions."""
+    hosts.write_text(hosts.read_text() + "192.0.2.199 dns-dual.test multi-dual.test\n")
+    lab.write_etc("nsswitch.conf", NSSWITCH_HOSTS[variant])
+    assert_same(lab, lookups_for(["dns-dual.test", "multi-dual.test", "canonical-h.test"],
+                                 ["no hints", "stream"]), resolve=())
+
+
 def test_hosts_file_changed_between_lookups(lab, hosts):
     """glibc reads the hosts file at every lookup: a name added a moment
     ago is the file's, a name removed is DNS's.  (The three ways one after

@@ -278,6 +278,50 @@ static void nsswitch_conf_table(void)
 	CHECK_EQ(scio_resconf_read(dir, res_path, &c), 0);       /* a directory */
 }
 
+/* Is the hosts file asked first?  The hosts line glibc acts on (the last
+ * one) says; glibc's default and a file it rejects keep the hosts
+ * file's names its own (1). */
+static const struct {
+	const char *text;
+	int first;
+} first_cases[] = {
+	{ "hosts: files dns\n", 1 },
+	{ "hosts: files\n", 1 },
+	{ "hosts: files mdns4_minimal [NOTFOUND=return] dns\n", 1 },
+	{ "hosts: files [NOTFOUND=return] dns\n", 1 },
+	{ "hosts: dns files\n", 0 },
+	{ "hosts: dns\n", 0 },
+	{ "hosts: Files dns\n", 0 },
+	{ "hosts:\n", 0 },
+	{ "hosts: dns files\nhosts: files dns\n", 1 },
+	{ "hosts: files dns\nhosts: dns files\n", 0 },
+	{ "  hosts  :\tfiles dns\n", 1 },
+	{ "hosts::: dns\n", 0 },
+	{ "Hosts: dns\n", 1 },  /* not the hosts line: glibc's default */
+	{ "passwd: files\n", 1 },
+	{ "", 1 },
+	{ "hosts: dns files", 1 },  /* a last line with no newline is dropped */
+	{ "hosts: dns files\npasswd: files [BOGUS=return]\n", 1 },  /* rejected */
+};
+
+static void nsswitch_files_first_table(void)
+{
+	for (size_t i = 0; i < sizeof(first_cases) / sizeof(first_cases[0]); i++) {
+		int first = scio_resconf_nsswitch_files_first(first_cases[i].text,
+							      strlen(first_cases[i].text));
+		if (first != first_cases[i].first)
+			fprintf(stderr, "files-first case %zu: %d, not %d\n", i, first,
+				first_cases[i].first);
+		CHECK_EQ(first, first_cases[i].first);
+	}
+	CHECK_EQ(scio_resconf_nsswitch_files_first(NULL, 0), 1);
+	write_file(nss_path, "hosts: dns files\n", 17);
+	CHECK_EQ(scio_resconf_files_first_at(nss_path), 0);
+	unlink(nss_path);
+	CHECK_EQ(scio_resconf_files_first_at(nss_path), 1);  /* no file: glibc's default */
+	CHECK_EQ(scio_resconf_files_first_at(dir), 1);       /* unreadable: not known */
+}
+
 static void files_too_large_are_not_read(void)
 {
 	struct scio_resconf c;
@@ -751,6 +795,7 @@ int main(void)
 	unsetenv("HOSTALIASES");
 	RUN(resolv_conf_table);
 	RUN(nsswitch_conf_table);
+	RUN(nsswitch_files_first_table);
 	RUN(files_too_large_are_not_read);
 	RUN(resolver_environment);
 	RUN(program_changes_to_res);
