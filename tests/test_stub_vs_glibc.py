@@ -1115,3 +1115,20 @@ def test_client_addresses(make_lab, tmp_path, variant):
     assert_same(own, lookups_for(names, ["no hints", "addrconfig", "addrconfig v4mapped",
                                          "stream", "every stub flag"]), resolve=())
     assert server.poll() is None
+
+
+def test_ipv6_only_host_with_an_nsswitch_conf_glibc_rejects(make_lab, tmp_path):
+    """Found here, fixed: on an IPv6-only host the NAT64 retry asks a name
+    that found nothing again for A, and glibc's AF_INET lookup without
+    AI_CANONNAME, under an nsswitch.conf glibc rejects, left every later
+    lookup of the program EAI_SYSTEM where glibc alone says EAI_NONAME."""
+    own = make_lab()
+    own.tmp = tmp_path
+    server = start_server(own, tmp_path, ZONE_DIFF, DNS4, DNS6)
+    own.write_etc("resolv.conf", f"nameserver {DNS6}\n{FAST}")
+    own.write_etc("nsswitch.conf", "hosts: files dns\npasswd: files [BOGUS=return]\n")
+    subprocess.run(["ip", "netns", "exec", own.cli, "ip", "-4", "addr", "flush", "dev", "veth0"],
+                   check=True)
+    names = ["dns-dual.test", "v4only-dns.test", "nx.test", "dns-dual.test"]
+    assert_same(own, lookups_for(names, ["no hints", "stream"]), resolve=())
+    assert server.poll() is None
