@@ -69,6 +69,7 @@ static int resolve(const char *host, const char *service,
 		struct scio_resolve_opts ro = {
 			.delay_ms = o->resolution_delay_ms,
 			.prefer_family = o->prefer_family,
+			.system_only = scio_config()->resolver == SCIO_RESOLVER_SYSTEM,
 			.late = scio_answers_late_global,
 		};
 		rc = scio_resolve(host, service, &hints, &ro, &res);

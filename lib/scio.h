@@ -67,7 +67,8 @@ SCIO_API void scio_options_init(struct scio_options *o);
 
 /*
  * Resolves host:service (AF_UNSPEC unless o->family says otherwise,
- * SOCK_STREAM) and races the addresses.  Returns a connected socket in
+ * SOCK_STREAM; A and AAAA raced as the shim races them, with the
+ * environment's SCIO_RESOLVER) and races the addresses.  Returns a connected socket in
  * blocking mode with FD_CLOEXEC set, or -1 with errno set.  A name that
  * does not resolve is told apart by scio_last_gai_error().
  */

@@ -51,6 +51,19 @@ def test_a_healthy_lookup_hands_off_with_about_one_futex_call(lab, tmp_path):
     assert calls_of(summary, "futex") <= 2 * lookups, summary
 
 
+def test_the_library_follows_scio_resolver(lab, tmp_path):
+    """scio_connect looks names up as the shim does: scio's own queries
+    (one sendmmsg, no thread), and with SCIO_RESOLVER=system the system's
+    getaddrinfo per family (a helper thread, no sendmmsg of scio's; glibc
+    sends one query with send).  It ignored the setting before."""
+    Dns(lab, tmp_path, resolv=RESOLV)
+    argv = [prog("race_client"), "dns-dual.test", PORT]
+    stub = strace(lab, tmp_path, argv, shim=False)
+    assert calls_of(stub, "sendmmsg") == 1 and calls_of(stub, "clone3") == 0, stub
+    system = strace(lab, tmp_path, argv, env=["SCIO_RESOLVER=system"], shim=False)
+    assert calls_of(system, "sendmmsg") == 0 and calls_of(system, "clone3") >= 1, system
+
+
 def total_calls(summary):
     return int(next(l for l in summary.splitlines() if l.rstrip().endswith("total")).split()[3])
 
