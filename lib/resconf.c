@@ -722,12 +722,13 @@ int scio_resconf_thread_res_changed(void)
 		return 0;  /* glibc sets it up from the files, as any thread's */
 	int saved = errno, changed = 1;
 	struct __res_state *fresh = calloc(1, sizeof(*fresh));
-	if (fresh && res_ninit(fresh) == 0)
+	if (fresh && res_ninit(fresh) == 0) {
 		changed = !same_state(mine, fresh);
-	if (fresh) {
+		/* only a state res_ninit set up: a failed one keeps calloc's
+		 * _vcsock 0, and res_nclose would close the program's fd 0 */
 		res_nclose(fresh);
-		free(fresh);
 	}
+	free(fresh);
 	errno = saved;
 	return changed;
 }

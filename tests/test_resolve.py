@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from scio_testlib import PORT, PY, ROOT, SAN, SLACK, assert_no_sanitizer_report, prog, run_scio
+from scio_testlib import BUILD, PORT, PY, ROOT, SAN, SLACK, assert_no_sanitizer_report, prog, run_scio, san_env
 from test_dnsserver import Dns, ZONE
 
 # glibc's defaults (timeout:5 attempts:2): a dropped AAAA costs ~10 s
@@ -156,6 +156,42 @@ def test_every_lookup_of_a_thread_is_raced(lab, dns, resolver):
     assert res.returncode == 0, res
     for addrs, secs in json.loads(res.stdout):
         assert addrs == ["192.0.2.10"] and 0.04 <= secs < 0.19 * SLACK, res.stdout
+
+
+FD0_KEPT = """
+    import os, resource, socket
+    mine = os.fstat(0)
+    socket.getaddrinfo("dns-dual.test", 7000, 0, socket.SOCK_STREAM)  # this thread's _res
+    with open("/etc/resolv.conf", "a") as f:
+        f.write("# changed: glibc reads the file again\\n")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    keep = []
+    try:
+        while True:
+            keep.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+    try:
+        socket.getaddrinfo("dns-dual.test", 7000, 0, socket.SOCK_STREAM)
+    except OSError as e:
+        pass
+    now = os.fstat(0)
+    print("kept" if (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino) else "lost")
+"""
+
+
+@pytest.mark.parametrize("resolver", ["stub", "system"])
+def test_a_lookup_at_the_fd_limit_keeps_fd_0(lab, dns, resolver):
+    """Found in review: at the descriptor limit, after resolv.conf
+    changed, glibc's res_ninit fails to read the file, and the check for
+    a program's own _res closed the failed state, whose socket field is
+    0: the program's stdin (an inetd service's client) was gone."""
+    env = {**san_env(), "SCIO_RESOLVER": resolver}
+    env["LD_PRELOAD"] = ":".join(p for p in (env.get("LD_PRELOAD"),
+                                             str(BUILD / "libscio-preload.so")) if p)
+    res = lab.run([PY, "-c", textwrap.dedent(FD0_KEPT)], input="", env=env)
+    assert res.stdout.strip() == "kept", res
+    assert_no_sanitizer_report(res)
 
 
 def test_library_connect_with_aaaa_dropped(lab, dns):
