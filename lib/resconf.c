@@ -715,22 +715,90 @@ static int same_state(const struct __res_state *a, const struct __res_state *b)
 	return same_search_of(a, b);
 }
 
+/* A state as res_init makes it of the files now, NULL when it cannot be
+ * made; fresh_free it. */
+static struct __res_state *fresh_state(void)
+{
+	struct __res_state *fresh = calloc(1, sizeof(*fresh));
+	if (fresh && res_ninit(fresh) == 0)
+		return fresh;
+	/* never res_nclose a state res_ninit did not set up: calloc's
+	 * _vcsock 0 would close the program's fd 0 */
+	free(fresh);
+	return NULL;
+}
+
+static void fresh_free(struct __res_state *fresh)
+{
+	res_nclose(fresh);
+	free(fresh);
+}
+
 int scio_resconf_thread_res_changed(void)
 {
 	const struct __res_state *mine = &_res;
 	if (!(mine->options & RES_INIT))
 		return 0;  /* glibc sets it up from the files, as any thread's */
 	int saved = errno, changed = 1;
-	struct __res_state *fresh = calloc(1, sizeof(*fresh));
-	if (fresh && res_ninit(fresh) == 0) {
+	struct __res_state *fresh = fresh_state();
+	if (fresh) {
 		changed = !same_state(mine, fresh);
-		/* only a state res_ninit set up: a failed one keeps calloc's
-		 * _vcsock 0, and res_nclose would close the program's fd 0 */
-		res_nclose(fresh);
+		fresh_free(fresh);
 	}
-	free(fresh);
 	errno = saved;
 	return changed;
+}
+
+/* a and b name the same domain (case aside, one trailing dot aside);
+ * b_domain: b with ".domain" after it */
+static int same_domain(const char *a, const char *b, const char *b_domain)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	la -= la > 1 && a[la - 1] == '.';
+	lb -= lb > 1 && b[lb - 1] == '.';
+	if (!b_domain)
+		return la == lb && strncasecmp(a, b, la) == 0;
+	size_t ld = strlen(b_domain);
+	ld -= ld > 0 && b_domain[ld - 1] == '.';
+	return la == lb + 1 + ld && strncasecmp(a, b, lb) == 0 && a[lb] == '.' &&
+	       strncasecmp(a + lb + 1, b_domain, ld) == 0;
+}
+
+/* res_search's order (glibc 2.36): the name as it is first when it has
+ * ndots dots or more, then each search domain (a root or empty one
+ * meaning the name as it is), then the name as it is, unless tried. */
+static int place_in(const struct __res_state *r, const char *node, const char *name)
+{
+	int dots = 0;
+	for (const char *p = node; *p; p++)
+		dots += *p == '.';
+	int searched = dots ? (r->options & RES_DNSRCH) : (r->options & RES_DEFNAMES);
+	if (!searched || !r->dnsrch[0])
+		return SCIO_SEARCH_ONE;
+	int as_is_first = dots >= (int)r->ndots;
+	if (same_domain(name, node, NULL))
+		return as_is_first ? SCIO_SEARCH_FIRST : SCIO_SEARCH_LATER;
+	for (int i = 0; i < MAXDNSRCH && r->dnsrch[i]; i++) {
+		const char *d = r->dnsrch[i] + (r->dnsrch[i][0] == '.');
+		if (*d && same_domain(name, node, d))
+			return !as_is_first && i == 0 ? SCIO_SEARCH_FIRST : SCIO_SEARCH_LATER;
+	}
+	return SCIO_SEARCH_NOT_ASKED;
+}
+
+int scio_resconf_search_place(const char *node, const char *name)
+{
+	size_t len = node ? strlen(node) : 0;
+	if (!len || node[len - 1] == '.' || !name)
+		return SCIO_SEARCH_ONE;
+	int saved = errno, place = SCIO_SEARCH_ONE;
+	struct __res_state *fresh = fresh_state();
+	if (fresh) {
+		place = place_in(fresh, node, name);
+		fresh_free(fresh);
+	}
+	errno = saved;
+	return place;
 }
 #else
 static int res_state_matches(const struct scio_resconf *c)
@@ -742,6 +810,12 @@ static int res_state_matches(const struct scio_resconf *c)
 int scio_resconf_thread_res_changed(void)
 {
 	return 0;  /* musl's lookups read no _res */
+}
+
+int scio_resconf_search_place(const char *node, const char *name)
+{
+	(void)node, (void)name;
+	return SCIO_SEARCH_ONE;  /* not known: musl's resolver reads its own files */
 }
 #endif
 

@@ -71,4 +71,14 @@ int scio_resconf_files_first_at(const char *path);
  * lookup in it reads the file again).  glibc only; 0 elsewhere. */
 int scio_resconf_thread_res_changed(void);
 
+/* Where `name` stands among the names glibc's res_search asks for `node`,
+ * by res_init's state of the files now (ndots, search list):
+ * SCIO_SEARCH_ONE when it asks one name only (an absolute node, no search
+ * list; or not known: musl), else SCIO_SEARCH_FIRST (asked first),
+ * SCIO_SEARCH_LATER, or SCIO_SEARCH_NOT_ASKED (a CNAME's target, say).
+ * Case and one trailing dot aside.  glibc's search stops at the first
+ * name with an answer of either type. */
+enum { SCIO_SEARCH_ONE, SCIO_SEARCH_NOT_ASKED, SCIO_SEARCH_FIRST, SCIO_SEARCH_LATER };
+int scio_resconf_search_place(const char *node, const char *name);
+
 #endif

@@ -6,6 +6,10 @@ import json
 import socket
 import textwrap
 
+import dns.flags as dns_flags  # the module's name is the dns fixture's
+import dns.message as dns_message
+import dns.rrset as dns_rrset
+
 import pytest
 
 from scio_testlib import BUILD, PORT, PY, ROOT, SAN, SLACK, assert_no_sanitizer_report, prog, run_scio, san_env
@@ -132,6 +136,60 @@ def test_late_ipv6_of_another_search_name_stays_out(lab, tmp_path, resolver):
     res = run(lab, [PY, "-c", CONNECT_WITHIN, "split", "2"], SCIO_RESOLVER=resolver)
     assert res.stdout.startswith("failed") and "ipv6" not in res.stdout, res
     assert d.proc.poll() is None
+
+
+SEARCH_CORP = "nameserver 192.0.2.10\nsearch corp.test\noptions timeout:1 attempts:1\n"
+
+
+def cname_reply(name, qtype, target, addr):
+    """A reply whose answer is name CNAME target, then target's record."""
+    q = dns_message.make_query(name, qtype)
+    r = dns_message.make_response(q)
+    r.flags |= dns_flags.AA | dns_flags.RA
+    r.answer.append(dns_rrset.from_text(name + ".", 60, "IN", "CNAME", target + "."))
+    r.answer.append(dns_rrset.from_text(target + ".", 60, "IN", qtype, addr))
+    return r.to_wire().hex()
+
+
+@pytest.mark.parametrize("aaaa_delay_ms", [0, 300])
+@pytest.mark.parametrize("resolver", ["stub", "system"])
+def test_a_cname_per_query_type_is_one_host(lab, tmp_path, resolver, aaaa_delay_ms):
+    """Found in review: a load balancer may alias A and AAAA of one name to
+    different targets; glibc takes both, and so must the check for two
+    hosts of one search list (only names the search asks tell hosts
+    apart), on time and late."""
+    zone = {"cdn.test": {"A_raw": cname_reply("cdn.test", "A", "edge-a.test", "192.0.2.10"),
+                         "AAAA_raw": cname_reply("cdn.test", "AAAA", "edge-b.test", "2001:db8::10"),
+                         "AAAA_delay_ms": aaaa_delay_ms}}
+    Dns(lab, tmp_path, zone=zone, resolv=SEARCH_CORP)
+    plain = gai(lab, "cdn.test", shim=False)[0]
+    assert sorted(plain) == ["192.0.2.10", "2001:db8::10"], plain
+    if aaaa_delay_ms == 0:
+        addrs = json.loads(run(lab, [PY, "-c", textwrap.dedent(GAI), "cdn.test"],
+                               SCIO_RESOLVER=resolver).stdout)[0]
+        assert sorted(addrs) == sorted(plain), addrs
+    lab.fault("ipv4", "blackhole")
+    res = run(lab, [PY, "-c", CONNECT_WITHIN, "cdn.test", "3"], SCIO_RESOLVER=resolver)
+    assert "via ipv6" in res.stdout, res
+
+
+@pytest.mark.parametrize("resolver", ["stub", "system"])
+def test_a_from_a_later_search_name_waits_for_aaaa(lab, tmp_path, resolver):
+    """Found in review: 'rv' with search corp.test, rv.corp.test's AAAA
+    300 ms late and an A at rv. itself: glibc asks rv.corp.test first and
+    stops there with its AAAA; the A family's own lookup walked on to rv.
+    and was returned after the Resolution Delay, another host.  An A from
+    a later name of the search now waits for the AAAA, as glibc does."""
+    zone = {"rv.corp.test": {"AAAA": ["2001:db8::10"], "AAAA_delay_ms": 300},
+            "rv": {"A": ["192.0.2.10"]}}
+    Dns(lab, tmp_path, zone=zone, resolv=SEARCH_CORP)
+    assert gai(lab, "rv", shim=False)[0] == ["2001:db8::10"]
+    got = json.loads(run(lab, [PY, "-c", textwrap.dedent(GAI), "rv"],
+                         SCIO_RESOLVER=resolver).stdout)[0]
+    assert got == ["2001:db8::10"], got
+    lab.fault("ipv4", "blackhole")
+    res = run(lab, [PY, "-c", CONNECT_WITHIN, "rv", "3"], SCIO_RESOLVER=resolver)
+    assert "2001:db8::10" in res.stdout, res
 
 
 GAI_TWICE = """
