@@ -12,7 +12,8 @@ import dns.rrset as dns_rrset
 
 import pytest
 
-from scio_testlib import BUILD, PORT, PY, ROOT, SAN, SLACK, assert_no_sanitizer_report, prog, run_scio, san_env
+from scio_testlib import (BUILD, PORT, PY, ROOT, SAN, SLACK, TSAN, assert_no_sanitizer_report, prog,
+                          run_scio, san_env)
 from test_dnsserver import Dns, ZONE
 
 # glibc's defaults (timeout:5 attempts:2): a dropped AAAA costs ~10 s
@@ -118,6 +119,15 @@ CONNECT_WITHIN = ("import socket,sys\n"
                   "    print('failed', e)\n")
 
 
+# A late family joins a race that runs inside the program's poll, and
+# TSan's poll interceptor ignores the synchronization of everything it
+# calls while it blocks (BlockingCall): the shim's locks there are
+# invisible to it, and it reports them as races.
+NOT_IN_TSANS_POLL = pytest.mark.skipif(TSAN, reason="a late join inside TSan's poll interceptor, "
+                                       "which ignores synchronization while it blocks")
+
+
+@NOT_IN_TSANS_POLL
 @pytest.mark.parametrize("resolver", ["stub", "system"])
 def test_late_ipv6_of_another_search_name_stays_out(lab, tmp_path, resolver):
     """'split' with search corp.test: glibc stops at split.corp.test (A
@@ -151,7 +161,7 @@ def cname_reply(name, qtype, target, addr):
     return r.to_wire().hex()
 
 
-@pytest.mark.parametrize("aaaa_delay_ms", [0, 300])
+@pytest.mark.parametrize("aaaa_delay_ms", [0, pytest.param(300, marks=NOT_IN_TSANS_POLL)])
 @pytest.mark.parametrize("resolver", ["stub", "system"])
 def test_a_cname_per_query_type_is_one_host(lab, tmp_path, resolver, aaaa_delay_ms):
     """Found in review: a load balancer may alias A and AAAA of one name to
