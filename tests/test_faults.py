@@ -4,7 +4,8 @@ program."""
 
 import pytest
 
-from scio_testlib import PORT, SLACK, TSAN, parse_records, prog, run_scio
+from scio_testlib import (BUILD, PORT, PY, SAN, SLACK, TSAN, assert_no_sanitizer_report, parse_records,
+                          prog, run_scio, san_env)
 
 
 def probe(lab, *args, **env):
@@ -76,6 +77,112 @@ def test_close_from_another_thread_during_the_race(lab, blocking):
         # the wait goes on with the pipe now behind the number (which
         # never becomes writable from its read end): poll times out
         assert "poll rc=0" in res.stdout, res
+
+
+def preloaded(*more, **env):
+    """The environment for a program run with these .so files and the
+    shim preloaded (after a sanitizer's runtime, when there is one)."""
+    full = {**san_env(), **{k: str(v) for k, v in env.items()}}
+    full["LD_PRELOAD"] = ":".join(p for p in (full.get("LD_PRELOAD"), *more,
+                                              str(BUILD / "libscio-preload.so")) if p)
+    return full
+
+
+AT_THE_FD_LIMIT = r"""
+import errno, os, resource, socket, stat, sys, threading, time
+first = socket.getaddrinfo("dual.test", 7000, socket.AF_UNSPEC, socket.SOCK_STREAM)[0]
+assert first[0] == socket.AF_INET6
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+fill = []
+while True:
+    try:
+        fill.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError as e:
+        assert e.errno == errno.EMFILE
+        break
+fill.sort()
+os.close(fill[10])
+spare_for_the_pipe, spare_for_the_race = fill[11], fill[12]
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+F = s.fileno()
+close_at = float(sys.argv[1])
+pipe = []
+def other_thread():
+    time.sleep(close_at)
+    os.close(F)                      # closes the fd another thread connects on
+    os.close(spare_for_the_pipe)
+    r, w = os.pipe()                 # and a pipe takes its number
+    os.set_blocking(r, False)
+    pipe.extend((r, w))
+    time.sleep(1.7 - close_at)
+    os.close(spare_for_the_race)     # a descriptor for the race's other attempt
+t = threading.Thread(target=other_thread)
+t.start()
+try:
+    s.connect(first[4])
+    print("connect 0")
+except OSError as e:
+    print("connect", errno.errorcode[e.errno])
+t.join()
+r, w = pipe
+print("pipe at F", r == F, "fifo", stat.S_ISFIFO(os.fstat(F).st_mode),
+      "nonblocking", not os.get_blocking(r))
+os.write(w, b"x")
+print("pipe intact")
+"""
+
+
+@pytest.mark.skipif(TSAN, reason=(
+    "the program closes an fd another thread is connecting on: TSan reports "
+    "that race (the program's bug) where scio checks the number"))
+@pytest.mark.parametrize("close_at", ["0.5", "1.6"], ids=["before the race", "during the race"])
+def test_close_from_another_thread_at_the_fd_limit(lab, close_at):
+    """Found in the sweep for descriptors scio acts on unchecked: with no
+    descriptor left for the race's private reference, the race worked on
+    the program's fd number itself, unchecked, and put the winner onto
+    the pipe that had taken the number (closing it), or cleared its
+    O_NONBLOCK, or answered a blocking connect with EINPROGRESS; now the
+    number is checked by the cookie taken before."""
+    lab.fault("ipv6", "blackhole")
+    res = lab.run([PY, "-c", AT_THE_FD_LIMIT, close_at], timeout=30,
+                  env=preloaded(SCIO_CONNECT_DELAY_MS=2000, SCIO_HISTORY="off"))
+    assert "pipe at F True fifo True nonblocking True" in res.stdout, res
+    assert "pipe intact" in res.stdout, res
+    # as when a descriptor is left (test_close_from_another_thread_during_the_race);
+    # before, a blocking connect returned EINPROGRESS, the pipe's flags read
+    assert "connect EBADF" in res.stdout, res
+    assert_no_sanitizer_report(res)
+
+
+# test_resolve_life.py's reason: GCC 12's ASan runtime reports the stack_t
+# it gives sigaltstack after a cancellation unwound the connect's frames.
+ASAN_UNWIND = pytest.mark.skipif("address" in SAN, reason=(
+    "ASan's __asan_handle_no_return reports its own sigaltstack stack_t in "
+    "frames a cancellation unwinds: a report about the runtime, not the shim"))
+
+
+@pytest.mark.parametrize("mode", ["poll", pytest.param("blocking", marks=ASAN_UNWIND)])
+@pytest.mark.parametrize("at,log", [("dup3", "warn"), ("write", "info")])
+def test_cancelled_as_a_race_ends(lab, tmp_path, mode, at, log):
+    """Found in the sweep: a thread cancelled at the last steps of a race
+    that ran inside its poll (the winner's dup3, the log line's write)
+    ended that race a second time as it unwound: freed memory read again
+    and the winner's number closed twice.  Cancellation now waits until
+    the race is ended and forgotten; the thread is cancelled at its next
+    cancellation point.  (A blocking connect's race, checked alike, had
+    no such fault.)"""
+    lab.fault("ipv6", "blackhole")
+    trace = tmp_path / "strace.txt"
+    env = preloaded(str(BUILD / "tests" / "cancelat.so"), SCIO_HISTORY="off",
+                    SCIO_LOG=log, CANCEL_AT=at)
+    res = lab.run(["strace", "-f", "-qq", "-e", "trace=close,dup3", "-e", "signal=none",
+                   "-o", str(trace), prog("poll_cancelled"), "dual.test", PORT, mode],
+                  env=env, timeout=30)
+    assert "thread cancelled" in res.stdout, res
+    closes = trace.read_text()
+    assert "dup3(" in closes, closes
+    assert "EBADF" not in closes, closes
+    assert_no_sanitizer_report(res)
 
 
 def test_connect_from_a_signal_handler_during_a_race(lab):

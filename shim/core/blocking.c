@@ -84,7 +84,8 @@ static enum scio_handled race_held(const struct held *h, int flags,
 	int64_t start = p->started ? p->started : scio_now_us();
 	int winner = scio_race_run(&r, h->level);
 	int err = errno;
-	fcntl(sock, F_SETFL, flags);
+	if (names_the_socket(h))  /* the number may be another file's now */
+		fcntl(sock, F_SETFL, flags);
 	unmap_report(&rep);
 	for (size_t i = 0; i < p->c->n; i++)
 		scio_unmap_v4(&p->c->a[i]);
@@ -181,7 +182,8 @@ static enum scio_handled race_cands(int fd, int flags, const struct scio_match *
 	}
 	struct held h = hold_socket(fd);
 	enum scio_handled v = SCIO_DONE;
-	if (p.started && (h.sock == h.fd ? fcntl(fd, F_GETFD) < 0 :
+	if (p.started && (h.sock == h.fd ? fcntl(fd, F_GETFD) < 0 ||
+			  (cookie && scio_socket_cookie(fd) != cookie) :
 			  cookie && h.cookie != cookie)) {
 		/* another thread closed fd while the own connect ran */
 		scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during "

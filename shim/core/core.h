@@ -97,6 +97,10 @@ struct held hold_socket(int fd);
 void race_cancelled(void *arg);
 void release_socket(const struct held *h);
 int still_names(const struct held *h);
+/* May h->sock be acted on (its flags set back)?  The private reference
+ * always; the fd number itself (no descriptor was left for a reference)
+ * only while its cookie is the one taken when it was held. */
+int names_the_socket(const struct held *h);
 int adopt_winner(int fd, int winner, int flags);
 void map_for_socket(int sock, int family, struct sockaddr_storage *cand, size_t n);
 void unmap_report(struct scio_report *rep);

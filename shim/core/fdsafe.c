@@ -38,9 +38,10 @@ struct held hold_socket(int fd)
 {
 	struct held h = { .fd = fd, .level = scio_orphans_enter() };
 	h.sock = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (h.sock < 0)
+	if (h.sock < 0) {
 		h.sock = fd;
-	else
+		h.cookie = scio_socket_cookie(fd);
+	} else
 		h.cookie = scio_orphans_add(h.level, h.sock);
 	return h;
 }
@@ -48,7 +49,7 @@ struct held hold_socket(int fd)
 void race_cancelled(void *arg)
 {
 	const struct cancel_ctx *c = arg;
-	if (c->flags >= 0)
+	if (c->flags >= 0 && names_the_socket(c->h))
 		fcntl(c->h->sock, F_SETFL, c->flags);
 	scio_orphans_cancelled(c->h->level);
 	free(c->heap);
@@ -79,9 +80,16 @@ static int same_socket(const struct held *h)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+int names_the_socket(const struct held *h)
+{
+	if (h->sock == h->fd)
+		return !h->cookie || scio_socket_cookie(h->fd) == h->cookie;
+	return 1;  /* the private reference is the socket, whatever fd names */
+}
+
 int still_names(const struct held *h)
 {
-	if (h->sock == h->fd || same_socket(h))
+	if (h->sock == h->fd ? names_the_socket(h) : same_socket(h))
 		return 1;
 	scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during its race; "
 		 "nothing is put in its place", h->fd);

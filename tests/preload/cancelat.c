@@ -1,0 +1,41 @@
+/*
+ * cancelat.so - a test helper, preloaded before the shim: marks the
+ * calling thread cancelled (deferred) at one chosen call, so that the
+ * cancel acts at the next cancellation point after it, wherever that is.
+ *
+ *   CANCEL_AT=dup3    at the dup3 that moves a race's winner onto the fd
+ *   CANCEL_AT=write   at the write of the shim's "connected to" log line
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))  /* built -fvisibility=hidden */
+
+static int cancel_at(const char *call)
+{
+	const char *at = getenv("CANCEL_AT");
+	return at && strcmp(at, call) == 0;
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	static ssize_t (*real)(int, const void *, size_t);
+	if (!real)
+		real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+	if (fd == 2 && cancel_at("write") && memmem(buf, n, "connected to", 12))
+		pthread_cancel(pthread_self());
+	return real(fd, buf, n);
+}
+
+EXPORT int dup3(int from, int to, int flags)
+{
+	static int (*real)(int, int, int);
+	if (!real)
+		real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "dup3");
+	if (cancel_at("dup3"))
+		pthread_cancel(pthread_self());
+	return real(from, to, flags);
+}
