@@ -775,14 +775,22 @@ static int place_in(const struct __res_state *r, const char *node, const char *n
 	int searched = dots ? (r->options & RES_DNSRCH) : (r->options & RES_DEFNAMES);
 	if (!searched || !r->dnsrch[0])
 		return SCIO_SEARCH_ONE;
-	int as_is_first = dots >= (int)r->ndots;
-	if (same_domain(name, node, NULL))
-		return as_is_first ? SCIO_SEARCH_FIRST : SCIO_SEARCH_LATER;
+	/* a root (or empty) search domain asks the name as it is */
+	int as_is_first = dots >= (int)r->ndots, domains = 0;
 	for (int i = 0; i < MAXDNSRCH && r->dnsrch[i]; i++) {
 		const char *d = r->dnsrch[i] + (r->dnsrch[i][0] == '.');
-		if (*d && same_domain(name, node, d))
+		if (!*d) {
+			as_is_first |= i == 0;
+			continue;
+		}
+		domains++;
+		if (same_domain(name, node, d))
 			return !as_is_first && i == 0 ? SCIO_SEARCH_FIRST : SCIO_SEARCH_LATER;
 	}
+	if (!domains)
+		return SCIO_SEARCH_ONE;
+	if (same_domain(name, node, NULL))
+		return as_is_first ? SCIO_SEARCH_FIRST : SCIO_SEARCH_LATER;
 	return SCIO_SEARCH_NOT_ASKED;
 }
 

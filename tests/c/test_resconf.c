@@ -722,20 +722,11 @@ static void glibc_agrees_on_random_files(void)
 	CHECK(usable >= 40);  /* the check saw enough yes answers to mean something */
 }
 
-/* scio_resconf_get on the real paths, files bound over them. */
-static void the_real_paths(void)
+/* scio_resconf_get over the real paths follows their files rewritten. */
+static void files_rewritten_under_the_binds(void)
 {
 	struct scio_resconf c;
 	char servers[256];
-	write_text(nss_path, good_nss);
-	write_text(res_path, "nameserver 192.0.2.1\n");
-	CHECK_EQ(bind_over(nss_path, "/etc/nsswitch.conf"), 0);
-	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
-	struct stat st;
-	if (stat("/var/run/nscd/socket", &st) == 0) {
-		CHECK_EQ(scio_resconf_get(&c), 0);
-		return;
-	}
 	CHECK_EQ(scio_resconf_get(&c), 1);
 	servers_text(&c, servers, sizeof(servers));
 	CHECK(strcmp(servers, "192.0.2.1") == 0);
@@ -751,6 +742,102 @@ static void the_real_paths(void)
 	CHECK_EQ(write(fd, "hosts: dns files\n", 17), 17);
 	close(fd);
 	CHECK_EQ(scio_resconf_get(&c), 0);
+}
+
+/* scio_resconf_get on the real paths, files bound over them. */
+static void the_real_paths(void)
+{
+	struct scio_resconf c;
+	write_text(nss_path, good_nss);
+	write_text(res_path, "nameserver 192.0.2.1\n");
+	CHECK_EQ(bind_over(nss_path, "/etc/nsswitch.conf"), 0);
+	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
+	struct stat st;
+	if (stat("/var/run/nscd/socket", &st) == 0)
+		CHECK_EQ(scio_resconf_get(&c), 0);
+	else
+		files_rewritten_under_the_binds();
+	/* unbound: the next writes rename new files over these paths, and
+	 * nothing can be bound over a mount of a deleted file */
+	CHECK_EQ(umount2("/etc/nsswitch.conf", MNT_DETACH), 0);
+	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+}
+
+/* Where a name stands in res_search's order, by the files bound over
+ * /etc/resolv.conf (in a thread: a _res of its own). */
+static void *search_place_thread(void *arg)
+{
+	int *fails = arg;
+	int before = check_failures;
+	write_text(res_path, "nameserver 192.0.2.1\nsearch corp.test lab.test\n");
+	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
+	/* no dot: the search domains first, then the name as it is */
+	CHECK_EQ(scio_resconf_search_place("v4", "v4.corp.test"), SCIO_SEARCH_FIRST);
+	CHECK_EQ(scio_resconf_search_place("V4", "v4.CORP.test."), SCIO_SEARCH_FIRST);
+	CHECK_EQ(scio_resconf_search_place("v4", "v4.lab.test"), SCIO_SEARCH_LATER);
+	CHECK_EQ(scio_resconf_search_place("v4", "v4"), SCIO_SEARCH_LATER);
+	CHECK_EQ(scio_resconf_search_place("v4", "edge.cdn.test"), SCIO_SEARCH_NOT_ASKED);
+	CHECK_EQ(scio_resconf_search_place("v4", "v4.corp.test.lab.test"), SCIO_SEARCH_NOT_ASKED);
+	/* ndots (1) dots: the name as it is first */
+	CHECK_EQ(scio_resconf_search_place("www.host", "www.host"), SCIO_SEARCH_FIRST);
+	CHECK_EQ(scio_resconf_search_place("www.host", "www.host.corp.test"), SCIO_SEARCH_LATER);
+	/* an absolute name is asked alone */
+	CHECK_EQ(scio_resconf_search_place("v4.", "v4.corp.test"), SCIO_SEARCH_ONE);
+	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+
+	write_text(res_path, "nameserver 192.0.2.1\nsearch corp.test\noptions ndots:3\n");
+	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
+	CHECK_EQ(scio_resconf_search_place("www.host", "www.host.corp.test"), SCIO_SEARCH_FIRST);
+	CHECK_EQ(scio_resconf_search_place("www.host", "www.host"), SCIO_SEARCH_LATER);
+	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+
+	write_text(res_path, "nameserver 192.0.2.1\ndomain .\n");  /* no search list */
+	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
+	CHECK_EQ(scio_resconf_search_place("v4", "v4"), SCIO_SEARCH_ONE);
+	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+	*fails = check_failures - before;
+	return NULL;
+}
+
+/* A thread's _res against what res_init makes of the file now: the same
+ * after res_init, changed by the program, changed once the file changed
+ * (until glibc's next res_init in the thread). */
+static void *res_changed_thread(void *arg)
+{
+	int *fails = arg;
+	int before = check_failures;
+	write_text(res_path, "nameserver 192.0.2.1\nsearch corp.test\n");
+	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
+	CHECK_EQ(scio_resconf_thread_res_changed(), 0);  /* not set up yet */
+	CHECK_EQ(res_init(), 0);
+	CHECK_EQ(scio_resconf_thread_res_changed(), 0);
+	_res.retry++;
+	CHECK_EQ(scio_resconf_thread_res_changed(), 1);
+	_res.retry--;
+	CHECK_EQ(scio_resconf_thread_res_changed(), 0);
+	_res.nsaddr_list[0].sin_addr.s_addr ^= htonl(1);
+	CHECK_EQ(scio_resconf_thread_res_changed(), 1);
+	CHECK_EQ(res_init(), 0);
+	CHECK_EQ(scio_resconf_thread_res_changed(), 0);
+	int fd = open(res_path, O_WRONLY | O_TRUNC);  /* the bound inode, rewritten */
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, "nameserver 192.0.2.2\n", 21), 21);
+	close(fd);
+	CHECK_EQ(scio_resconf_thread_res_changed(), 1);
+	CHECK_EQ(res_init(), 0);
+	CHECK_EQ(scio_resconf_thread_res_changed(), 0);
+	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+	*fails = check_failures - before;
+	return NULL;
+}
+
+static void in_a_thread(void *(*fn)(void *))
+{
+	pthread_t t;
+	int fails = 0;
+	CHECK_EQ(pthread_create(&t, NULL, fn, &fails), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(fails, 0);
 }
 
 /* In a child: unshare() wants a single-threaded process (sanitizers run
@@ -773,6 +860,8 @@ static void against_glibc(void)
 		glibc_agrees_on_the_table();
 		glibc_agrees_on_random_files();
 		the_real_paths();
+		in_a_thread(search_place_thread);
+		in_a_thread(res_changed_thread);
 		fflush(NULL);
 		_exit(check_failures ? 1 : 0);
 	}
