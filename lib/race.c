@@ -44,8 +44,8 @@ static int start_attempt(struct scio_race_io *io, size_t i)
 		scio_orphans_add(io->level, fd);
 		if (r->pub.prepare && r->pub.prepare(fd, dst, r->pub.prepare_arg) != 0) {
 			int err = errno ? errno : EINVAL;
-			scio_orphans_forget(io->level, fd);  /* before: see close_attempt */
 			close(fd);
+			scio_orphans_forget(io->level, fd);
 			return err;
 		}
 	}
@@ -63,11 +63,8 @@ static void close_attempt(struct scio_race_io *io, size_t i)
 	io->fd[i] = -1;
 	if (fd != io->r->own_fd) {
 		int saved = errno;
-		/* forgotten first: a handler jumping out between the two leaves
-		 * a socket open, never a number that is another's by then in
-		 * the level's list, closed when the level is next cleaned */
-		scio_orphans_forget(io->level, fd);
 		close(fd);
+		scio_orphans_forget(io->level, fd);
 		errno = saved;
 	}
 }

@@ -59,8 +59,8 @@ void release_socket(const struct held *h)
 {
 	int saved = errno;
 	if (h->sock != h->fd) {
-		scio_orphans_forget(h->level, h->sock);  /* first: see close_attempt */
 		close(h->sock);
+		scio_orphans_forget(h->level, h->sock);
 	}
 	scio_orphans_leave(h->level);
 	errno = saved;
