@@ -1,6 +1,7 @@
 """A second local user for the tests that play another user on the same
 machine, and the fs.protected_* sysctls that many containers leave at 0."""
 
+import fcntl
 import os
 import secrets
 import subprocess
@@ -55,9 +56,17 @@ def other_user():
 @pytest.fixture
 def unprotected():
     """fs.protected_* at 0 during the test (as on many containers); only
-    the knobs that were not 0 are changed, and they are put back."""
+    the knobs that were not 0 are changed, and they are put back.  The
+    knobs are the whole machine's: tests that want them (in make test's
+    parallel workers) take turns, by a lock on a file."""
     if os.geteuid() != 0:
         pytest.skip("needs root to change sysctls")
+    with open(Path(tempfile.gettempdir()) / "scio-tests-sysctl.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _unprotected()
+
+
+def _unprotected():
     changed = {}
     for name in PROTECTIONS:
         old = _knob(name).read_text().strip()
