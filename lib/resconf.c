@@ -776,11 +776,12 @@ static int place_in(const struct __res_state *r, const char *node, const char *n
 	if (!searched || !r->dnsrch[0])
 		return SCIO_SEARCH_ONE;
 	/* a root (or empty) search domain asks the name as it is */
-	int as_is_first = dots >= (int)r->ndots, domains = 0;
+	int as_is_first = dots >= (int)r->ndots, domains = 0, root = 0;
 	for (int i = 0; i < MAXDNSRCH && r->dnsrch[i]; i++) {
 		const char *d = r->dnsrch[i] + (r->dnsrch[i][0] == '.');
 		if (!*d) {
-			as_is_first |= i == 0;
+			as_is_first |= i == 0;  /* a root domain first asks it first */
+			root = 1;
 			continue;
 		}
 		domains++;
@@ -789,8 +790,19 @@ static int place_in(const struct __res_state *r, const char *node, const char *n
 	}
 	if (!domains)
 		return SCIO_SEARCH_ONE;
-	if (same_domain(name, node, NULL))
+	if (same_domain(name, node, NULL)) {
+		/* no-tld-query: a name with no dot is not asked as it is,
+		 * unless first or through a root domain */
+		if (!dots && (r->options & RES_NOTLDQUERY) && !as_is_first && !root)
+			return SCIO_SEARCH_NOT_ASKED;
 		return as_is_first ? SCIO_SEARCH_FIRST : SCIO_SEARCH_LATER;
+	}
+	/* _res keeps the first MAXDNSRCH domains of glibc's list, which
+	 * glibc searches whole: any name under node may be a later one */
+	size_t ln = strlen(node);
+	ln -= ln > 1 && node[ln - 1] == '.';
+	if (strlen(name) > ln + 1 && strncasecmp(name, node, ln) == 0 && name[ln] == '.')
+		return SCIO_SEARCH_LATER;
 	return SCIO_SEARCH_NOT_ASKED;
 }
 

@@ -777,7 +777,9 @@ static void *search_place_thread(void *arg)
 	CHECK_EQ(scio_resconf_search_place("v4", "v4.lab.test"), SCIO_SEARCH_LATER);
 	CHECK_EQ(scio_resconf_search_place("v4", "v4"), SCIO_SEARCH_LATER);
 	CHECK_EQ(scio_resconf_search_place("v4", "edge.cdn.test"), SCIO_SEARCH_NOT_ASKED);
-	CHECK_EQ(scio_resconf_search_place("v4", "v4.corp.test.lab.test"), SCIO_SEARCH_NOT_ASKED);
+	CHECK_EQ(scio_resconf_search_place("v4", "cdn.v4.test"), SCIO_SEARCH_NOT_ASKED);
+	/* under the name: maybe a domain past the ones _res keeps */
+	CHECK_EQ(scio_resconf_search_place("v4", "v4.corp.test.lab.test"), SCIO_SEARCH_LATER);
 	/* ndots (1) dots: the name as it is first */
 	CHECK_EQ(scio_resconf_search_place("www.host", "www.host"), SCIO_SEARCH_FIRST);
 	CHECK_EQ(scio_resconf_search_place("www.host", "www.host.corp.test"), SCIO_SEARCH_LATER);
@@ -789,6 +791,26 @@ static void *search_place_thread(void *arg)
 	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
 	CHECK_EQ(scio_resconf_search_place("www.host", "www.host.corp.test"), SCIO_SEARCH_FIRST);
 	CHECK_EQ(scio_resconf_search_place("www.host", "www.host"), SCIO_SEARCH_LATER);
+	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+
+	/* glibc searches all eight, _res keeps six */
+	write_text(res_path, "nameserver 192.0.2.1\nsearch d1.test d2.test d3.test d4.test "
+		   "d5.test d6.test d7.test d8.test\n");
+	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
+	CHECK_EQ(scio_resconf_search_place("v4", "v4.d1.test"), SCIO_SEARCH_FIRST);
+	CHECK_EQ(scio_resconf_search_place("v4", "v4.d7.test"), SCIO_SEARCH_LATER);
+	CHECK_EQ(scio_resconf_search_place("v4", "v4.d8.test"), SCIO_SEARCH_LATER);
+	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+
+	/* no-tld-query: "v4" itself is never asked, unless a root domain asks it */
+	write_text(res_path, "nameserver 192.0.2.1\nsearch corp.test\noptions no-tld-query\n");
+	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
+	CHECK_EQ(scio_resconf_search_place("v4", "v4"), SCIO_SEARCH_NOT_ASKED);
+	CHECK_EQ(scio_resconf_search_place("www.host", "www.host"), SCIO_SEARCH_FIRST);
+	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+	write_text(res_path, "nameserver 192.0.2.1\nsearch corp.test .\noptions no-tld-query\n");
+	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
+	CHECK_EQ(scio_resconf_search_place("v4", "v4"), SCIO_SEARCH_LATER);
 	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
 
 	write_text(res_path, "nameserver 192.0.2.1\ndomain .\n");  /* no search list */
@@ -808,6 +830,9 @@ static void *res_changed_thread(void *arg)
 	int before = check_failures;
 	write_text(res_path, "nameserver 192.0.2.1\nsearch corp.test\n");
 	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
+	/* a thread on a reused stack inherits the last one's _res, and
+	 * res_init keeps what it finds set there */
+	memset(&_res, 0, sizeof(_res));
 	CHECK_EQ(scio_resconf_thread_res_changed(), 0);  /* not set up yet */
 	CHECK_EQ(res_init(), 0);
 	CHECK_EQ(scio_resconf_thread_res_changed(), 0);
@@ -827,6 +852,8 @@ static void *res_changed_thread(void *arg)
 	CHECK_EQ(res_init(), 0);
 	CHECK_EQ(scio_resconf_thread_res_changed(), 0);
 	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+	res_nclose(&_res);
+	memset(&_res, 0, sizeof(_res));
 	*fails = check_failures - before;
 	return NULL;
 }
