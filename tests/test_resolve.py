@@ -129,6 +129,25 @@ NOT_IN_TSANS_POLL = pytest.mark.skipif(TSAN, reason="a late join inside TSan's p
 
 @NOT_IN_TSANS_POLL
 @pytest.mark.parametrize("resolver", ["stub", "system"])
+def test_late_ipv6_past_the_domains_res_keeps_stays_out(lab, tmp_path, resolver):
+    """Found in review: _res keeps six search domains, glibc searches all
+    eight; 'split' has an A at split.d7.test and a late AAAA at
+    split.d8.test, which glibc never asks.  The check for two hosts read
+    the names of the search from _res and let that AAAA join."""
+    domains = " ".join(f"d{i}.test" for i in range(1, 9))
+    zone = {"split.d7.test": {"A": ["192.0.2.10"]},
+            "split.d8.test": {"AAAA": ["2001:db8::10"], "AAAA_delay_ms": 300}}
+    Dns(lab, tmp_path, zone=zone,
+        resolv=f"nameserver 192.0.2.10\nsearch {domains}\noptions timeout:1 attempts:1\n")
+    lab.fault("ipv4", "blackhole")
+    plain = run(lab, [PY, "-c", CONNECT_WITHIN, "split", "2"], shim=False)
+    assert plain.stdout.startswith("failed"), plain
+    res = run(lab, [PY, "-c", CONNECT_WITHIN, "split", "2"], SCIO_RESOLVER=resolver)
+    assert res.stdout.startswith("failed") and "ipv6" not in res.stdout, res
+
+
+@NOT_IN_TSANS_POLL
+@pytest.mark.parametrize("resolver", ["stub", "system"])
 def test_late_ipv6_of_another_search_name_stays_out(lab, tmp_path, resolver):
     """'split' with search corp.test: glibc stops at split.corp.test (A
     only) and never gives split.'s AAAA, another host's.  Each family's
