@@ -198,7 +198,7 @@ int scio_connect(const char *host, const char *service,
 	free(addrs);
 	if (fd >= 0 && scio_set_blocking(fd) < 0) {
 		err = errno;
-		close(fd);
+		scio_close_own(fd);
 		fd = -1;
 	}
 	errno = err;
@@ -247,7 +247,7 @@ static int connect_one(const struct sockaddr *dst, int timeout_ms,
 	if (err == 0)
 		err = errno;
 	if (fd >= 0)
-		close(fd);
+		scio_close_own(fd);
 	errno = err;
 	return -1;
 }

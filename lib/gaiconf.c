@@ -99,7 +99,7 @@ static void load_table(void)
 #endif
 	if (fd >= 0) {
 		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
+		scio_close_own(fd);
 	}
 	table_n = 0;
 	/* a file that could not be read whole, or at all, may hold anything */

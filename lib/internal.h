@@ -2,12 +2,14 @@
 #ifndef SCIO_INTERNAL_H
 #define SCIO_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SCIO_HIDDEN __attribute__((visibility("hidden")))
 
@@ -43,6 +45,21 @@ uint64_t scio_socket_cookie(int fd);
  * finds the count above 0 and leaves it alone.
  */
 extern __thread int scio_cancel_saved __attribute__((tls_model("initial-exec")));
+
+/* close() of a socket of scio's own, which no cancel may interrupt: a
+ * cancel acting at close() can leave the descriptor open (glibc acts on
+ * it before the system call), and it would stay open for good.  errno
+ * is close's. */
+static inline int scio_close_own(int fd)
+{
+	int cs;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	int rc = close(fd);
+	int err = errno;
+	pthread_setcancelstate(cs, NULL);
+	errno = err;
+	return rc;
+}
 
 static inline void scio_lock(pthread_mutex_t *m)
 {

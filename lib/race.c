@@ -44,7 +44,7 @@ static int start_attempt(struct scio_race_io *io, size_t i)
 		scio_orphans_add(io->level, fd);
 		if (r->pub.prepare && r->pub.prepare(fd, dst, r->pub.prepare_arg) != 0) {
 			int err = errno ? errno : EINVAL;
-			close(fd);
+			scio_close_own(fd);
 			scio_orphans_forget(io->level, fd);
 			return err;
 		}
@@ -63,7 +63,7 @@ static void close_attempt(struct scio_race_io *io, size_t i)
 	io->fd[i] = -1;
 	if (fd != io->r->own_fd) {
 		int saved = errno;
-		close(fd);
+		scio_close_own(fd);
 		scio_orphans_forget(io->level, fd);
 		errno = saved;
 	}

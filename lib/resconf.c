@@ -551,7 +551,7 @@ static int read_file(const char *path, char **text, size_t *len, struct file_id 
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= SCIO_RESCONF_FILE_MAX &&
 	    (buf = malloc(SCIO_RESCONF_FILE_MAX + 1)))
 		n = read_all(fd, buf, SCIO_RESCONF_FILE_MAX + 1);
-	close(fd);
+	scio_close_own(fd);
 	errno = saved;
 	if (n < 0 || n > SCIO_RESCONF_FILE_MAX) {
 		free(buf);

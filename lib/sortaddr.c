@@ -267,7 +267,7 @@ static int nl_dump(uint16_t type, nl_each *each, void *arg, char *buf)
 		}
 	}
 out:
-	close(fd);
+	scio_close_own(fd);
 	return rc;
 }
 
@@ -381,7 +381,7 @@ static int find_sources(struct sort_run *r)
 		e->has_src = scio_sys.connect(fd, &e->dst.sa, len) == 0 &&
 			getsockname(fd, &e->src.sa, &src_len) == 0;
 	}
-	close(fd);
+	scio_close_own(fd);
 	return 0;
 }
 

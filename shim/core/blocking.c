@@ -58,10 +58,74 @@ static void own_error_into(struct scio_report *rep, const struct plan *p, int so
 	}
 }
 
+/* What a race that ran on h leaves the program: its winner on the fd,
+ * or the error its own connect would have had. */
+static enum scio_handled settle(const struct held *h, int flags, const struct scio_match *m,
+				struct plan *p, int *ret, struct scio_report *rep,
+				const struct attempt_ctx *ctx, int winner, int err, int64_t start)
+{
+	int fd = h->fd, sock = h->sock;
+	if (names_the_socket(h))  /* the number may be another file's now */
+		fcntl(sock, F_SETFL, flags);
+	unmap_report(rep);
+	for (size_t i = 0; i < p->c->n; i++)
+		scio_unmap_v4(&p->c->a[i]);
+
+	if (winner < 0 && rep->count == 0)
+		return SCIO_PASS;  /* the race could not even start (no memory) */
+	if (!names_the_socket(h)) {
+		/* it ran on the fd number itself, which another thread gave to
+		 * another file meanwhile: what it saw there is not the
+		 * program's connect, nor anything for history to learn */
+		if (winner >= 0 && winner != sock)
+			close(winner);
+		scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread during its race; "
+			 "nothing is put in its place", fd);
+		errno = EBADF;
+		return done(ret, -1);
+	}
+	if (p->started)
+		own_error_into(rep, p, sock);
+	scio_history_record(rep, scio_wall_ms());
+	int ours = still_names(h);
+	if (winner >= 0 && winner != sock) {
+		if (!ours) {
+			/* the winner has nowhere to go */
+			close(winner);
+			log_race(m, rep, EBADF);
+			errno = EBADF;
+			return done(ret, -1);
+		}
+		log_family_change(fd, ctx->family, winner);
+		if (adopt_winner(fd, winner, flags) < 0) {
+			err = errno;
+			close(winner);
+			scio_log(SCIO_LOG_WARN, "could not move the winning socket onto fd %d: %s",
+				 fd, errdesc(err));
+			errno = err;
+			return done(ret, -1);
+		}
+	}
+	if (winner >= 0) {
+		log_race(m, rep, 0);
+		return done(ret, 0);
+	}
+	/* what the program's own connect would have returned, closed fd
+	 * or not (the kernel finishes a connect whose fd is closed) */
+	int own_err = own_outcome(rep, (struct sockaddr *)&p->c->a[p->own], err);
+	log_race(m, rep, own_err);
+	if (own_err == EINTR && ours)
+		scio_pending_add(fd, m, start);  /* a retried connect resumes */
+	else
+		remember_failure(m, p->c);
+	errno = own_err;
+	return done(ret, -1);
+}
+
 static enum scio_handled race_held(const struct held *h, int flags,
 				   const struct scio_match *m, struct plan *p, int *ret)
 {
-	int fd = h->fd, sock = h->sock;
+	int sock = h->sock;
 	struct attempt_ctx ctx = { .m = m, .own_fd = sock, .family = p->c->a[p->own].ss_family,
 				   .sndtimeo = p->timeout_ms >= 0 };
 	struct scio_report rep = { .count = 0 };
@@ -83,51 +147,15 @@ static enum scio_handled race_held(const struct held *h, int flags,
 	map_for_socket(sock, ctx.family, p->c->a, p->c->n);
 	int64_t start = p->started ? p->started : scio_now_us();
 	int winner = scio_race_run(&r, h->level);
-	int err = errno;
-	if (names_the_socket(h))  /* the number may be another file's now */
-		fcntl(sock, F_SETFL, flags);
-	unmap_report(&rep);
-	for (size_t i = 0; i < p->c->n; i++)
-		scio_unmap_v4(&p->c->a[i]);
-
-	if (winner < 0 && rep.count == 0)
-		return SCIO_PASS;  /* the race could not even start (no memory) */
-	if (p->started)
-		own_error_into(&rep, p, sock);
-	scio_history_record(&rep, scio_wall_ms());
-	int ours = still_names(h);
-	if (winner >= 0 && winner != sock) {
-		if (!ours) {
-			/* the winner has nowhere to go */
-			close(winner);
-			log_race(m, &rep, EBADF);
-			errno = EBADF;
-			return done(ret, -1);
-		}
-		log_family_change(fd, ctx.family, winner);
-		if (adopt_winner(fd, winner, flags) < 0) {
-			err = errno;
-			close(winner);
-			scio_log(SCIO_LOG_WARN, "could not move the winning socket onto fd %d: %s",
-				 fd, errdesc(err));
-			errno = err;
-			return done(ret, -1);
-		}
-	}
-	if (winner >= 0) {
-		log_race(m, &rep, 0);
-		return done(ret, 0);
-	}
-	/* what the program's own connect would have returned, closed fd
-	 * or not (the kernel finishes a connect whose fd is closed) */
-	int own_err = own_outcome(&rep, (struct sockaddr *)&p->c->a[p->own], err);
-	log_race(m, &rep, own_err);
-	if (own_err == EINTR && ours)
-		scio_pending_add(fd, m, start);  /* a retried connect resumes */
-	else
-		remember_failure(m, p->c);
-	errno = own_err;
-	return done(ret, -1);
+	int err = errno, cs;
+	/* the race is over and its list no longer holds the winner: a cancel
+	 * acting at a close or a log write from here on would leave it open */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	enum scio_handled v = settle(h, flags, m, p, ret, &rep, &ctx, winner, err, start);
+	int saved = errno;
+	pthread_setcancelstate(cs, NULL);
+	errno = saved;
+	return v;
 }
 
 /* The own connect won before any race: history and -v still hear of it. */

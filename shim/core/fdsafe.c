@@ -59,7 +59,7 @@ void release_socket(const struct held *h)
 {
 	int saved = errno;
 	if (h->sock != h->fd) {
-		close(h->sock);
+		scio_close_own(h->sock);
 		scio_orphans_forget(h->level, h->sock);
 	}
 	scio_orphans_leave(h->level);

@@ -75,7 +75,10 @@ int scio_live_fd_gone(const struct scio_live *l)
 
 void scio_live_free(struct scio_live *l, enum scio_live_end how)
 {
-	int saved = errno;
+	int saved = errno, cs;
+	/* it closes (cancellation points): cancelled half way, the rest of
+	 * the race would stay open */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	int rc = scio_race_end(&l->io, l->done ? 0 : ECANCELED);
 	if (rc >= 0 && rc != l->fd)
 		close(rc);
@@ -88,6 +91,7 @@ void scio_live_free(struct scio_live *l, enum scio_live_end how)
 	else if (l->hidden_epfd >= 0)
 		scio_epoll_forget(l->hidden_epfd, l->fd);
 	live_release(l);
+	pthread_setcancelstate(cs, NULL);
 	errno = saved;
 }
 

@@ -73,7 +73,7 @@ static int route_to(const struct sockaddr *a, socklen_t len, struct sockaddr_sto
 	if (rc == 0 && src)
 		rc = getsockname(s, (struct sockaddr *)src, &slen);
 	int err = errno;
-	close(s);
+	scio_close_own(s);
 	errno = err;
 	return rc;
 }
@@ -290,7 +290,7 @@ static int start_synthesized(int fd, const struct sockaddr_in6 *six)
 		scio_sockopts_apply(s, AF_INET6, &opts);
 	if (scio_sys.connect(s, (const struct sockaddr *)six, sizeof(*six)) < 0 &&
 	    errno != EINPROGRESS) {
-		close(s);
+		scio_close_own(s);
 		return -1;
 	}
 	return s;
@@ -457,7 +457,7 @@ int scio_nat64_connect(int fd, const struct sockaddr *addr, socklen_t len, int e
 		goto fail;
 	}
 	if (adopt_winner(fd, s, flags) < 0) {
-		close(s);
+		scio_close_own(s);
 		goto fail;
 	}
 	if (flags & O_NONBLOCK) {

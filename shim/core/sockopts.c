@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "sockopts.h"
 
 struct optdef {
@@ -84,7 +85,7 @@ int scio_sockopts_capture(int fd, int family, struct scio_sockopts *out)
 	else
 		capture_list(fd, ref, ipv6_opts,
 			     sizeof(ipv6_opts) / sizeof(ipv6_opts[0]), out);
-	close(ref);
+	scio_close_own(ref);
 	return 0;
 }
 

@@ -13,11 +13,48 @@
 #include "core.h"
 #include "live.h"
 
+/* What the resumed race leaves the program. */
+static enum scio_wait_outcome settle(const struct held *h, struct scio_pending *p,
+				     struct scio_report *rep, int family, int flags,
+				     int winner, int err)
+{
+	int fd = h->fd, sock = h->sock;
+	unmap_report(rep);
+	if (winner < 0 && rep->count == 0)
+		return SCIO_WAIT_NOT_OURS;  /* no race possible: the plain wait */
+	if (names_the_socket(h))  /* else it saw another file: nothing to learn */
+		scio_history_record(rep, scio_wall_ms());
+	if (!still_names(h)) {
+		if (winner >= 0 && winner != sock)
+			close(winner);
+		return SCIO_WAIT_CLOSED;
+	}
+	if (winner >= 0 && winner != sock)
+		log_family_change(fd, family, winner);
+	if (winner >= 0 && winner != sock && adopt_winner(fd, winner, flags) < 0) {
+		close(winner);
+		winner = -1;
+		err = EIO;
+	}
+	if (winner >= 0) {
+		log_race(&p->m, rep, 0);
+		return SCIO_WAIT_WON;
+	}
+	if (err == EINTR) {
+		scio_pending_put_back(p);
+		return SCIO_WAIT_INTERRUPTED;
+	}
+	log_race(&p->m, rep, err);
+	/* the program's own attempt still under way: its wait timed out */
+	int own_running = rep->count > 0 && rep->attempt[0].end_us < 0;
+	return own_running ? SCIO_WAIT_TIMEOUT : SCIO_WAIT_FAILED;
+}
+
 static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pending *p,
 				       struct cands *c, int timeout_ms)
 {
 	const struct scio_config *cfg = scio_config();
-	int fd = h->fd, sock = h->sock;
+	int sock = h->sock;
 	struct sockaddr_storage *cand = c->a;
 	size_t n = c->n;
 	struct attempt_ctx ctx = { .m = &p->m, .own_fd = sock, .family = cand[0].ss_family,
@@ -37,35 +74,12 @@ static enum scio_wait_outcome wait_held(const struct held *h, struct scio_pendin
 	int flags = fcntl(sock, F_GETFL);
 	map_for_socket(sock, ctx.family, cand, n);
 	int winner = flags < 0 ? -1 : scio_race_run(&r, h->level);
-	int err = errno;
-	unmap_report(&rep);
-	if (winner < 0 && rep.count == 0)
-		return SCIO_WAIT_NOT_OURS;  /* no race possible: the plain wait */
-	scio_history_record(&rep, scio_wall_ms());
-	if (!still_names(h)) {
-		if (winner >= 0 && winner != sock)
-			close(winner);
-		return SCIO_WAIT_CLOSED;
-	}
-	if (winner >= 0 && winner != sock)
-		log_family_change(fd, ctx.family, winner);
-	if (winner >= 0 && winner != sock && adopt_winner(fd, winner, flags) < 0) {
-		close(winner);
-		winner = -1;
-		err = EIO;
-	}
-	if (winner >= 0) {
-		log_race(&p->m, &rep, 0);
-		return SCIO_WAIT_WON;
-	}
-	if (err == EINTR) {
-		scio_pending_put_back(p);
-		return SCIO_WAIT_INTERRUPTED;
-	}
-	log_race(&p->m, &rep, err);
-	/* the program's own attempt still under way: its wait timed out */
-	int own_running = rep.count > 0 && rep.attempt[0].end_us < 0;
-	return own_running ? SCIO_WAIT_TIMEOUT : SCIO_WAIT_FAILED;
+	int err = errno, cs;
+	/* as blocking.c's: no cancel acts while the race's end is settled */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	enum scio_wait_outcome o = settle(h, p, &rep, ctx.family, flags, winner, err);
+	pthread_setcancelstate(cs, NULL);
+	return o;
 }
 
 __attribute__((noinline)) enum scio_wait_outcome wait_race(int fd, int timeout_ms)

@@ -5,11 +5,15 @@
  *
  *   CANCEL_AT=dup3    at the dup3 that moves a race's winner onto the fd
  *   CANCEL_AT=write   at the write of the shim's "connected to" log line
+ *   CANCEL_AT=close   at the first close of a non-blocking socket (a
+ *                     race's attempt, the program's being blocking)
  */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))  /* built -fvisibility=hidden */
@@ -28,6 +32,22 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 	if (fd == 2 && cancel_at("write") && memmem(buf, n, "connected to", 12))
 		pthread_cancel(pthread_self());
 	return real(fd, buf, n);
+}
+
+EXPORT int close(int fd)
+{
+	static int (*real)(int);
+	static int fired;
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "close");
+	int type;
+	socklen_t len = sizeof(type);
+	if (cancel_at("close") && !fired && (fcntl(fd, F_GETFL) & O_NONBLOCK) &&
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) {
+		fired = 1;
+		pthread_cancel(pthread_self());
+	}
+	return real(fd);
 }
 
 EXPORT int dup3(int from, int to, int flags)
