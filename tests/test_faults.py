@@ -102,10 +102,10 @@ while True:
         break
 fill.sort()
 os.close(fill[10])
-spare_for_the_pipe, spare_for_the_race = fill[11], fill[12]
+spare_for_the_pipe, spare_for_the_race, spare_for_a_copy = fill[11], fill[12], fill[13]
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 F = s.fileno()
-close_at = float(sys.argv[1])
+close_at, end = float(sys.argv[1]), sys.argv[2]
 pipe = []
 def other_thread():
     time.sleep(close_at)
@@ -113,6 +113,12 @@ def other_thread():
     os.close(spare_for_the_pipe)
     r, w = os.pipe()                 # and a pipe takes its number
     os.set_blocking(r, False)
+    if end == "write":               # its write end (writable, as a connected socket)
+        os.close(spare_for_a_copy)
+        os.dup2(r, spare_for_a_copy)
+        os.dup2(w, F)
+        os.close(w)
+        r, w = spare_for_a_copy, F
     pipe.extend((r, w))
     time.sleep(1.7 - close_at)
     os.close(spare_for_the_race)     # a descriptor for the race's other attempt
@@ -125,9 +131,10 @@ except OSError as e:
     print("connect", errno.errorcode[e.errno])
 t.join()
 r, w = pipe
-print("pipe at F", r == F, "fifo", stat.S_ISFIFO(os.fstat(F).st_mode),
+print("pipe at F", F in (r, w), "fifo", stat.S_ISFIFO(os.fstat(F).st_mode),
       "nonblocking", not os.get_blocking(r))
 os.write(w, b"x")
+assert os.read(r, 1) == b"x"
 print("pipe intact")
 """
 
@@ -135,16 +142,19 @@ print("pipe intact")
 @pytest.mark.skipif(TSAN, reason=(
     "the program closes an fd another thread is connecting on: TSan reports "
     "that race (the program's bug) where scio checks the number"))
+@pytest.mark.parametrize("end", ["read", "write"])
 @pytest.mark.parametrize("close_at", ["0.5", "1.6"], ids=["before the race", "during the race"])
-def test_close_from_another_thread_at_the_fd_limit(lab, close_at):
+def test_close_from_another_thread_at_the_fd_limit(lab, close_at, end):
     """Found in the sweep for descriptors scio acts on unchecked: with no
     descriptor left for the race's private reference, the race worked on
     the program's fd number itself, unchecked, and put the winner onto
     the pipe that had taken the number (closing it), or cleared its
     O_NONBLOCK, or answered a blocking connect with EINPROGRESS; now the
-    number is checked by the cookie taken before."""
+    number is checked by the cookie taken before.  A pipe's write end
+    there (writable, as a connected socket is) made the race report a
+    win, and the blocking connect returned 0 (found in review)."""
     lab.fault("ipv6", "blackhole")
-    res = lab.run([PY, "-c", AT_THE_FD_LIMIT, close_at], timeout=30,
+    res = lab.run([PY, "-c", AT_THE_FD_LIMIT, close_at, end], timeout=30,
                   env=preloaded(SCIO_CONNECT_DELAY_MS=2000, SCIO_HISTORY="off"))
     assert "pipe at F True fifo True nonblocking True" in res.stdout, res
     assert "pipe intact" in res.stdout, res
