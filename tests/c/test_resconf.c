@@ -763,60 +763,56 @@ static void the_real_paths(void)
 	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
 }
 
-/* Where a name stands in res_search's order, by the files bound over
- * /etc/resolv.conf (in a thread: a _res of its own). */
+/* Where a name stands in res_search's order, by the file bound over
+ * /etc/resolv.conf. */
+static const struct {
+	const char *file, *node, *name;
+	int place;
+} place_cases[] = {
+#define CORP_LAB "nameserver 192.0.2.1\nsearch corp.test lab.test\n"
+	/* no dot: the search domains first, then the name as it is */
+	{ CORP_LAB, "v4", "v4.corp.test", SCIO_SEARCH_FIRST },
+	{ CORP_LAB, "V4", "v4.CORP.test.", SCIO_SEARCH_FIRST },
+	{ CORP_LAB, "v4", "v4.lab.test", SCIO_SEARCH_LATER },
+	{ CORP_LAB, "v4", "v4", SCIO_SEARCH_LATER },
+	{ CORP_LAB, "v4", "edge.cdn.test", SCIO_SEARCH_NOT_ASKED },
+	{ CORP_LAB, "v4", "cdn.v4.test", SCIO_SEARCH_NOT_ASKED },
+	/* under the name: maybe a domain past the ones _res keeps */
+	{ CORP_LAB, "v4", "v4.corp.test.lab.test", SCIO_SEARCH_LATER },
+	/* ndots (1) dots: the name as it is first */
+	{ CORP_LAB, "www.host", "www.host", SCIO_SEARCH_FIRST },
+	{ CORP_LAB, "www.host", "www.host.corp.test", SCIO_SEARCH_LATER },
+	/* an absolute name is asked alone */
+	{ CORP_LAB, "v4.", "v4.corp.test", SCIO_SEARCH_ONE },
+	{ "search corp.test\noptions ndots:3\n", "www.host", "www.host.corp.test",
+	  SCIO_SEARCH_FIRST },
+	{ "search corp.test\noptions ndots:3\n", "www.host", "www.host", SCIO_SEARCH_LATER },
+	/* glibc searches all eight, _res keeps six */
+#define EIGHT "search d1.test d2.test d3.test d4.test d5.test d6.test d7.test d8.test\n"
+	{ EIGHT, "v4", "v4.d1.test", SCIO_SEARCH_FIRST },
+	{ EIGHT, "v4", "v4.d7.test", SCIO_SEARCH_LATER },
+	{ EIGHT, "v4", "v4.d8.test", SCIO_SEARCH_LATER },
+	/* no-tld-query: "v4" itself is never asked, unless a root domain asks it */
+	{ "search corp.test\noptions no-tld-query\n", "v4", "v4", SCIO_SEARCH_NOT_ASKED },
+	{ "search corp.test\noptions no-tld-query\n", "www.host", "www.host", SCIO_SEARCH_FIRST },
+	{ "search corp.test .\noptions no-tld-query\n", "v4", "v4", SCIO_SEARCH_LATER },
+	{ "domain .\n", "v4", "v4", SCIO_SEARCH_ONE },  /* no search list */
+};
+
 static void *search_place_thread(void *arg)
 {
 	int *fails = arg;
 	int before = check_failures;
-	write_text(res_path, "nameserver 192.0.2.1\nsearch corp.test lab.test\n");
-	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
-	/* no dot: the search domains first, then the name as it is */
-	CHECK_EQ(scio_resconf_search_place("v4", "v4.corp.test"), SCIO_SEARCH_FIRST);
-	CHECK_EQ(scio_resconf_search_place("V4", "v4.CORP.test."), SCIO_SEARCH_FIRST);
-	CHECK_EQ(scio_resconf_search_place("v4", "v4.lab.test"), SCIO_SEARCH_LATER);
-	CHECK_EQ(scio_resconf_search_place("v4", "v4"), SCIO_SEARCH_LATER);
-	CHECK_EQ(scio_resconf_search_place("v4", "edge.cdn.test"), SCIO_SEARCH_NOT_ASKED);
-	CHECK_EQ(scio_resconf_search_place("v4", "cdn.v4.test"), SCIO_SEARCH_NOT_ASKED);
-	/* under the name: maybe a domain past the ones _res keeps */
-	CHECK_EQ(scio_resconf_search_place("v4", "v4.corp.test.lab.test"), SCIO_SEARCH_LATER);
-	/* ndots (1) dots: the name as it is first */
-	CHECK_EQ(scio_resconf_search_place("www.host", "www.host"), SCIO_SEARCH_FIRST);
-	CHECK_EQ(scio_resconf_search_place("www.host", "www.host.corp.test"), SCIO_SEARCH_LATER);
-	/* an absolute name is asked alone */
-	CHECK_EQ(scio_resconf_search_place("v4.", "v4.corp.test"), SCIO_SEARCH_ONE);
-	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
-
-	write_text(res_path, "nameserver 192.0.2.1\nsearch corp.test\noptions ndots:3\n");
-	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
-	CHECK_EQ(scio_resconf_search_place("www.host", "www.host.corp.test"), SCIO_SEARCH_FIRST);
-	CHECK_EQ(scio_resconf_search_place("www.host", "www.host"), SCIO_SEARCH_LATER);
-	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
-
-	/* glibc searches all eight, _res keeps six */
-	write_text(res_path, "nameserver 192.0.2.1\nsearch d1.test d2.test d3.test d4.test "
-		   "d5.test d6.test d7.test d8.test\n");
-	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
-	CHECK_EQ(scio_resconf_search_place("v4", "v4.d1.test"), SCIO_SEARCH_FIRST);
-	CHECK_EQ(scio_resconf_search_place("v4", "v4.d7.test"), SCIO_SEARCH_LATER);
-	CHECK_EQ(scio_resconf_search_place("v4", "v4.d8.test"), SCIO_SEARCH_LATER);
-	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
-
-	/* no-tld-query: "v4" itself is never asked, unless a root domain asks it */
-	write_text(res_path, "nameserver 192.0.2.1\nsearch corp.test\noptions no-tld-query\n");
-	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
-	CHECK_EQ(scio_resconf_search_place("v4", "v4"), SCIO_SEARCH_NOT_ASKED);
-	CHECK_EQ(scio_resconf_search_place("www.host", "www.host"), SCIO_SEARCH_FIRST);
-	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
-	write_text(res_path, "nameserver 192.0.2.1\nsearch corp.test .\noptions no-tld-query\n");
-	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
-	CHECK_EQ(scio_resconf_search_place("v4", "v4"), SCIO_SEARCH_LATER);
-	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
-
-	write_text(res_path, "nameserver 192.0.2.1\ndomain .\n");  /* no search list */
-	CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
-	CHECK_EQ(scio_resconf_search_place("v4", "v4"), SCIO_SEARCH_ONE);
-	CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+	for (size_t i = 0; i < sizeof(place_cases) / sizeof(place_cases[0]); i++) {
+		write_text(res_path, place_cases[i].file);
+		CHECK_EQ(bind_over(res_path, "/etc/resolv.conf"), 0);
+		int place = scio_resconf_search_place(place_cases[i].node, place_cases[i].name);
+		if (place != place_cases[i].place)
+			fprintf(stderr, "search place case %zu: %d, not %d\n", i, place,
+				place_cases[i].place);
+		CHECK_EQ(place, place_cases[i].place);
+		CHECK_EQ(umount2("/etc/resolv.conf", MNT_DETACH), 0);
+	}
 	*fails = check_failures - before;
 	return NULL;
 }
