@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,10 +215,16 @@ void scio_log(enum scio_log_level level, const char *fmt, ...)
 		len = sizeof(line) - 2;
 	line[len++] = '\n';
 
+	/* no cancel acts inside the log's side work: one acting in its open
+	 * or close would leave the file's descriptor open, or the sink being
+	 * reopened (seq odd) for good */
+	int cs;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	const struct scio_config *c = __atomic_load_n(&log_config, __ATOMIC_ACQUIRE);
 	if (c && c->log_file[0])
 		write_to_file(c->log_file, line, len);
 	else
 		write_all_or_drop(2, line, len);
+	pthread_setcancelstate(cs, NULL);
 	errno = saved;
 }

@@ -798,10 +798,13 @@ static int place_in(const struct __res_state *r, const char *node, const char *n
 		return as_is_first ? SCIO_SEARCH_FIRST : SCIO_SEARCH_LATER;
 	}
 	/* _res keeps the first MAXDNSRCH domains of glibc's list, which
-	 * glibc searches whole: any name under node may be a later one */
+	 * glibc searches whole: with the list full, any name under node may
+	 * be a later one.  (A list cut short for the 256 bytes _res keeps
+	 * for it cannot be told from a whole one.) */
 	size_t ln = strlen(node);
 	ln -= ln > 1 && node[ln - 1] == '.';
-	if (strlen(name) > ln + 1 && strncasecmp(name, node, ln) == 0 && name[ln] == '.')
+	if (r->dnsrch[MAXDNSRCH - 1] && strlen(name) > ln + 1 &&
+	    strncasecmp(name, node, ln) == 0 && name[ln] == '.')
 		return SCIO_SEARCH_LATER;
 	return SCIO_SEARCH_NOT_ASKED;
 }

@@ -199,6 +199,22 @@ def test_cancelled_as_a_race_ends(lab, tmp_path, mode, at, log):
     assert_no_sanitizer_report(res)
 
 
+@pytest.mark.parametrize("mode", ["poll", pytest.param("blocking", marks=ASAN_UNWIND)])
+def test_cancelled_in_the_logs_side_work(lab, tmp_path, mode):
+    """Found in the third review: a thread cancelled while the shim moved
+    its log file's descriptor up (lib/log.c) kept the low one open, and
+    a cancel in the log's open left the sink being reopened for good.
+    The log's side work now runs with cancellation held off."""
+    lab.fault("ipv6", "blackhole")
+    log = tmp_path / "scio.log"
+    env = preloaded(str(BUILD / "tests" / "cancelat.so"), SCIO_HISTORY="off",
+                    SCIO_LOG="debug", SCIO_LOG_FILE=str(log), CANCEL_AT="dupfd")
+    res = lab.run([prog("poll_cancelled"), "dual.test", PORT, mode], env=env, timeout=30)
+    assert "thread cancelled sockets=1 log_fds=1" in res.stdout, res
+    assert "connected to 192.0.2.10" in log.read_text()
+    assert_no_sanitizer_report(res)
+
+
 def test_connect_from_a_signal_handler_during_a_race(lab):
     # the handler's connect races on its own, deeper on the same stack;
     # the race it interrupted must come out of it whole

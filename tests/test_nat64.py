@@ -585,3 +585,21 @@ def test_bad_prefix_warns_once(value):
     assert res.returncode == 0, res
     warnings = [l for l in res.stderr.splitlines() if "SCIO_NAT64_PREFIX" in l]
     assert len(warnings) == 1 and "discovering the prefix instead" in warnings[0], res
+
+
+@pytest.mark.skipif("address" in os.environ.get("SCIO_SAN", ""), reason=(
+    "ASan's __asan_handle_no_return reports its own sigaltstack stack_t in "
+    "frames a cancellation unwinds (test_faults.py's ASAN_UNWIND)"))
+def test_cancelled_in_the_nat64_connect(n64, tmp_path):
+    """Found in the third review: a thread cancelled at the dup3 that
+    moves the synthesized connect onto its AF_INET socket kept that
+    socket open (adopt_winner's close, now scio_close_own).  The thread
+    is still cancelled, at its next cancellation point, with nothing of
+    scio's left open."""
+    from scio_testlib import BUILD
+    from test_faults import preloaded
+    log = tmp_path / "scio.log"
+    env = preloaded(str(BUILD / "tests" / "cancelat.so"), SCIO_HISTORY="off",
+                    SCIO_LOG="info", SCIO_LOG_FILE=str(log), CANCEL_AT="dup3")
+    res = n64.run([prog("poll_cancelled"), SRV, "8080", "literal4"], env=env, timeout=30)
+    assert "thread cancelled sockets=1 log_fds=1" in res.stdout, res

@@ -109,7 +109,7 @@ int adopt_winner(int fd, int winner, int flags)
 	}
 	if (dup3(winner, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
 		return -1;
-	close(winner);
+	scio_close_own(winner);
 	return 0;
 }
 

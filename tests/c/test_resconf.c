@@ -777,8 +777,9 @@ static const struct {
 	{ CORP_LAB, "v4", "v4", SCIO_SEARCH_LATER },
 	{ CORP_LAB, "v4", "edge.cdn.test", SCIO_SEARCH_NOT_ASKED },
 	{ CORP_LAB, "v4", "cdn.v4.test", SCIO_SEARCH_NOT_ASKED },
-	/* under the name: maybe a domain past the ones _res keeps */
-	{ CORP_LAB, "v4", "v4.corp.test.lab.test", SCIO_SEARCH_LATER },
+	/* a CDN's name under the one looked up is no name of this search */
+	{ CORP_LAB, "v4", "v4.corp.test.lab.test", SCIO_SEARCH_NOT_ASKED },
+	{ CORP_LAB, "www", "www.cdn.example", SCIO_SEARCH_NOT_ASKED },
 	/* ndots (1) dots: the name as it is first */
 	{ CORP_LAB, "www.host", "www.host", SCIO_SEARCH_FIRST },
 	{ CORP_LAB, "www.host", "www.host.corp.test", SCIO_SEARCH_LATER },
@@ -792,6 +793,7 @@ static const struct {
 	{ EIGHT, "v4", "v4.d1.test", SCIO_SEARCH_FIRST },
 	{ EIGHT, "v4", "v4.d7.test", SCIO_SEARCH_LATER },
 	{ EIGHT, "v4", "v4.d8.test", SCIO_SEARCH_LATER },
+	{ EIGHT, "v4", "edge.cdn.test", SCIO_SEARCH_NOT_ASKED },
 	/* no-tld-query: "v4" itself is never asked, unless a root domain asks it */
 	{ "search corp.test\noptions no-tld-query\n", "v4", "v4", SCIO_SEARCH_NOT_ASKED },
 	{ "search corp.test\noptions no-tld-query\n", "www.host", "www.host", SCIO_SEARCH_FIRST },

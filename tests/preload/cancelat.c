@@ -7,11 +7,14 @@
  *   CANCEL_AT=write   at the write of the shim's "connected to" log line
  *   CANCEL_AT=close   at the first close of a non-blocking socket (a
  *                     race's attempt, the program's being blocking)
+ *   CANCEL_AT=dupfd   at an F_DUPFD_CLOEXEC to 100 or above (the log
+ *                     file's descriptor moved up, lib/log.c)
  */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,6 +35,29 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 	if (fd == 2 && cancel_at("write") && memmem(buf, n, "connected to", 12))
 		pthread_cancel(pthread_self());
 	return real(fd, buf, n);
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	static int (*real)(int, int, ...);
+	if (!real)
+		real = (int (*)(int, int, ...))dlsym(RTLD_NEXT, "fcntl");
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);  /* every command this program's shim uses takes one */
+	va_end(ap);
+	if (cancel_at("dupfd") && cmd == F_DUPFD_CLOEXEC && arg >= 100)
+		pthread_cancel(pthread_self());
+	return real(fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl(fd, cmd, arg);
 }
 
 EXPORT int close(int fd)
