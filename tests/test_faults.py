@@ -201,10 +201,11 @@ def test_cancelled_as_a_race_ends(lab, tmp_path, mode, at, log):
 
 @pytest.mark.parametrize("mode", ["poll", pytest.param("blocking", marks=ASAN_UNWIND)])
 def test_cancelled_in_the_logs_side_work(lab, tmp_path, mode):
-    """Found in the third review: a thread cancelled while the shim moved
-    its log file's descriptor up (lib/log.c) kept the low one open, and
-    a cancel in the log's open left the sink being reopened for good.
-    The log's side work now runs with cancellation held off."""
+    """A thread cancelled while the shim opens its log file and moves the
+    descriptor up (lib/log.c), here in the race's end: no descriptor of
+    the file is left but the log's own (the third review found a low one
+    kept where a log line was written with cancellation on; scio_log's
+    side work now holds it off itself)."""
     lab.fault("ipv6", "blackhole")
     log = tmp_path / "scio.log"
     env = preloaded(str(BUILD / "tests" / "cancelat.so"), SCIO_HISTORY="off",
