@@ -739,12 +739,14 @@ int scio_resconf_thread_res_changed(void)
 	const struct __res_state *mine = &_res;
 	if (!(mine->options & RES_INIT))
 		return 0;  /* glibc sets it up from the files, as any thread's */
-	int saved = errno, changed = 1;
+	int saved = errno, changed = 1, cs;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);  /* as search_place */
 	struct __res_state *fresh = fresh_state();
 	if (fresh) {
 		changed = !same_state(mine, fresh);
 		fresh_free(fresh);
 	}
+	pthread_setcancelstate(cs, NULL);
 	errno = saved;
 	return changed;
 }
@@ -814,12 +816,16 @@ int scio_resconf_search_place(const char *node, const char *name)
 	size_t len = node ? strlen(node) : 0;
 	if (!len || node[len - 1] == '.' || !name)
 		return SCIO_SEARCH_ONE;
-	int saved = errno, place = SCIO_SEARCH_ONE;
+	/* res_ninit reads the file under glibc's locks: no cancel may act
+	 * there (the caller may be in the program's cancellable lookup) */
+	int saved = errno, place = SCIO_SEARCH_ONE, cs;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	struct __res_state *fresh = fresh_state();
 	if (fresh) {
 		place = place_in(fresh, node, name);
 		fresh_free(fresh);
 	}
+	pthread_setcancelstate(cs, NULL);
 	errno = saved;
 	return place;
 }

@@ -69,11 +69,14 @@ static int route_to(const struct sockaddr *a, socklen_t len, struct sockaddr_sto
 	if (s < 0)
 		return -1;
 	socklen_t slen = sizeof(*src);
+	int cs;  /* connect is a cancellation point: the socket would stay open */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	int rc = scio_sys.connect(s, a, len);
 	if (rc == 0 && src)
 		rc = getsockname(s, (struct sockaddr *)src, &slen);
 	int err = errno;
-	scio_close_own(s);
+	close(s);
+	pthread_setcancelstate(cs, NULL);
 	errno = err;
 	return rc;
 }
@@ -450,16 +453,19 @@ int scio_nat64_connect(int fd, const struct sockaddr *addr, socklen_t len, int e
 	log_synthesized(fd, addr->sa_family, &in, &six, &p, source);
 	if (addr->sa_family == AF_INET6)
 		return connect_mapped(fd, &six, err);
+	/* no cancel acts until the socket is the program's fd: it would
+	 * stay open (the connect on fd below is the program's, cancellable) */
+	int cs;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	int s = start_synthesized(fd, &six);
-	if (s < 0) {
-		if (cfg->nat64 != SCIO_NAT64_CONFIGURED)
-			forget_prefix();
-		goto fail;
-	}
-	if (adopt_winner(fd, s, flags) < 0) {
+	int moved = s >= 0 && adopt_winner(fd, s, flags) == 0;
+	if (s >= 0 && !moved)
 		scio_close_own(s);
+	pthread_setcancelstate(cs, NULL);
+	if (s < 0 && cfg->nat64 != SCIO_NAT64_CONFIGURED)
+		forget_prefix();
+	if (!moved)
 		goto fail;
-	}
 	if (flags & O_NONBLOCK) {
 		errno = EINPROGRESS;
 		return -1;
