@@ -811,23 +811,45 @@ static int place_in(const struct __res_state *r, const char *node, const char *n
 	return SCIO_SEARCH_NOT_ASKED;
 }
 
-int scio_resconf_search_place(const char *node, const char *name)
+/* The places of names[0..n) among those node's search asks, from one
+ * fresh state; SCIO_SEARCH_ONE for all when it asks one name only. */
+static void search_places(const char *node, const char *const *names, int n, int *place)
 {
+	for (int i = 0; i < n; i++)
+		place[i] = SCIO_SEARCH_ONE;
 	size_t len = node ? strlen(node) : 0;
-	if (!len || node[len - 1] == '.' || !name)
-		return SCIO_SEARCH_ONE;
+	if (!len || node[len - 1] == '.')
+		return;
 	/* res_ninit reads the file under glibc's locks: no cancel may act
 	 * there (the caller may be in the program's cancellable lookup) */
-	int saved = errno, place = SCIO_SEARCH_ONE, cs;
+	int saved = errno, cs;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	struct __res_state *fresh = fresh_state();
 	if (fresh) {
-		place = place_in(fresh, node, name);
+		for (int i = 0; i < n; i++)
+			if (names[i])
+				place[i] = place_in(fresh, node, names[i]);
 		fresh_free(fresh);
 	}
 	pthread_setcancelstate(cs, NULL);
 	errno = saved;
+}
+
+int scio_resconf_search_place(const char *node, const char *name)
+{
+	int place;
+	search_places(node, &name, 1, &place);
 	return place;
+}
+
+int scio_resconf_two_hosts(const char *node, const char *a, const char *b)
+{
+	if (!a || !b || same_domain(a, b, NULL))
+		return 0;
+	const char *names[2] = { a, b };
+	int place[2];
+	search_places(node, names, 2, place);
+	return place[0] >= SCIO_SEARCH_FIRST || place[1] >= SCIO_SEARCH_FIRST;
 }
 #else
 static int res_state_matches(const struct scio_resconf *c)
@@ -845,6 +867,12 @@ int scio_resconf_search_place(const char *node, const char *name)
 {
 	(void)node, (void)name;
 	return SCIO_SEARCH_ONE;  /* not known: musl's resolver reads its own files */
+}
+
+int scio_resconf_two_hosts(const char *node, const char *a, const char *b)
+{
+	(void)node, (void)a, (void)b;
+	return 0;
 }
 #endif
 

@@ -81,4 +81,11 @@ int scio_resconf_thread_res_changed(void);
 enum { SCIO_SEARCH_ONE, SCIO_SEARCH_NOT_ASKED, SCIO_SEARCH_FIRST, SCIO_SEARCH_LATER };
 int scio_resconf_search_place(const char *node, const char *name);
 
+/* Two answers of one lookup of node, named a and b (their canonical
+ * names, either NULL: not known), are two hosts: the names differ and
+ * one of them is a name node's search asks (SCIO_SEARCH_FIRST or
+ * LATER).  Names the search never asks (CNAME targets, which a load
+ * balancer may give per query type) tell nothing. */
+int scio_resconf_two_hosts(const char *node, const char *a, const char *b);
+
 #endif

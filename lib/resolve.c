@@ -33,7 +33,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,29 +171,6 @@ static const char *answer_name(const struct addrinfo *res)
 	return res ? res->ai_canonname : NULL;
 }
 
-static int same_name(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	la -= la > 1 && a[la - 1] == '.';
-	lb -= lb > 1 && b[lb - 1] == '.';
-	return la == lb && strncasecmp(a, b, la) == 0;
-}
-
-/* Each family walks the search list on its own, and may find its records
- * under another name of it than the other family did ("v4" giving
- * v4.corp.test's A and v4.'s AAAA), where glibc stops at the first name
- * with an answer of either type.  Two answers are two hosts when their
- * names differ and one of them is a name of node's search; names the
- * search never asks (CNAME targets, which a load balancer may give per
- * query type) tell nothing, and one name's answers are one host's. */
-static int two_hosts(const char *node, const char *a, const char *b)
-{
-	if (!a || !b || same_name(a, b))
-		return 0;
-	return scio_resconf_search_place(node, a) >= SCIO_SEARCH_FIRST ||
-	       scio_resconf_search_place(node, b) >= SCIO_SEARCH_FIRST;
-}
-
 /* A positive A from a later name of the search than the first: glibc
  * asked the names before it for AAAA too, and an AAAA there is the
  * answer; so that AAAA is waited for, as after no A at all. */
@@ -205,8 +181,12 @@ static int a_from_a_later_name(const struct lookup *l)
 }
 
 /* Looks up one family; the result goes into l->fam[which], lock held on
- * return.  AI_CANONNAME tells which name of the search list answered
- * (two_hosts); finish() takes it away again unless the program asked. */
+ * return.  AI_CANONNAME tells which name of the search list answered:
+ * each family walks the list on its own, and may stop at another name
+ * than the other ("v4" giving v4.corp.test's A and v4.'s AAAA), where
+ * glibc stops at the first name with an answer of either type
+ * (scio_resconf_two_hosts); finish() takes the name away again unless
+ * the program asked for it. */
 static void lookup_family(struct lookup *l, int which)
 {
 	struct addrinfo hints = l->hints, *res = NULL;
@@ -225,7 +205,7 @@ static void look_up_aaaa(void *arg)
 	lookup_family(l, V6);
 	if (l->abandoned && l->late) {
 		const struct addrinfo *res = l->fam[V6].rc == 0 ? l->fam[V6].res : NULL;
-		if (two_hosts(l->node, answer_name(res), l->canon_a))
+		if (scio_resconf_two_hosts(l->node, answer_name(res), l->canon_a))
 			res = NULL;  /* another name's: not the program's host */
 		l->late(l->node, res, l->late_arg);
 	}
@@ -582,7 +562,8 @@ static void free_family(struct family *f)
 }
 
 /* An AAAA still to come may join the answer (lock held) under A's name
- * alone (two_hosts); when that name cannot be kept, it may not join. */
+ * alone (scio_resconf_two_hosts); when that name cannot be kept, it may
+ * not join. */
 static void await_aaaa(struct lookup *l, const struct family *v4)
 {
 	const char *name = v4->rc == 0 ? answer_name(v4->res) : NULL;
@@ -591,8 +572,8 @@ static void await_aaaa(struct lookup *l, const struct family *v4)
 }
 
 /* The lookup's answer: 1 with getaddrinfo's code in *rc, 0 when the
- * families found two hosts (two_hosts) and glibc's own lookup must say
- * which one it stops at. */
+ * families found two hosts (scio_resconf_two_hosts) and glibc's own
+ * lookup must say which one it stops at. */
 static int finish(struct lookup *l, struct scio_resolve_opts *o,
 		  struct addrinfo **res, int *rc)
 {
@@ -603,7 +584,8 @@ static int finish(struct lookup *l, struct scio_resolve_opts *o,
 	if (o->pending)
 		await_aaaa(l, &v4);
 	int split = v6.rc == 0 && v4.rc == 0 &&
-		    two_hosts(l->node, answer_name(v6.res), answer_name(v4.res));
+		    scio_resconf_two_hosts(l->node, answer_name(v6.res),
+					   answer_name(v4.res));
 	l->abandoned = 1;
 	lookup_put(l);  /* l may be gone from here on */
 
