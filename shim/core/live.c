@@ -144,12 +144,16 @@ static int finish_closed(struct scio_live *l, int winner)
 
 int scio_live_finish(struct scio_live *l)
 {
-	int saved = errno;
+	int saved = errno, cs;
+	/* as scio_live_free: it closes and logs, and cancelled half way the
+	 * race would be ended again by its cleanup handler */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	scio_pending_unhold(l);
 	int winner = scio_race_end(&l->io, 0);
 	int err = errno;
 	if (scio_live_fd_gone(l) || !own_fd_is_ours(l)) {
 		finish_closed(l, winner);
+		pthread_setcancelstate(cs, NULL);
 		errno = saved;
 		return 0;
 	}
@@ -163,6 +167,7 @@ int scio_live_finish(struct scio_live *l)
 	if (l->hidden_epfd >= 0 && !epfd_gone(l))
 		scio_epoll_unhide(l->hidden_epfd, l->fd);
 	live_release(l);
+	pthread_setcancelstate(cs, NULL);
 	errno = saved;
 	return connected;
 }

@@ -91,22 +91,6 @@ static void drop_held(struct scio_live *l, enum scio_live_end how)
 	scio_live_free(l, how);
 }
 
-/* Ends race k and forgets it, as decided (finished) or dropped.  Its end
- * closes and writes (cancellation points), and until it is forgotten the
- * cleanup handler (scio_live_cancelled) would end it a second time: no
- * cancellation acts in between; a pending one acts at the next wait. */
-static void end_race(struct scio_races *rs, int k, int finished)
-{
-	int cs;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
-	if (finished)
-		scio_live_finish(rs->p[k].live);
-	else
-		drop_held(rs->p[k].live, SCIO_LIVE_CLOSED);
-	forget(rs, k);
-	pthread_setcancelstate(cs, NULL);
-}
-
 /* Steps every race; the decided ones end.  Lowers *until to the earliest
  * timer of the others; returns how many were decided. */
 static int step_all(struct scio_races *rs, int64_t *until)
@@ -118,11 +102,17 @@ static int step_all(struct scio_races *rs, int64_t *until)
 			/* the fd is not ours to show any more */
 			scio_log(SCIO_LOG_WARN, "fd %d was closed by another thread "
 				 "during its race; the race is dropped", rs->p[k].fd);
-			end_race(rs, k, 0);
+			drop_held(rs->p[k].live, SCIO_LIVE_CLOSED);
+			forget(rs, k);
 			continue;
 		}
 		if (scio_live_step(rs->p[k].live, &u)) {
-			end_race(rs, k, 1);
+			/* ended with cancellation held off (live.c): a
+			 * pending cancel acts at the next wait, once the race
+			 * is forgotten, not inside its end, whose cleanup
+			 * handler would end it again */
+			scio_live_finish(rs->p[k].live);
+			forget(rs, k);
 			decided++;
 			continue;
 		}
