@@ -444,15 +444,22 @@ static void *res_thread(void *arg)
 	return NULL;
 }
 
+/* fn(&fails) in a thread of its own (a _res of its own); its failures
+ * count here. */
+static void in_a_thread(void *(*fn)(void *))
+{
+	pthread_t t;
+	int fails = 0;
+	CHECK_EQ(pthread_create(&t, NULL, fn, &fails), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(fails, 0);
+}
+
 static void program_changes_to_res(void)
 {
 	write_text(nss_path, good_nss);
 	write_text(res_path, res_state_file);
-	pthread_t t;
-	int fails = 0;
-	CHECK_EQ(pthread_create(&t, NULL, res_thread, &fails), 0);  /* a _res of its own */
-	pthread_join(t, NULL);
-	CHECK_EQ(fails, 0);
+	in_a_thread(res_thread);
 }
 
 /* With edns0 in the file glibc's res_init sets RES_USE_EDNS0, and the
@@ -495,11 +502,7 @@ static void res_with_edns0(void)
 	const char *const files[] = { text, res_state_file };
 	for (int i = 0; i < 2; i++) {
 		write_text(res_path, files[i]);
-		pthread_t t;
-		int fails = 0;
-		CHECK_EQ(pthread_create(&t, NULL, threads[i], &fails), 0);
-		pthread_join(t, NULL);
-		CHECK_EQ(fails, 0);
+		in_a_thread(threads[i]);
 	}
 }
 
@@ -854,15 +857,6 @@ static void *res_changed_thread(void *arg)
 	memset(&_res, 0, sizeof(_res));
 	*fails = check_failures - before;
 	return NULL;
-}
-
-static void in_a_thread(void *(*fn)(void *))
-{
-	pthread_t t;
-	int fails = 0;
-	CHECK_EQ(pthread_create(&t, NULL, fn, &fails), 0);
-	pthread_join(t, NULL);
-	CHECK_EQ(fails, 0);
 }
 
 /* In a child: unshare() wants a single-threaded process (sanitizers run
